@@ -1,0 +1,10 @@
+"""StarVid Studio: training-free semantic alignment for U-Net text-to-video diffusion.
+
+Reference open implementation of StarVid (arXiv 2409.15259): parse a prompt, plan a box layout
+and its trajectories, and guide the cross-attention of a video U-Net with that plan.
+"""
+
+from starvid.errors import StarVidError
+
+__all__ = ["StarVidError"]
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from starvid.cli import main
+
+raise SystemExit(main())

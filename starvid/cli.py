@@ -1,0 +1,115 @@
+"""``python -m starvid``: a thin command line over the same functions the UI calls.
+
+Bad input prints one line on stderr and exits with code 2; nothing else is printed then.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from starvid.errors import StarVidError
+
+EXIT_BAD_INPUT = 2
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse that reports usage errors in one line with exit code 2."""
+
+    def error(self, message: str) -> None:  # noqa: D102 - argparse API
+        raise StarVidError(f"{self.prog}: {message}")
+
+
+def _read_prompt_file(path: str) -> list[str]:
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise StarVidError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise StarVidError(f"{path} is not UTF-8 text (byte {exc.start})") from exc
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _cmd_parse(args: argparse.Namespace) -> int:
+    from starvid.parsing import parse_prompt
+
+    if args.batch:
+        if args.prompt:
+            raise StarVidError("give either a PROMPT or --batch FILE, not both")
+        prompts = _read_prompt_file(args.batch)
+        if not prompts:
+            raise StarVidError(f"{args.batch} has no prompts (one prompt a line)")
+        parsed = [parse_prompt(p) for p in prompts]  # all parsed before printing any
+        for p in parsed:
+            print(json.dumps(p.to_dict(), ensure_ascii=False))
+        return 0
+    if args.prompt is None:
+        raise StarVidError("give a PROMPT or --batch FILE")
+    parsed = parse_prompt(args.prompt)
+    if args.json:
+        print(json.dumps(parsed.to_dict(), ensure_ascii=False))
+    else:
+        for s in parsed.subjects:
+            verbs = ", ".join(s.verb_lemmas) or "-"
+            print(f"{s.count} × {s.noun} ({s.text}): {verbs}")
+        print(f"scene: {', '.join(parsed.scene) or '-'}")
+    return 0
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from starvid.planning import make_plan
+
+    plan = make_plan(args.prompt, frames=args.frames, seed=args.seed, planner=args.planner,
+                     model=args.model)
+    if args.json:
+        print(plan.to_json())
+    else:
+        print(f"planner: {plan.planner}, {plan.frames} frames")
+        for obj in plan.objects:
+            first, last = obj.boxes[0], obj.boxes[-1]
+            fmt = ", ".join
+            print(f"{obj.id} ({'/'.join(obj.verbs) or 'still'}): "
+                  f"[{fmt(f'{v:.2f}' for v in first)}] -> [{fmt(f'{v:.2f}' for v in last)}]")
+        for w in plan.warnings:
+            print(f"warning: {w}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with one subcommand per step of the method."""
+    parser = _ArgumentParser(prog="python -m starvid", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
+
+    p = sub.add_parser("parse", help="parse a prompt into subjects, counts and verbs")
+    p.add_argument("prompt", nargs="?", help="the prompt")
+    p.add_argument("--json", action="store_true", help="print the contract's JSON object")
+    p.add_argument("--batch", metavar="FILE", help="one prompt a line; prints one JSON a line")
+    p.set_defaults(func=_cmd_parse)
+
+    p = sub.add_parser("plan", help="lay out boxes and trajectories for a prompt")
+    p.add_argument("prompt")
+    p.add_argument("--frames", type=int, default=16)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--planner", choices=("auto", "llm", "heuristic"), default="auto")
+    p.add_argument("--model", default=None, help="GGUF path or REPO:FILE for --planner llm")
+    p.add_argument("--json", action="store_true", help="print the Plan as JSON")
+    p.set_defaults(func=_cmd_plan)
+
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except StarVidError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
