@@ -1,0 +1,490 @@
+"""Text-to-video backbones: registry, loading and the shipped `tiny` model.
+
+A backbone is a diffusers U-Net text-to-video model in the usual folder layout (unet/, vae/,
+text_encoder/, tokenizer/, scheduler/), loaded with diffusers' and transformers' own classes from
+safetensors only. Registry names: `tiny` (shipped in assets/tiny, random toy weights, CPU tests),
+`zeroscope` and `modelscope` (hub ids). Any local folder or hub id in that layout also works.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from diffusers import (
+    AutoencoderKL,
+    DDIMScheduler,
+    DPMSolverMultistepScheduler,
+    UNet3DConditionModel,
+)
+from diffusers.schedulers.scheduling_utils import SchedulerMixin
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+from starvid.errors import StarVidError
+
+ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+TINY_DIR = ASSETS_DIR / "tiny"
+CONFIGS_DIR = ASSETS_DIR / "configs"
+
+# Components that carry weights, with the file stem each library uses.
+_WEIGHT_PARTS = {
+    "unet": "diffusion_pytorch_model",
+    "vae": "diffusion_pytorch_model",
+    "text_encoder": "model",
+}
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+_SCHEDULERS = ("dpmsolver++", "ddim", "folder")
+
+
+@dataclass(frozen=True)
+class BackboneDefaults:
+    """Generation defaults a backbone was trained for."""
+
+    height: int
+    width: int
+    frames: int
+    steps: int
+    cfg_scale: float
+    fps: int
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """Registry entry: where the weights live and how to run them by default."""
+
+    source: str  # hub id ("owner/name") or a folder, relative to assets/ when it starts "assets/"
+    defaults: BackboneDefaults
+    description: str
+    scheduler: str = "dpmsolver++"  # "dpmsolver++", "ddim" or "folder" (the folder's own class)
+
+    @property
+    def is_local(self) -> bool:
+        return self.source.startswith("assets/")
+
+    def local_path(self) -> Path:
+        return ASSETS_DIR.parent / self.source
+
+
+BACKBONES: dict[str, BackboneSpec] = {
+    "tiny": BackboneSpec(
+        source="assets/tiny",
+        defaults=BackboneDefaults(height=64, width=64, frames=8, steps=10, cfg_scale=7.5, fps=8),
+        description=(
+            "Shipped toy model (same classes as ZeroScope, random weights, 16x16 latents): "
+            "for tests and CPU demos of the pipeline, not for pretty videos."
+        ),
+    ),
+    "zeroscope": BackboneSpec(
+        source="cerspense/zeroscope_v2_576w",
+        defaults=BackboneDefaults(height=320, width=576, frames=24, steps=40, cfg_scale=9.0, fps=8),
+        description="ZeroScope v2 576w (ModelScope fine-tune, 576x320, 24 frames); GPU advised.",
+    ),
+    "modelscope": BackboneSpec(
+        source="ali-vilab/text-to-video-ms-1.7b",
+        defaults=BackboneDefaults(height=256, width=256, frames=16, steps=50, cfg_scale=9.0, fps=8),
+        description="ModelScope text-to-video 1.7B (256x256, 16 frames); GPU advised.",
+    ),
+}
+
+
+@dataclass
+class Backbone:
+    """A loaded text-to-video model: its parts, where they run, and its defaults.
+
+    Cached and shared by `load_backbone`: callers that change the UNet (attention processors)
+    must restore it afterwards. `scheduler` is a template: make a fresh one per run with
+    `type(s).from_config(s.config)`.
+    """
+
+    name: str
+    unet: UNet3DConditionModel
+    vae: AutoencoderKL
+    text_encoder: CLIPTextModel
+    tokenizer: CLIPTokenizer
+    scheduler: SchedulerMixin
+    device: torch.device
+    dtype: torch.dtype
+    defaults: BackboneDefaults
+    source: str = ""
+    random_weights: bool = False
+
+    @property
+    def vae_scale_factor(self) -> int:
+        """Pixels per latent cell along each side."""
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    def new_scheduler(self) -> SchedulerMixin:
+        """A fresh scheduler of the template's class and config (schedulers keep state)."""
+        return type(self.scheduler).from_config(self.scheduler.config)
+
+    def info(self) -> dict:
+        """Plain-JSON description for run reports: source, dtype, parameter counts."""
+
+        def count(m: torch.nn.Module) -> int:
+            return sum(p.numel() for p in m.parameters())
+
+        return {
+            "name": self.name,
+            "source": self.source,
+            "device": str(self.device),
+            "dtype": str(self.dtype).replace("torch.", ""),
+            "random_weights": self.random_weights,
+            "params": {
+                "unet": count(self.unet),
+                "vae": count(self.vae),
+                "text_encoder": count(self.text_encoder),
+            },
+            "vae_scale_factor": self.vae_scale_factor,
+        }
+
+
+def list_backbones() -> list[str]:
+    """Names in the registry."""
+    return list(BACKBONES)
+
+
+_CACHE: dict[tuple, Backbone] = {}
+_LOCK = threading.Lock()
+
+
+def load_backbone(
+    name_or_path: str = "tiny",
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+    random_weights: bool = False,
+    scheduler: str | None = None,
+) -> Backbone:
+    """Load a registry backbone, hub id or local diffusers folder (cached per name/device/dtype).
+
+    Defaults: CUDA when available, fp16 on CUDA and fp32 elsewhere. `random_weights=True` builds
+    a registry backbone at full size from the configs in assets/configs/ without downloading
+    (for time and memory benchmarks); with device="meta" nothing is allocated.
+    `scheduler` overrides the registry choice: "dpmsolver++", "ddim" or "folder".
+    """
+    dev = _resolve_device(device)
+    if dtype is None:
+        dtype = torch.float16 if dev.type == "cuda" else torch.float32
+    if scheduler is not None and scheduler not in _SCHEDULERS:
+        choices = ", ".join(_SCHEDULERS)
+        raise StarVidError(f"unknown scheduler {scheduler!r}; choose one of {choices}")
+    name, spec, folder_or_hub = _resolve_source(name_or_path)
+    sched = scheduler or (spec.scheduler if spec else "folder")
+    key = (folder_or_hub, str(dev), dtype, random_weights, sched)
+    with _LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+        if random_weights:
+            bb = _build_random(name, spec, dev, dtype, sched)
+        else:
+            folder = folder_or_hub
+            if not isinstance(folder, Path):
+                folder = _fetch_hub(folder_or_hub, dtype)
+            bb = _load_folder(folder, name, spec, dev, dtype, sched)
+            bb.source = str(name_or_path if spec is None else spec.source)
+        _CACHE[key] = bb
+        return bb
+
+
+def clear_cache() -> None:
+    """Forget loaded backbones (frees their memory once no caller holds them)."""
+    with _LOCK:
+        _CACHE.clear()
+
+
+# ---------------------------------------------------------------------------------------------
+# resolution of names, folders and hub ids
+
+
+def _resolve_device(device: str | torch.device | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise StarVidError(f"unknown device {device!r}") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise StarVidError(f"device {device!r} requested but CUDA is not available here")
+    return dev
+
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def _resolve_source(name_or_path: str | os.PathLike) -> tuple[str, BackboneSpec | None, object]:
+    """-> (display name, registry spec or None, local Path or hub id string)."""
+    text = str(name_or_path).strip()
+    if not text:
+        raise StarVidError("empty backbone name; choose one of " + ", ".join(BACKBONES))
+    if text in BACKBONES:
+        spec = BACKBONES[text]
+        return text, spec, (spec.local_path() if spec.is_local else spec.source)
+    path = Path(text).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise StarVidError(f"backbone path is a file, not a model folder: {path}")
+        return path.name, None, path.resolve()
+    looks_like_path = text.startswith((".", "/", "~")) or "\\" in text or text.count("/") > 1
+    if looks_like_path:
+        raise StarVidError(f"backbone folder not found: {path}")
+    if _HUB_ID.match(text):
+        return text, None, text
+    raise StarVidError(
+        f"unknown backbone {text!r}: use one of {', '.join(BACKBONES)}, "
+        "a hub id (owner/name) or a local diffusers folder"
+    )
+
+
+def _hub_offline() -> bool:
+    from huggingface_hub import constants
+
+    env = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    return bool(constants.HF_HUB_OFFLINE) or env
+
+
+def _fetch_hub(repo_id: str, dtype: torch.dtype) -> Path:
+    """Download (or find in the cache) the parts of a hub repo we load; safetensors only."""
+    from huggingface_hub import HfApi, snapshot_download
+    from huggingface_hub.errors import (
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+    )
+
+    subdirs = ["unet", "vae", "text_encoder", "tokenizer", "scheduler"]
+    allow = ["model_index.json"] + [f"{s}/*" for s in subdirs]
+    ignore = [f"*{suf}" for suf in _PICKLE_SUFFIXES] + ["*.msgpack", "*.h5", "*.onnx*", "*.ot"]
+    offline = _hub_offline()
+    try:
+        if not offline:
+            files = HfApi().list_repo_files(repo_id)
+            ignore += _unneeded_variants(files, dtype, repo_id)
+        return Path(
+            snapshot_download(
+                repo_id,
+                allow_patterns=allow,
+                ignore_patterns=ignore,
+                local_files_only=offline,
+            )
+        )
+    except LocalEntryNotFoundError as exc:
+        raise StarVidError(
+            f"weights of {repo_id} are not in the local Hugging Face cache and the hub is offline "
+            "(HF_HUB_OFFLINE): download them first (unset HF_HUB_OFFLINE and load once) "
+            "or pass a local diffusers folder"
+        ) from exc
+    except RepositoryNotFoundError as exc:
+        raise StarVidError(f"no such model on the Hugging Face hub: {repo_id}") from exc
+    except (HfHubHTTPError, OSError) as exc:
+        raise StarVidError(f"could not download {repo_id}: {str(exc).splitlines()[0]}") from exc
+
+
+def _unneeded_variants(files: list[str], dtype: torch.dtype, repo_id: str) -> list[str]:
+    """Skip the weight file variant we will not load (fp16 vs full), or fail on pickle-only."""
+    ignore = []
+    for part, stem in _WEIGHT_PARTS.items():
+        names = [f for f in files if f.startswith(part + "/")]
+        plain = [f for f in names if f.endswith(".safetensors") and ".fp16." not in f]
+        plain += [f for f in names if f.endswith(".safetensors.index.json") and ".fp16." not in f]
+        half = [f for f in names if ".fp16." in f and "safetensors" in f]
+        if not plain and not half:
+            if any(f.endswith(_PICKLE_SUFFIXES) for f in names):
+                raise StarVidError(
+                    f"{repo_id}/{part} has only pickle weights (.bin/.pt/.ckpt); StarVid loads "
+                    "safetensors only: convert them (save_pretrained(safe_serialization=True)) "
+                    "and pass the local folder"
+                )
+            raise StarVidError(f"{repo_id} has no {part} weights")
+        if plain and half:
+            ignore.append(f"{part}/*.fp16.*" if dtype != torch.float16 else f"{part}/{stem}.safe*")
+    return ignore
+
+
+# ---------------------------------------------------------------------------------------------
+# loading
+
+
+def _weights_variant(folder: Path, part: str) -> str | None:
+    """None for plain safetensors, "fp16" when only the fp16 variant exists; else explain."""
+    sub = folder / part
+    stem = _WEIGHT_PARTS[part]
+    if (sub / f"{stem}.safetensors").is_file() or (
+        sub / f"{stem}.safetensors.index.json"
+    ).is_file():
+        return None
+    if (sub / f"{stem}.fp16.safetensors").is_file() or (
+        sub / f"{stem}.safetensors.index.fp16.json"
+    ).is_file():
+        return "fp16"
+    pickles = sorted(p.name for p in sub.iterdir() if p.suffix in _PICKLE_SUFFIXES)
+    if pickles:
+        raise StarVidError(
+            f"{sub} has only pickle weights ({', '.join(pickles)}); StarVid loads safetensors "
+            "only: convert them with save_pretrained(safe_serialization=True)"
+        )
+    raise StarVidError(f"no {stem}.safetensors weights in {sub}")
+
+
+def _check_folder(folder: Path) -> None:
+    if not folder.is_dir():
+        raise StarVidError(f"backbone folder not found: {folder}")
+    required = [f"{p}/config.json" for p in _WEIGHT_PARTS] + ["scheduler/scheduler_config.json"]
+    for rel in required:
+        if not (folder / rel).is_file():
+            raise StarVidError(f"not a diffusers text-to-video folder: missing {rel} in {folder}")
+    tok = folder / "tokenizer"
+    if not (
+        (tok / "tokenizer.json").is_file()
+        or ((tok / "vocab.json").is_file() and (tok / "merges.txt").is_file())
+    ):
+        raise StarVidError(
+            f"not a diffusers text-to-video folder: missing tokenizer/vocab.json in {folder}"
+        )
+    unet_cfg = json.loads((folder / "unet/config.json").read_text(encoding="utf-8"))
+    if unet_cfg.get("_class_name", "UNet3DConditionModel") != "UNet3DConditionModel":
+        raise StarVidError(
+            f"{folder}/unet is a {unet_cfg.get('_class_name')}, StarVid needs a "
+            "UNet3DConditionModel (U-Net text-to-video model)"
+        )
+
+
+def _make_scheduler(config: dict, kind: str) -> SchedulerMixin:
+    if kind == "dpmsolver++":
+        return DPMSolverMultistepScheduler.from_config(config, algorithm_type="dpmsolver++")
+    if kind == "ddim":
+        return DDIMScheduler.from_config(config)
+    import diffusers
+
+    cls = getattr(diffusers, str(config.get("_class_name", "")), None)
+    if not (isinstance(cls, type) and issubclass(cls, SchedulerMixin)):
+        cls = DDIMScheduler
+    return cls.from_config(config)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise StarVidError(f"unreadable config {path}: {exc}") from exc
+
+
+def _load_folder(
+    folder: Path,
+    name: str,
+    spec: BackboneSpec | None,
+    device: torch.device,
+    dtype: torch.dtype,
+    sched: str,
+) -> Backbone:
+    _check_folder(folder)
+    variants = {part: _weights_variant(folder, part) for part in _WEIGHT_PARTS}
+    common = dict(use_safetensors=True, local_files_only=True)
+    try:
+        unet = UNet3DConditionModel.from_pretrained(
+            folder, subfolder="unet", torch_dtype=dtype, variant=variants["unet"], **common
+        )
+        vae = AutoencoderKL.from_pretrained(
+            folder, subfolder="vae", torch_dtype=dtype, variant=variants["vae"], **common
+        )
+        text_encoder = CLIPTextModel.from_pretrained(
+            folder,
+            subfolder="text_encoder",
+            dtype=dtype,
+            variant=variants["text_encoder"],
+            **common,
+        )
+        tokenizer = CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer")
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise StarVidError(
+            f"could not load the model in {folder}: {str(exc).splitlines()[0]}"
+        ) from exc
+    scheduler = _make_scheduler(_read_json(folder / "scheduler" / "scheduler_config.json"), sched)
+    defaults = spec.defaults if spec else _guess_defaults(unet, vae)
+    return _assemble(name, unet, vae, text_encoder, tokenizer, scheduler, device, dtype, defaults)
+
+
+def _assemble(name, unet, vae, text_encoder, tokenizer, scheduler, device, dtype, defaults):
+    for m in (unet, vae, text_encoder):
+        # Guidance needs gradients w.r.t. latents only; frozen weights save memory.
+        m.requires_grad_(False).eval()
+        if device.type != "meta":
+            m.to(device=device)
+            if next(m.parameters()).dtype != dtype:
+                m.to(dtype=dtype)
+    return Backbone(
+        name=name,
+        unet=unet,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        scheduler=scheduler,
+        device=device,
+        dtype=dtype,
+        defaults=defaults,
+    )
+
+
+def _guess_defaults(unet: UNet3DConditionModel, vae: AutoencoderKL) -> BackboneDefaults:
+    """Defaults for an unregistered folder: its training resolution, 16 frames."""
+    scale = 2 ** (len(vae.config.block_out_channels) - 1)
+    side = int(unet.config.sample_size or 32) * scale
+    return BackboneDefaults(height=side, width=side, frames=16, steps=25, cfg_scale=9.0, fps=8)
+
+
+def _build_random(
+    name: str,
+    spec: BackboneSpec | None,
+    device: torch.device,
+    dtype: torch.dtype,
+    sched: str,
+) -> Backbone:
+    """Full-size model from shipped configs, random init, nothing downloaded."""
+    if spec is None:
+        raise StarVidError(
+            "random_weights needs a registry backbone with shipped configs: "
+            + ", ".join(list_random_configs())
+        )
+    cfg_dir = CONFIGS_DIR / name if not spec.is_local else spec.local_path()
+    configs = load_backbone_configs(name)
+    # Build directly on the target device: initialising 1.4B parameters on CPU takes long.
+    with torch.device(device):
+        unet = UNet3DConditionModel.from_config(configs["unet"])
+        vae = AutoencoderKL.from_config(configs["vae"])
+        text_encoder = CLIPTextModel(CLIPTextConfig(**configs["text_encoder"]))
+    tok_dir = cfg_dir / "tokenizer" if (cfg_dir / "tokenizer").is_dir() else TINY_DIR / "tokenizer"
+    tokenizer = CLIPTokenizer.from_pretrained(tok_dir)
+    scheduler = _make_scheduler(configs["scheduler"], sched)
+    parts = (unet, vae, text_encoder, tokenizer, scheduler)
+    bb = _assemble(name, *parts, device, dtype, spec.defaults)
+    bb.source = f"{spec.source} (random weights)"
+    bb.random_weights = True
+    return bb
+
+
+def list_random_configs() -> list[str]:
+    """Registry names whose full configs ship in assets/ (usable with random_weights=True)."""
+    return [
+        n
+        for n, s in BACKBONES.items()
+        if (CONFIGS_DIR / n / "unet" / "config.json").is_file() or s.is_local
+    ]
+
+
+def load_backbone_configs(name: str) -> dict[str, dict]:
+    """The shipped configs of a registry backbone: unet, vae, text_encoder, scheduler."""
+    if name not in BACKBONES:
+        raise StarVidError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
+    spec = BACKBONES[name]
+    base = spec.local_path() if spec.is_local else CONFIGS_DIR / name
+    if not (base / "unet" / "config.json").is_file():
+        raise StarVidError(f"no shipped configs for {name!r} (looked in {base})")
+    configs = {p: _read_json(base / p / "config.json") for p in _WEIGHT_PARTS}
+    configs["scheduler"] = _read_json(base / "scheduler" / "scheduler_config.json")
+    text = {k: v for k, v in configs["text_encoder"].items() if not k.startswith("_")}
+    text.pop("architectures", None)
+    configs["text_encoder"] = text
+    return configs
