@@ -63,8 +63,9 @@ def _cmd_parse(args: argparse.Namespace) -> int:
 def _cmd_plan(args: argparse.Namespace) -> int:
     from starvid.planning import make_plan
 
-    plan = make_plan(args.prompt, frames=args.frames, seed=args.seed, planner=args.planner,
-                     model=args.model)
+    plan = make_plan(
+        args.prompt, frames=args.frames, seed=args.seed, planner=args.planner, model=args.model
+    )
     if args.json:
         print(plan.to_json())
     else:
@@ -72,8 +73,10 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         for obj in plan.objects:
             first, last = obj.boxes[0], obj.boxes[-1]
             fmt = ", ".join
-            print(f"{obj.id} ({'/'.join(obj.verbs) or 'still'}): "
-                  f"[{fmt(f'{v:.2f}' for v in first)}] -> [{fmt(f'{v:.2f}' for v in last)}]")
+            print(
+                f"{obj.id} ({'/'.join(obj.verbs) or 'still'}): "
+                f"[{fmt(f'{v:.2f}' for v in first)}] -> [{fmt(f'{v:.2f}' for v in last)}]"
+            )
         for w in plan.warnings:
             print(f"warning: {w}")
     return 0

@@ -60,7 +60,12 @@ class Subject:
 
     def to_dict(self) -> dict:
         """The contract's subject object."""
-        return {"noun": self.noun, "text": self.text, "count": self.count, "verbs": self.verb_lemmas}
+        return {
+            "noun": self.noun,
+            "text": self.text,
+            "count": self.count,
+            "verbs": self.verb_lemmas,
+        }
 
 
 @dataclass
@@ -82,8 +87,11 @@ class ParsedPrompt:
 
     def details(self) -> dict:
         """Everything, with character spans and token indices (for the UI and debugging)."""
-        return {"prompt": self.prompt, "subjects": [asdict(s) for s in self.subjects],
-                "scene": self.scene_words and [asdict(w) for w in self.scene_words]}
+        return {
+            "prompt": self.prompt,
+            "subjects": [asdict(s) for s in self.subjects],
+            "scene": self.scene_words and [asdict(w) for w in self.scene_words],
+        }
 
 
 @lru_cache(maxsize=1)
@@ -101,6 +109,584 @@ def load_nlp():
     )
 
 
+# -- vocabularies ------------------------------------------------------------------------------
+
+NUMBER_WORDS = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+    "twenty": 20,
+    "dozen": 12,
+    "a": 1,
+    "an": 1,
+    "single": 1,
+    "lone": 1,
+    "both": 2,
+    "twin": 2,
+}
+# "a pair of ducks": the head is the noun after "of"; the quantifier gives the count.
+QUANTIFIER_NOUNS = {
+    "pair": 2,
+    "couple": 2,
+    "duo": 2,
+    "trio": 3,
+    "dozen": 12,
+    # Collective nouns say "several" without a number: three instances is a readable layout.
+    "group": 3,
+    "herd": 3,
+    "flock": 3,
+    "pack": 3,
+    "school": 3,
+    "swarm": 3,
+    "crowd": 3,
+    "bunch": 3,
+    "team": 3,
+    "family": 3,
+    "gaggle": 3,
+    "troop": 3,
+    "litter": 3,
+    "pride": 3,
+}
+VAGUE_COUNTS = {"several": 3, "few": 3, "many": 4, "multiple": 3, "numerous": 4}
+EXPLICIT_ONE = {"one", "single", "lone"}
+# Where things are, never what they are: these are scene words even when the parser makes them
+# the head of a clause ("a cat jumping on the right" -> "right" owns the next clause).
+DIRECTION_NOUNS = {
+    "left",
+    "right",
+    "top",
+    "bottom",
+    "middle",
+    "center",
+    "centre",
+    "side",
+    "background",
+    "foreground",
+    "distance",
+    "front",
+    "back",
+    "camera",
+    "corner",
+    "edge",
+    "frame",
+    "screen",
+    "viewer",
+    "way",
+    "direction",
+    "time",
+    "moment",
+    "while",
+    "north",
+    "south",
+    "east",
+    "west",
+}
+# Places and backdrops: scene unless they do something ("waves crashing", "a river flowing").
+SCENE_NOUNS = {
+    "field",
+    "sky",
+    "pond",
+    "lake",
+    "river",
+    "sea",
+    "ocean",
+    "beach",
+    "street",
+    "road",
+    "park",
+    "forest",
+    "wood",
+    "woods",
+    "garden",
+    "yard",
+    "room",
+    "city",
+    "desert",
+    "mountain",
+    "hill",
+    "snow",
+    "grass",
+    "water",
+    "ground",
+    "floor",
+    "table",
+    "sand",
+    "meadow",
+    "valley",
+    "jungle",
+    "stage",
+    "kitchen",
+    "living",
+    "bedroom",
+    "space",
+    "air",
+    "sunset",
+    "sunrise",
+    "night",
+    "day",
+    "morning",
+    "evening",
+    "rain",
+    "fog",
+    "landscape",
+    "scene",
+    "background",
+    "shore",
+    "lawn",
+    "track",
+    "highway",
+    "bridge",
+    "wall",
+    "sidewalk",
+    "playground",
+    "farm",
+    "countryside",
+    "horizon",
+    "universe",
+    "underwater",
+    "surface",
+    "path",
+    "trail",
+    "court",
+    "arena",
+    "pool",
+}
+RELATIVE_PRONOUNS = {"that", "which", "who", "whom", "whose"}
+IRREGULAR_LEMMAS = {
+    "people": "person",
+    "geese": "goose",
+    "oxen": "ox",
+    "cacti": "cactus",
+    "octopi": "octopus",
+    "octopuses": "octopus",
+    "fungi": "fungus",
+    "teeth": "tooth",
+    "lice": "louse",
+    "leaves": "leaf",
+    "wolves": "wolf",
+    "calves": "calf",
+    "halves": "half",
+    "knives": "knife",
+    "dice": "die",
+    "women": "woman",
+    "men": "man",
+    "children": "child",
+    "mice": "mouse",
+    "feet": "foot",
+    "puppies": "puppy",
+    "bunnies": "bunny",
+}
+NOT_ACTIONS = {"be", "have", "let", "seem", "appear", "become"}
+# Known slips of the lemmatizer on verbs ("riding" -> "rid").
+VERB_LEMMA_FIXES = {"riding": "ride", "rides": "ride", "rode": "ride", "ridden": "ride"}
+DIRECTION_WORDS = {
+    "left",
+    "right",
+    "up",
+    "down",
+    "north",
+    "south",
+    "east",
+    "west",
+    "away",
+    "forward",
+    "backward",
+    "backwards",
+    "upward",
+    "downward",
+    "sideways",
+}
+# Words after which a token that the tagger called a noun can still be a finite verb.
+VERB_FOLLOWERS = {"ADP", "ADV", "DET", "PART", "CCONJ", "SCONJ", "PUNCT", "NUM", "PRON"}
+
+
+def _word(tok, lemma: str | None = None) -> Word:
+    return Word(tok.text, lemma or tok.lemma_.lower(), tok.idx, tok.idx + len(tok.text), tok.i)
+
+
+def _noun_lemma(tok) -> str:
+    low = tok.text.lower()
+    if low in IRREGULAR_LEMMAS:
+        return IRREGULAR_LEMMAS[low]
+    return tok.lemma_.lower() if tok.pos_ != "PROPN" else tok.lemma_
+
+
+@lru_cache(maxsize=4096)
+def _verb_reading(text: str) -> str | None:
+    """The verb lemma of ``text`` if the tagger reads it as a verb after a pronoun subject.
+
+    Used to repair tokens the tagger took for nouns ("A red car *drives* past two people").
+    """
+    low = text.lower()
+    # "they are clapping" reads an -ing word as a verb and lemmatizes it ("clap").
+    doc = load_nlp()(f"they are {low}" if low.endswith("ing") else f"they {low}")
+    tok = doc[-1]
+    if tok.pos_ == "VERB" and tok.lemma_.lower() not in NOT_ACTIONS:
+        return tok.lemma_.lower()
+    return None
+
+
+def _is_plural(tok) -> bool:
+    return tok.tag_ in ("NNS", "NNPS") or "Plur" in tok.morph.get("Number")
+
+
+def _number_value(tok) -> int | None:
+    low = tok.text.lower().replace(",", "")
+    if low.isdigit():
+        return int(low)
+    return NUMBER_WORDS.get(low)
+
+
+# -- the parse ---------------------------------------------------------------------------------
+
+
+class _Analysis:
+    """One prompt's tokens with the repairs applied: which tokens are verbs and noun heads."""
+
+    def __init__(self, doc):
+        self.doc = doc
+        self.verb_lemma: dict[int, str] = {}  # token index -> verb lemma (after repairs)
+        self.heads: list[int] = []  # noun head token indices in order
+        self.phrase_start: dict[int, int] = {}  # head -> first token of its noun phrase
+        self.quantity: dict[int, int] = {}  # head -> count from a quantifier phrase
+        self.explicit: set[int] = set()  # heads that carry an explicit count
+        self._find_verbs()
+        self._find_heads()
+
+    # Verbs -----------------------------------------------------------------------------------
+    def _find_verbs(self) -> None:
+        doc = self.doc
+        for tok in doc:
+            lemma = VERB_LEMMA_FIXES.get(tok.lower_, tok.lemma_.lower())
+            if tok.lower_ in ("left", "right"):
+                continue  # R3 "a train moving from left to right": directions, never "leave"
+            if tok.pos_ == "VERB" and lemma not in NOT_ACTIONS:
+                # "a parked car": a past participle before its noun describes it, it isn't done.
+                if tok.dep_ == "amod" and tok.tag_ == "VBN" and tok.head.i > tok.i:
+                    continue
+                self.verb_lemma[tok.i] = lemma
+            elif tok.pos_ in ("NOUN", "ADJ", "PROPN") and self._mistagged_verb(tok):
+                lemma = _verb_reading(tok.text)
+                if lemma:
+                    self.verb_lemma[tok.i] = lemma
+
+    def _mistagged_verb(self, tok) -> bool:
+        """Repair R1/R6: a verb the tagger called a noun or adjective.
+
+        R1 "A red car drives past two people": "drives" tagged NOUN right after the subject.
+        R1b "a dog runs and jumps over a fence": "jumps" tagged NOUN after "runs and".
+        R6 "a horse galloping across a field": an -ing word after a noun, tagged NOUN/ADJ.
+        """
+        doc = self.doc
+        if tok.i == 0:
+            return False
+        prev = doc[tok.i - 1]
+        nxt = doc[tok.i + 1] if tok.i + 1 < len(doc) else None
+        follower_ok = nxt is None or nxt.pos_ in VERB_FOLLOWERS or nxt.lower_ in DIRECTION_WORDS
+        low = tok.text.lower()
+        if prev.i in self.verb_lemma:
+            return False  # "chasing bubbles": the noun after a verb is its object
+        if low.endswith("ing") and prev.pos_ in ("NOUN", "PROPN"):
+            # "a toddler chasing bubbles": the -ing word after a bare noun is its action.
+            return True
+        if prev.pos_ == "CCONJ" and tok.i >= 2 and doc[tok.i - 2].i in self.verb_lemma:
+            return follower_ok and not any(c.dep_ == "det" for c in tok.children)
+        if prev.pos_ not in ("NOUN", "PROPN") or not follower_ok:
+            return False
+        if any(c.dep_ in ("det", "nummod") for c in tok.children if c.i < prev.i):
+            # "two hot air balloons over a field": the number agrees with the last noun.
+            number = next(c for c in tok.children if c.dep_ in ("det", "nummod") and c.i < prev.i)
+            if (_number_value(number) or 1) > 1:
+                return False
+        # Agreement: singular noun + verb in -s ("car drives"), plural noun + base ("dogs play").
+        if low.endswith("s") and not _is_plural(prev):
+            return True
+        return _is_plural(prev) and not low.endswith("s")
+
+    # Noun heads ------------------------------------------------------------------------------
+    def _find_heads(self) -> None:
+        doc = self.doc
+        for tok in doc:
+            if tok.i in self.verb_lemma:
+                continue
+            is_direction = tok.lemma_.lower() in DIRECTION_NOUNS and tok.pos_ in ("ADJ", "NOUN")
+            if (
+                tok.pos_ not in ("NOUN", "PROPN")
+                and not (is_direction and tok.dep_ == "pobj")
+                and not self._noun_tagged_adjective(tok)
+            ):
+                continue
+            nxt = doc[tok.i + 1] if tok.i + 1 < len(doc) else None
+            # "hot air balloons": only the last noun of a compound run is a head.
+            if (
+                nxt is not None
+                and nxt.pos_ in ("NOUN", "PROPN")
+                and nxt.i not in self.verb_lemma
+                and tok.dep_ in ("compound", "amod", "nmod")
+            ):
+                continue
+            if tok.lemma_.lower() in QUANTIFIER_NOUNS and nxt is not None and nxt.lower_ == "of":
+                continue  # "a pair of ducks": the head is "ducks"
+            self.heads.append(tok.i)
+            self._phrase_and_count(tok)
+
+    def _noun_tagged_adjective(self, tok) -> bool:
+        """Repair R8 "three geese flying south", "a hummingbird hovering": a noun tagged ADJ.
+
+        An adjective right before a verb that is not itself a modifier of a later noun, after a
+        determiner or number, is the noun doing that verb.
+        """
+        doc = self.doc
+        if tok.pos_ != "ADJ" or tok.i == 0 or tok.i + 1 >= len(doc):
+            return False
+        prev, nxt = doc[tok.i - 1], doc[tok.i + 1]
+        return (
+            prev.pos_ in ("DET", "NUM")
+            and nxt.i in self.verb_lemma
+            and nxt.dep_ != "amod"
+            and tok.lower_ not in DIRECTION_NOUNS
+        )
+
+    def _phrase_and_count(self, head) -> None:
+        doc = self.doc
+        start = head.i
+        while start > 0:
+            prev = doc[start - 1]
+            if prev.i in self.verb_lemma and not (
+                prev.dep_ == "amod" or prev.tag_ == "VBG" and prev.head.i == head.i
+            ):
+                break
+            if prev.pos_ in ("DET", "NUM", "ADJ", "NOUN", "PROPN", "VERB") and (
+                prev.i not in self.heads
+            ):
+                start -= 1
+            elif (prev.pos_ == "PUNCT" and prev.text == "-") or prev.tag_ in ("PRP$", "POS"):
+                start -= 1  # "at her feet", "the dog's ball"
+            else:
+                break
+        count: int | None = None
+        # "a pair of ducks", "a group of three birds"
+        if start >= 2 and doc[start - 1].lower_ == "of":
+            quant = doc[start - 2]
+            if quant.lemma_.lower() in QUANTIFIER_NOUNS:
+                count = QUANTIFIER_NOUNS[quant.lemma_.lower()]
+                self.explicit.add(head.i)
+                start = quant.i
+                while start > 0 and doc[start - 1].pos_ in ("DET", "NUM", "ADJ"):
+                    start -= 1
+            elif quant.lower_ in ("lots", "lot"):
+                count = VAGUE_COUNTS["many"]
+                start = quant.i - (1 if quant.lower_ == "lot" and quant.i > 0 else 0)
+        self.phrase_start[head.i] = start
+        for tok in doc[start : head.i]:
+            value = _number_value(tok)
+            low = tok.lower_
+            if tok.pos_ == "NUM" or low in EXPLICIT_ONE or low in ("both", "dozen"):
+                if value is not None and count is None:
+                    count = value
+                    self.explicit.add(head.i)
+            elif low in VAGUE_COUNTS and count is None:
+                count = VAGUE_COUNTS[low]
+                self.explicit.add(head.i)
+            elif low in ("a", "an") and count is None:
+                count = 1
+        if count is None:
+            count = 2 if _is_plural(head) else 1
+        if count > 1 and head.lower_ in IRREGULAR_LEMMAS.values():
+            pass  # "two sheep": the number decides, not the form
+        self.quantity[head.i] = count
+
+
 def parse_prompt(prompt: str) -> ParsedPrompt:
-    """Parse one prompt; raises StarVidError for empty, too long or noun-less input."""
-    raise NotImplementedError
+    """Parse one prompt into subjects (noun, count, verbs) and scene nouns.
+
+    Raises StarVidError for input that is not a prompt: empty, only punctuation, too long, or
+    without a noun to lay out.
+    """
+    if not isinstance(prompt, str):
+        raise StarVidError("the prompt must be text")
+    text = prompt.strip()
+    if not text:
+        raise StarVidError("the prompt is empty")
+    if len(text) > MAX_PROMPT_CHARS:
+        raise StarVidError(
+            f"the prompt is too long ({len(text)} characters; at most {MAX_PROMPT_CHARS})"
+        )
+    if not any(ch.isalpha() for ch in text):
+        raise StarVidError("the prompt has no words, only numbers or punctuation")
+    return _build(prompt, load_nlp()(prompt))
+
+
+def parse_prompts(prompts: list[str]) -> list[ParsedPrompt]:
+    """Parse several prompts with one pass of the pipeline (same rules as parse_prompt)."""
+    return [parse_prompt(p) for p in prompts]
+
+
+def _build(prompt: str, doc) -> ParsedPrompt:
+    a = _Analysis(doc)
+    heads = a.heads
+    if not heads:
+        raise StarVidError(f"no noun to lay out in the prompt {prompt.strip()[:60]!r}")
+
+    def is_direction(i: int) -> bool:
+        return doc[i].lemma_.lower() in DIRECTION_NOUNS or doc[i].lower_ in DIRECTION_NOUNS
+
+    def before_phrase(i: int):
+        start = a.phrase_start[i]
+        return doc[start - 1] if start > 0 else None
+
+    def is_pobj(i: int) -> bool:
+        prev = before_phrase(i)
+        return prev is not None and prev.pos_ in ("ADP", "SCONJ") and prev.lower_ != "while"
+
+    def is_object_position(i: int) -> bool:
+        prev = before_phrase(i)
+        return prev is not None and prev.i in a.verb_lemma
+
+    # Coordination groups: heads joined by "and"/"," with nothing but determiners, numbers and
+    # adjectives between them ("a man and a woman walking"). Objects start no group: in "a man
+    # playing the piano and a woman singing" the woman is a new subject, not a second object.
+    group_of: dict[int, list[int]] = {}
+    current: list[int] = []
+    for h in heads:
+        if (
+            current
+            and not is_pobj(h)
+            and not is_pobj(current[0])
+            and not is_object_position(current[0])
+            and not is_direction(h)
+            and not is_direction(current[-1])
+        ):
+            between = doc[current[-1] + 1 : a.phrase_start[h]]
+            joined = len(between) > 0 and all(
+                t.pos_ in ("CCONJ", "PUNCT") and t.lower_ in ("and", ",", "&") for t in between
+            )
+            if joined:
+                current.append(h)
+                group_of[h] = current
+                continue
+        current = [h]
+        group_of[h] = current
+
+    def is_object(i: int) -> bool:
+        """An object of a verb or preposition (position decides; the labels are unreliable)."""
+        first = group_of[i][0]
+        prev = before_phrase(first)
+        if prev is None:
+            return False
+        return is_pobj(first) or prev.i in a.verb_lemma
+
+    def subject_like(i: int) -> bool:
+        return not is_direction(i) and not is_object(i)
+
+    def agents_of(v) -> list[int]:
+        # R0 "a sleeping cat": an -ing word before its noun is done by that noun.
+        if (
+            v.dep_ == "amod"
+            and v.head.i in group_of
+            and v.head.i > v.i
+            and not is_direction(v.head.i)
+        ):
+            return [v.head.i]
+        # R5 "a car that is driving away": a relative clause is done by its antecedent.
+        if any(c.lower_ in RELATIVE_PRONOUNS and c.i < v.i for c in v.children):
+            before = [h for h in heads if h < v.i and not is_direction(h)]
+            if v.head.i in group_of and not is_direction(v.head.i):
+                return [v.head.i]
+            if before:
+                return [before[-1]]
+        # R7 "a ball kicked by a boy": the passive's agent does the action.
+        for c in v.children:
+            if c.dep_ == "agent":
+                by = [h for h in heads if c.i < h and doc[h].head.i == c.i]
+                if by:
+                    return by[:1]
+        # The parser's subject, when it has one before the verb (the nearest: "five birds flying
+        # ... while two dogs sit" gives "sit" two subjects, only the nearest is right).
+        subjects = [c.i for c in v.children if c.dep_ in ("nsubj",) and c.i < v.i]
+        subjects = [i for i in subjects if i in group_of and not is_direction(i)]
+        if subjects:
+            return list(group_of[max(subjects)])
+        # R2 "three cats walking to the left and a dog jumping on the right": a participle
+        # right after a noun phrase belongs to that phrase, whatever the parser attached it to.
+        prev = doc[v.i - 1] if v.i > 0 else None
+        if prev is not None and prev.i in group_of and not is_direction(prev.i):
+            h = prev.i
+            if is_pobj(h):
+                if _noun_lemma(doc[h]) not in SCENE_NOUNS:
+                    return [h]
+            elif is_object(h):
+                return [h]
+            else:
+                return list(group_of[h])
+        # Otherwise the nearest subject before the verb ("runs and jumps", "to catch"), or after
+        # it for a fronted clause ("Running through the field, a dog chases a butterfly").
+        before = [h for h in heads if h < v.i and subject_like(h)]
+        if before:
+            return list(group_of[before[-1]])
+        after = [h for h in heads if h > v.i and subject_like(h)]
+        return list(group_of[after[0]]) if after else []
+
+    verbs_of: dict[int, list[Word]] = {h: [] for h in heads}
+    for vi in sorted(a.verb_lemma):
+        for h in agents_of(doc[vi]):
+            verbs_of[h].append(_word(doc[vi], a.verb_lemma[vi]))
+
+    chosen = [
+        h
+        for h in heads
+        if not is_direction(h)
+        and (
+            verbs_of[h]
+            or h in a.explicit
+            or (subject_like(h) and _noun_lemma(doc[h]) not in SCENE_NOUNS)
+        )
+    ]
+    if not chosen:  # "a sunset over the ocean": lay out the first thing named
+        chosen = [h for h in heads if not is_direction(h)][:1]
+    if not chosen:
+        raise StarVidError(f"no subject to lay out in the prompt {prompt.strip()[:60]!r}")
+
+    subjects: list[Subject] = []
+    for n, h in enumerate(chosen):
+        tok = doc[h]
+        start_tok = doc[a.phrase_start[h]]
+        group_start = doc[a.phrase_start[group_of[h][0]]]
+        later = [c for c in chosen[n + 1 :] if group_of[c] is not group_of[h]]
+        clause_end = doc[a.phrase_start[group_of[later[0]][0]]].idx if later else len(prompt)
+        clause_start = 0 if n == 0 else group_start.idx
+        modifiers = [
+            _word(t) for t in doc[a.phrase_start[h] : h] if t.pos_ == "ADJ" or t.dep_ == "compound"
+        ]
+        subjects.append(
+            Subject(
+                head=_word(tok, _noun_lemma(tok)),
+                count=a.quantity[h],
+                verbs=verbs_of[h],
+                modifiers=modifiers,
+                phrase=(start_tok.idx, tok.idx + len(tok.text)),
+                clause=(clause_start, max(clause_end, tok.idx + len(tok.text))),
+            )
+        )
+    scene_words = [_word(doc[h], _noun_lemma(doc[h])) for h in heads if h not in chosen]
+    scene: list[str] = []
+    for w in scene_words:
+        if w.lemma not in scene:
+            scene.append(w.lemma)
+    return ParsedPrompt(prompt=prompt, subjects=subjects, scene=scene, scene_words=scene_words)

@@ -127,9 +127,7 @@ class Plan(BaseModel):
         new = np.linspace(0.0, 1.0, frames) if frames > 1 else np.zeros(1)
         for obj, src in zip(data["objects"], self.objects, strict=True):
             b = np.asarray(src.boxes, dtype=float)
-            obj["boxes"] = [
-                [float(np.interp(t, old, b[:, k])) for k in range(4)] for t in new
-            ]
+            obj["boxes"] = [[float(np.interp(t, old, b[:, k])) for k in range(4)] for t in new]
         return Plan.model_validate(data)
 
     def with_boxes(self, object_id: str, boxes: list[list[float]] | np.ndarray) -> Plan:
