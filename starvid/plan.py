@@ -143,7 +143,7 @@ class Plan(BaseModel):
 def interpolate_keyframes(
     keyframes: dict[int, tuple[float, float, float, float]] | None, frames: int, where: str = ""
 ) -> list[tuple[float, float, float, float]]:
-    """Expand ``{frame: box}`` to one box per frame; constant before the first and after the last."""
+    """Expand ``{frame: box}`` to one box per frame, held constant outside the keyframes."""
     if not keyframes:
         raise ValueError(f"{where}: 'keyframes' is empty")
     bad = [k for k in keyframes if not 0 <= k < frames]
