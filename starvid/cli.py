@@ -43,9 +43,15 @@ def _cmd_parse(args: argparse.Namespace) -> int:
         prompts = _read_prompt_file(args.batch)
         if not prompts:
             raise StarVidError(f"{args.batch} has no prompts (one prompt a line)")
-        parsed = [parse_prompt(p) for p in prompts]  # all parsed before printing any
-        for p in parsed:
-            print(json.dumps(p.to_dict(), ensure_ascii=False))
+        # One output line per prompt line, in order: a bad line gets an "error" field (and a
+        # line on stderr) so the lines stay aligned with the input.
+        for number, prompt in enumerate(prompts, start=1):
+            try:
+                data = parse_prompt(prompt).to_dict()
+            except StarVidError as exc:
+                data = {"prompt": prompt, "subjects": [], "scene": [], "error": str(exc)}
+                print(f"error: {args.batch}, prompt {number}: {exc}", file=sys.stderr)
+            print(json.dumps(data, ensure_ascii=False), flush=True)
         return 0
     if args.prompt is None:
         raise StarVidError("give a PROMPT or --batch FILE")

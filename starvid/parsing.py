@@ -324,6 +324,8 @@ def _noun_lemma(tok) -> str:
     low = tok.text.lower()
     if low in IRREGULAR_LEMMAS:
         return IRREGULAR_LEMMAS[low]
+    if low in DIRECTION_NOUNS:
+        return low
     return tok.lemma_.lower() if tok.pos_ != "PROPN" else tok.lemma_
 
 
@@ -425,10 +427,15 @@ class _Analysis:
         for tok in doc:
             if tok.i in self.verb_lemma:
                 continue
-            is_direction = tok.lemma_.lower() in DIRECTION_NOUNS and tok.pos_ in ("ADJ", "NOUN")
+            # "to the left", "from left to right": a direction word after a preposition or
+            # article is a place, whatever part of speech the tagger gave it.
+            prev = doc[tok.i - 1] if tok.i > 0 else None
+            is_direction = tok.lower_ in DIRECTION_NOUNS and (
+                tok.dep_ == "pobj" or (prev is not None and prev.pos_ in ("ADP", "DET"))
+            )
             if (
                 tok.pos_ not in ("NOUN", "PROPN")
-                and not (is_direction and tok.dep_ == "pobj")
+                and not is_direction
                 and not self._noun_tagged_adjective(tok)
             ):
                 continue
@@ -438,7 +445,7 @@ class _Analysis:
                 nxt is not None
                 and nxt.pos_ in ("NOUN", "PROPN")
                 and nxt.i not in self.verb_lemma
-                and tok.dep_ in ("compound", "amod", "nmod")
+                and tok.dep_ in ("compound", "amod", "nmod", "nummod")
             ):
                 continue
             if tok.lemma_.lower() in QUANTIFIER_NOUNS and nxt is not None and nxt.lower_ == "of":
@@ -504,12 +511,8 @@ class _Analysis:
             elif low in VAGUE_COUNTS and count is None:
                 count = VAGUE_COUNTS[low]
                 self.explicit.add(head.i)
-            elif low in ("a", "an") and count is None:
-                count = 1
         if count is None:
             count = 2 if _is_plural(head) else 1
-        if count > 1 and head.lower_ in IRREGULAR_LEMMAS.values():
-            pass  # "two sheep": the number decides, not the form
         self.quantity[head.i] = count
 
 

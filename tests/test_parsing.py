@@ -1,0 +1,273 @@
+"""Prompt parsing on the real spaCy English pipeline: contract, repair rules, rate, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from starvid.cli import main
+from starvid.errors import StarVidError
+from starvid.parsing import parse_prompt
+
+CASES = Path(__file__).parent / "data" / "parse_cases.tsv"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _summary(prompt: str) -> list[tuple[str, int, list[str]]]:
+    return [(s.noun, s.count, s.verb_lemmas) for s in parse_prompt(prompt).subjects]
+
+
+def _load_cases() -> list[tuple[str, list[tuple[str, int, list[str]]]]]:
+    cases = []
+    for line in CASES.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        prompt, expected = line.split("\t")
+        subjects = []
+        for part in expected.split("|"):
+            noun, count, verbs = part.split(":")
+            subjects.append((noun, int(count), [v for v in verbs.split(",") if v]))
+        cases.append((prompt, subjects))
+    return cases
+
+
+def test_contract_example():
+    parsed = parse_prompt("three cats walking to the left and a dog jumping on the right")
+    assert parsed.to_dict() == {
+        "prompt": "three cats walking to the left and a dog jumping on the right",
+        "subjects": [
+            {"noun": "cat", "text": "cats", "count": 3, "verbs": ["walk"]},
+            {"noun": "dog", "text": "dog", "count": 1, "verbs": ["jump"]},
+        ],
+        "scene": ["left", "right"],
+    }
+
+
+def test_exact_parse_rate_on_prompt_set():
+    """At least 95 % of the benchmark-style prompts parse exactly (nouns, counts, verbs)."""
+    cases = _load_cases()
+    assert len(cases) >= 60
+    failures = [(p, want, _summary(p)) for p, want in cases if _summary(p) != want]
+    rate = 1 - len(failures) / len(cases)
+    assert rate >= 0.95, f"exact rate {rate:.1%}; failures: {failures}"
+
+
+def test_spans_and_token_indices_point_at_the_words():
+    prompt = "a pair of ducks swimming in a pond while a frog jumps"
+    parsed = parse_prompt(prompt)
+    duck, frog = parsed.subjects
+    assert prompt[duck.head.start : duck.head.end] == "ducks"
+    assert prompt[frog.verbs[0].start : frog.verbs[0].end] == "jumps"
+    assert duck.head.index == 3 and frog.head.index == 10
+    assert prompt[duck.phrase[0] : duck.phrase[1]] == "a pair of ducks"
+    assert "swimming in a pond" in prompt[duck.clause[0] : duck.clause[1]]
+
+
+# -- one test per repair rule, with the sentence that needs it -----------------------------------
+
+
+def test_rule_r1_verb_tagged_as_noun():
+    assert _summary("A red car drives past two people") == [
+        ("car", 1, ["drive"]),
+        ("person", 2, []),
+    ]
+
+
+def test_rule_r1b_second_verb_of_a_conjunction_tagged_as_noun():
+    assert _summary("a dog runs and jumps over a fence") == [("dog", 1, ["run", "jump"])]
+
+
+def test_rule_r2_participle_attached_to_the_wrong_noun():
+    # The parser attaches "a dog jumping" to "left"; the participle belongs to "dog".
+    assert _summary("a cat jumping on the right and a dog running on the left") == [
+        ("cat", 1, ["jump"]),
+        ("dog", 1, ["run"]),
+    ]
+
+
+def test_rule_r3_directions_are_scene_never_subjects_or_verbs():
+    parsed = parse_prompt("a train moving from left to right")
+    assert _summary(parsed.prompt) == [("train", 1, ["move"])]  # "left" is not "leave"
+    assert parsed.scene == ["left", "right"]
+
+
+def test_rule_r4_quantifier_phrases_give_the_head_and_count():
+    assert _summary("a pair of swans gliding across a lake") == [("swan", 2, ["glide"])]
+    assert _summary("a couple of kids riding bicycles down a hill") == [("kid", 2, ["ride"])]
+
+
+def test_rule_r5_relative_clause_verb_belongs_to_its_antecedent():
+    assert _summary("a car that is driving away and two birds flying") == [
+        ("car", 1, ["drive"]),
+        ("bird", 2, ["fly"]),
+    ]
+    assert _summary("A cat chasing a mouse that runs away") == [
+        ("cat", 1, ["chase"]),
+        ("mouse", 1, ["run"]),
+    ]
+
+
+def test_rule_r6_ing_word_tagged_as_noun_after_a_noun():
+    assert _summary("a toddler chasing bubbles in the garden") == [("toddler", 1, ["chase"])]
+    assert _summary("a yellow taxi turning left at the intersection") == [("taxi", 1, ["turn"])]
+
+
+def test_rule_r7_coordinated_subjects_share_a_trailing_verb():
+    assert _summary("a car and a bus driving side by side") == [
+        ("car", 1, ["drive"]),
+        ("bus", 1, ["drive"]),
+    ]
+
+
+def test_rule_r8_noun_tagged_as_adjective():
+    assert _summary("three geese flying south") == [("goose", 3, ["fly"])]
+    assert _summary("a hummingbird hovering next to a flower") == [("hummingbird", 1, ["hover"])]
+
+
+def test_rule_r9_nearest_subject_of_a_verb_with_two_parser_subjects():
+    # The parser gives "sit" both "birds" and "dogs" as subjects; only the nearest is right.
+    assert _summary("five birds flying to the right while two dogs sit") == [
+        ("bird", 5, ["fly"]),
+        ("dog", 2, ["sit"]),
+    ]
+
+
+def test_rule_r10_new_subject_after_an_object():
+    assert _summary("a man playing the piano and a woman singing") == [
+        ("man", 1, ["play"]),
+        ("woman", 1, ["sing"]),
+    ]
+
+
+def test_rule_r11_fronted_participle_belongs_to_the_following_subject():
+    assert _summary("Running through the field, a dog chases a butterfly") == [
+        ("dog", 1, ["run", "chase"])
+    ]
+
+
+def test_rule_r12_lemmatizer_slips_are_fixed():
+    assert _summary("an astronaut riding a horse on the moon") == [("astronaut", 1, ["ride"])]
+    assert _summary("a woman jumping and a man clapping") == [
+        ("woman", 1, ["jump"]),
+        ("man", 1, ["clap"]),
+    ]
+
+
+# -- counts, lemmas, scene ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("prompt", "count"),
+    [
+        ("3 cats sleeping", 3),
+        ("twenty birds flying", 20),
+        ("eleven ducks swimming", 11),
+        ("a dozen eggs rolling", 12),
+        ("one dog running", 1),
+        ("an owl flying", 1),
+        ("dogs running", 2),
+        ("a couple of dogs running", 2),
+        ("several birds flying", 3),
+        ("two sheep grazing", 2),
+    ],
+)
+def test_counts(prompt, count):
+    assert parse_prompt(prompt).subjects[0].count == count
+
+
+def test_irregular_plural_lemmas():
+    assert _summary("three mice running and two people walking") == [
+        ("mouse", 3, ["run"]),
+        ("person", 2, ["walk"]),
+    ]
+
+
+def test_objects_without_count_go_to_scene_objects_with_count_are_subjects():
+    parsed = parse_prompt("a dog eating grass in a field")
+    assert parsed.scene == ["grass", "field"]
+    assert _summary("a lion chasing three zebras") == [("lion", 1, ["chase"]), ("zebra", 3, [])]
+    assert parse_prompt("two people shaking hands").scene == ["hand"]
+
+
+def test_multi_word_subject_keeps_head_noun():
+    subject = parse_prompt("an ice cream truck driving down the road").subjects[0]
+    assert (subject.noun, subject.text) == ("truck", "truck")
+    assert [m.text for m in subject.modifiers] == ["ice", "cream"]
+
+
+def test_noun_phrase_without_verbs_is_still_laid_out():
+    assert _summary("a red car and a blue bus") == [("car", 1, []), ("bus", 1, [])]
+
+
+# -- bad input ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("prompt", "message"),
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("?!...", "no words"),
+        ("123 456", "no words"),
+        ("running quickly", "no noun"),
+        ("x" * 5000, "too long"),
+    ],
+)
+def test_bad_prompts_raise_one_clear_error(prompt, message):
+    with pytest.raises(StarVidError, match=message):
+        parse_prompt(prompt)
+
+
+@pytest.mark.parametrize("prompt", ["", "?!...", "running quickly", "a " * 2500])
+def test_cli_bad_input_exits_2_with_one_line(prompt, capsys):
+    assert main(["parse", prompt, "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("error: ")
+
+
+def test_cli_parse_json_prints_the_contract(capsys):
+    assert main(["parse", "two owls sitting on a branch at night", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["subjects"] == [{"noun": "owl", "text": "owls", "count": 2, "verbs": ["sit"]}]
+    assert set(data) == {"prompt", "subjects", "scene"}
+
+
+def test_cli_batch_one_json_a_line_in_order(tmp_path, capsys):
+    prompts = ["a cat sleeping", "", "three dogs running to the left", "a bird flying"]
+    path = tmp_path / "prompts.txt"
+    path.write_text("\n".join(prompts) + "\n", encoding="utf-8")
+    assert main(["parse", "--batch", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line)["prompt"] for line in lines] == [p for p in prompts if p]
+
+
+def test_cli_batch_non_utf8_file_exits_2(tmp_path, capsys):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("a caf\xe9 with two cats sleeping\n".encode("latin-1"))
+    assert main(["parse", "--batch", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "not UTF-8" in err and err.count("\n") == 1
+
+
+def test_cli_batch_missing_file_exits_2(tmp_path, capsys):
+    assert main(["parse", "--batch", str(tmp_path / "nope.txt")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_cli_subprocess_help_and_error_exit_codes():
+    env_cmd = [sys.executable, "-m", "starvid"]
+    help_run = subprocess.run([*env_cmd, "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert help_run.returncode == 0
+    for name in ("parse", "plan"):
+        assert name in help_run.stdout
+    bad = subprocess.run(
+        [*env_cmd, "parse", "", "--json"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert bad.returncode == 2
+    assert bad.stdout == "" and len(bad.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in bad.stderr
