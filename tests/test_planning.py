@@ -1,0 +1,542 @@
+"""Heuristic planner, make_plan dispatch and the ``plan`` CLI (real spaCy parses)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from starvid.cli import main
+from starvid.errors import StarVidError
+from starvid.parsing import ParsedPrompt, Subject, Word, parse_prompt
+from starvid.plan import Plan, load_plan
+from starvid.planning import (
+    MAX_INSTANCES,
+    SEPARATION_IOU,
+    box_iou,
+    describe_motion,
+    heuristic_plan,
+    instance_ids,
+    make_plan,
+    read_intent,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# varied prompts: counts 1-5 (and more), one to three subjects, placement, relations, motion
+PROMPTS = [
+    "a dog running to the left",
+    "a car driving from left to right",
+    "a horse galloping from right to left",
+    "a bird flying",
+    "a frog jumping",
+    "a cat sleeping",
+    "a man walking toward the camera",
+    "a dog on the left and a cat on the right",
+    "a bird sitting at the top and a dog sleeping at the bottom",
+    "a bird flying above two dogs",
+    "two dogs running across the road",
+    "a cat running to the right while a dog runs to the left",
+    "a kangaroo hopping to the right",
+    "a man sitting next to two dogs",
+    "three cats walking to the left and a dog jumping on the right",
+    "five birds flying in the sky and two dogs running on the ground",
+    "a dog running and two dogs sitting",
+    "two cats and three dogs playing in a park",
+    "four horses galloping across a field",
+    "a red car and a blue truck driving on a highway",
+    "two people dancing on a stage",
+    "three ducks swimming in a pond and a frog jumping on a lily pad",
+    "a cat chasing two mice",
+    "two children playing with a ball while their dog sleeps",
+    "five balloons floating in the sky",
+    "two fish swimming to the right and a turtle swimming to the left",
+    "a dog sitting on the left, a cat sleeping in the middle and a rabbit hopping on the right",
+    "two penguins walking on the ice and a seal resting",
+    "three boats sailing from left to right",
+    "a butterfly flying over two flowers",
+    "four cars parked in a row",
+    "two horses running and a bird flying above them",
+    "a man running away from two bulls",
+    "a cat walking in front of three dogs",
+    "a teddy bear hiding behind two chairs",
+    "one robot and two drones flying in the background",
+    "a snake slithering to the left in the foreground",
+    "a group of three elephants walking toward the camera",
+    "a pair of swans gliding across a lake",
+    "six apples falling from a tree",
+    "five cats sitting and four dogs jumping and three birds flying",
+    "two monkeys climbing and two parrots sleeping",
+]
+
+
+def frame0_max_iou(plan: Plan) -> float:
+    """Largest IoU between boxes of two different instances at frame 0."""
+    b = plan.boxes_array()[:, 0]
+    if len(b) < 2:
+        return 0.0
+    iou = box_iou(b, b)
+    np.fill_diagonal(iou, 0.0)
+    return float(iou.max())
+
+
+def centres(plan: Plan, i: int = 0) -> np.ndarray:
+    return plan.objects[i].center_path()
+
+
+def areas(plan: Plan, i: int = 0) -> np.ndarray:
+    b = np.asarray(plan.objects[i].boxes)
+    return (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+
+
+@pytest.fixture(scope="module")
+def plans() -> dict[str, tuple[ParsedPrompt, Plan]]:
+    out = {}
+    for p in PROMPTS:
+        parsed = parse_prompt(p)
+        out[p] = (parsed, heuristic_plan(parsed, frames=16))
+    return out
+
+
+# -- the layout over many prompts -------------------------------------------------------------
+
+
+def test_prompt_list_is_varied():
+    assert len(PROMPTS) >= 30
+    counts = {s.count for p in PROMPTS for s in parse_prompt(p).subjects}
+    assert {1, 2, 3, 4, 5} <= counts
+    assert {1, 2, 3} <= {len(parse_prompt(p).subjects) for p in PROMPTS}
+
+
+def test_frame0_boxes_of_different_instances_are_apart(plans):
+    bad = {p: round(frame0_max_iou(plan), 3) for p, (_, plan) in plans.items()}
+    bad = {p: v for p, v in bad.items() if v >= SEPARATION_IOU}
+    separated = 1 - len(bad) / len(plans)
+    print(f"frame-0 separated: {separated:.1%} of {len(plans)} prompts")
+    assert not bad, f"overlapping instances at frame 0: {bad}"
+
+
+def test_one_object_per_instance_with_subject_and_verbs(plans):
+    for p, (parsed, plan) in plans.items():
+        expected = sum(s.count for s in parsed.subjects)
+        assert len(plan.objects) == min(expected, MAX_INSTANCES), p
+        ids = [o.id for o in plan.objects]
+        assert len(set(ids)) == len(ids), p
+        for k, s in enumerate(parsed.subjects):
+            mine = [o for o in plan.objects if o.subject == k]
+            assert len(mine) == s.count, p
+            assert all(o.noun == s.noun and o.verbs == s.verb_lemmas for o in mine), p
+
+
+def test_boxes_inside_frame_in_every_frame(plans):
+    for p, (_, plan) in plans.items():
+        b = plan.boxes_array()
+        assert b.shape == (len(plan.objects), 16, 4)
+        assert (b >= 0).all() and (b <= 1).all(), p
+        assert (b[..., 2] > b[..., 0]).all() and (b[..., 3] > b[..., 1]).all(), p
+        assert plan.planner == "heuristic" and plan.prompt == p
+        # round trip through the contract's JSON keeps the plan valid and equal
+        again = load_plan(plan.to_json())
+        np.testing.assert_allclose(again.boxes_array(), b)
+
+
+def test_more_instances_get_smaller_boxes(plans):
+    one = areas(plans["a cat sleeping"][1])[0]
+    three = areas(plans["two cats and three dogs playing in a park"][1])[0]
+    many = areas(plans["five cats sitting and four dogs jumping and three birds flying"][1])[0]
+    assert one > three > many
+
+
+def test_deterministic_for_prompt_and_seed():
+    parsed = parse_prompt("three cats walking to the left and a dog jumping on the right")
+    a = heuristic_plan(parsed, frames=16, seed=3)
+    b = heuristic_plan(parsed, frames=16, seed=3)
+    assert a.to_json() == b.to_json()
+    for seed in range(5):  # other seeds: still valid and separated
+        assert frame0_max_iou(heuristic_plan(parsed, 16, seed)) < SEPARATION_IOU
+
+
+def test_three_cats_ids():
+    plan = heuristic_plan(parse_prompt("three cats sleeping"))
+    assert [o.id for o in plan.objects] == ["cat-1", "cat-2", "cat-3"]
+    assert {o.subject for o in plan.objects} == {0}
+
+
+def test_ids_stay_unique_when_a_noun_repeats():
+    parsed = parse_prompt("a dog running and two dogs sitting")
+    assert len(parsed.subjects) == 2
+    plan = heuristic_plan(parsed)
+    assert [(o.id, o.subject) for o in plan.objects] == [("dog-1", 0), ("dog-2", 1), ("dog-3", 1)]
+    assert instance_ids(["hot air balloon", "cat"], [2, 1]) == [
+        ["hot_air_balloon-1", "hot_air_balloon-2"],
+        ["cat-1"],
+    ]
+
+
+def test_instances_capped_with_warning():
+    plan = heuristic_plan(parse_prompt("twenty birds flying"))
+    assert len(plan.objects) == MAX_INSTANCES
+    assert any("12 of 20" in w for w in plan.warnings)
+    assert frame0_max_iou(plan) < SEPARATION_IOU
+    plan = heuristic_plan(parse_prompt("ten cats sitting and five dogs sitting"))
+    per_subject = [sum(o.subject == k for o in plan.objects) for k in (0, 1)]
+    assert sum(per_subject) == MAX_INSTANCES and min(per_subject) >= 4
+    assert len(plan.warnings) == 1 and "cat" in plan.warnings[0]
+
+
+# -- motion --------------------------------------------------------------------------------------
+
+
+def plan_of(prompt: str, frames: int = 16) -> Plan:
+    return heuristic_plan(parse_prompt(prompt), frames=frames)
+
+
+@pytest.mark.parametrize(
+    "prompt, sign",
+    [
+        ("a dog running to the left", -1),
+        ("a fox trotting towards the left", -1),
+        ("a car driving from left to right", 1),
+        ("a horse galloping from right to left", -1),
+        ("a man walking to the right", 1),
+        ("a bird flying to the right", 1),
+        ("a truck driving right", 1),
+    ],
+)
+def test_horizontal_direction(prompt, sign):
+    c = centres(plan_of(prompt))
+    assert sign * (c[-1, 0] - c[0, 0]) > 0.2
+    assert np.all(sign * np.diff(c[:, 0]) >= 0)
+
+
+def test_from_left_to_right_travels_far_and_across_too():
+    assert np.ptp(centres(plan_of("a car driving from left to right"))[:, 0]) > 0.4
+    c = centres(plan_of("two dogs running across the road"))
+    assert abs(c[-1, 0] - c[0, 0]) > 0.4 and abs(c[-1, 1] - c[0, 1]) < 0.01
+
+
+def test_rise_and_descent():
+    for prompt in ("a bird flying", "a balloon rising", "a squirrel climbing up a tree"):
+        c = centres(plan_of(prompt))
+        assert c[-1, 1] < c[0, 1] - 0.15, prompt
+        assert np.all(np.diff(c[:, 1]) <= 1e-9), prompt
+    for prompt in ("a leaf falling", "a stone sinking"):
+        c = centres(plan_of(prompt))
+        assert c[-1, 1] > c[0, 1] + 0.15, prompt
+
+
+def test_jumping_is_a_vertical_arc():
+    c = centres(plan_of("a frog jumping", frames=33))
+    y = c[:, 1]
+    assert abs(y[-1] - y[0]) < 0.01 and abs(c[-1, 0] - c[0, 0]) < 0.01
+    assert y.min() < y[0] - 0.05  # goes up (y decreases) and comes back
+    assert describe_motion(plan_of("a frog jumping").objects[0]) == "hop"
+    # "hopping" makes several arcs: count the returns to the ground
+    y = centres(plan_of("a rabbit hopping", frames=64))[:, 1]
+    ground = y >= y[0] - 1e-6
+    assert int(np.sum(ground[1:] & ~ground[:-1])) >= 2
+
+
+def test_still_verbs_do_not_move():
+    for prompt in ("a cat sleeping", "a man sitting on a bench", "two dogs lying on the grass"):
+        b = plan_of(prompt).boxes_array()
+        assert np.ptp(b, axis=1).max() == 0.0, prompt
+
+
+def test_toward_camera_grows_and_away_shrinks():
+    a = areas(plan_of("a man walking toward the camera"))
+    assert a[-1] > 1.5 * a[0] and np.all(np.diff(a) > 0)
+    a = areas(plan_of("a car driving away"))
+    assert a[-1] < 0.7 * a[0]
+
+
+def test_walking_without_direction_moves_gently_toward_room():
+    c = centres(plan_of("a man walking"))
+    assert 0.05 < abs(c[-1, 0] - c[0, 0]) < 0.3 and abs(c[-1, 1] - c[0, 1]) < 1e-9
+    # a walker that starts on the left side heads right, where the room is
+    plan = plan_of("a dog walking on the left")
+    c = centres(plan)
+    assert c[0, 0] < 0.4 and c[-1, 0] > c[0, 0]
+
+
+def test_each_subject_moves_its_own_way():
+    plan = plan_of("a cat running to the right while a dog runs to the left")
+    cat, dog = (o.center_path() for o in plan.objects)
+    assert cat[-1, 0] > cat[0, 0] + 0.2 and dog[-1, 0] < dog[0, 0] - 0.2
+
+
+def test_placement_words():
+    plan = plan_of("a dog on the left and a cat on the right")
+    assert centres(plan, 0)[0, 0] < 0.45 < 0.55 < centres(plan, 1)[0, 0]
+    plan = plan_of("a bird sitting at the top and a dog sleeping at the bottom")
+    assert centres(plan, 0)[0, 1] < 0.4 and centres(plan, 1)[0, 1] > 0.6
+    plan = plan_of(
+        "a dog sitting on the left, a cat sleeping in the middle and a rabbit hopping on the right"
+    )
+    xs = [centres(plan, i)[0, 0] for i in range(3)]
+    assert xs == sorted(xs) and abs(xs[1] - 0.5) < 0.1
+    big = areas(plan_of("a snake sleeping in the foreground"))[0]
+    small = areas(plan_of("a snake sleeping in the background"))[0]
+    assert big > 1.5 * small
+
+
+def test_relations_to_other_subjects():
+    plan = plan_of("a bird flying above two dogs")
+    bird = np.asarray(plan.objects[0].boxes)
+    dogs = np.asarray([o.boxes for o in plan.objects[1:]])
+    assert bird[:, 3].max() <= dogs[:, :, 1].min() + 0.02  # above the dogs all along
+    dogs_x = (dogs[..., 0].min(), dogs[..., 2].max())
+    assert dogs_x[0] < centres(plan)[0, 0] < dogs_x[1]
+    plan = plan_of("two dogs sleeping under a bird")  # "a bird" is scene, not a subject
+    assert len(plan.objects) == 2
+    plan = plan_of("a cat sitting next to two dogs")
+    cat, d1, d2 = (np.asarray(o.boxes[0]) for o in plan.objects)
+    dog_block = (min(d1[0], d2[0]), max(d1[2], d2[2]))
+    assert cat[2] <= dog_block[0] + 0.01 or cat[0] >= dog_block[1] - 0.01
+    assert abs((cat[1] + cat[3]) / 2 - (d1[1] + d1[3]) / 2) < 0.15
+    plan = plan_of("a cat chasing two mice")
+    cat = centres(plan, 0)
+    mice_x = np.mean([centres(plan, i)[0, 0] for i in (1, 2)])
+    assert np.sign(cat[-1, 0] - cat[0, 0]) == np.sign(mice_x - cat[0, 0])
+    plan = plan_of("a man running away from two bulls")
+    man = centres(plan, 0)
+    bulls_x = np.mean([centres(plan, i)[0, 0] for i in (1, 2)])
+    assert np.sign(man[-1, 0] - man[0, 0]) == -np.sign(bulls_x - man[0, 0])
+
+
+def build_parsed(prompt: str, subjects: list[tuple[str, str, int, list[str]]]) -> ParsedPrompt:
+    """A ParsedPrompt built by hand: (head text, lemma, count, [verb text:lemma]) per subject.
+
+    Each subject's clause runs from its head to the next subject's phrase, so the planner reads
+    exactly the words given, independent of the parser's attachment decisions.
+    """
+    out, pos = [], 0
+    heads = []
+    for head_text, lemma, count, verbs in subjects:
+        start = prompt.index(head_text, pos)
+        heads.append((start, head_text, lemma, count, verbs))
+        pos = start + len(head_text)
+    for i, (start, head_text, lemma, count, verbs) in enumerate(heads):
+        end = heads[i + 1][0] if i + 1 < len(heads) else len(prompt)
+        words = []
+        for v in verbs:
+            text, vlemma = v.split(":")
+            vs = prompt.index(text, start)
+            words.append(Word(text, vlemma, vs, vs + len(text), 0))
+        out.append(
+            Subject(
+                head=Word(head_text, lemma, start, start + len(head_text), 0),
+                count=count,
+                verbs=words,
+                phrase=(start, start + len(head_text)),
+                clause=(start, end),
+            )
+        )
+    return ParsedPrompt(prompt=prompt, subjects=out, scene=[])
+
+
+def test_hand_built_parse_reads_clause_words_only():
+    parsed = build_parsed(
+        "an eagle soaring upward and two rabbits running to the left",
+        [("eagle", "eagle", 1, ["soaring:soar"]), ("rabbits", "rabbit", 2, ["running:run"])],
+    )
+    assert read_intent(parsed, 0).motion.label == "rise"
+    assert read_intent(parsed, 1).motion.label == "left"
+    plan = heuristic_plan(parsed)
+    assert describe_motion(plan.objects[0]) == "rise"
+    assert all(describe_motion(o) == "left" for o in plan.objects[1:])
+    assert frame0_max_iou(plan) < SEPARATION_IOU
+
+
+def test_hand_built_relation_left_of_and_pronoun():
+    parsed = build_parsed(
+        "a lamp to the left of two chairs",
+        [("lamp", "lamp", 1, []), ("chairs", "chair", 2, [])],
+    )
+    intent = read_intent(parsed, 0)
+    assert (intent.relation, intent.target) == ("left_of", 1)
+    plan = heuristic_plan(parsed)
+    lamp = plan.objects[0].boxes[0]
+    assert lamp[2] <= min(o.boxes[0][0] for o in plan.objects[1:]) + 0.01
+    parsed = build_parsed(
+        "two cows grazing and a crow sitting above them",
+        [("cows", "cow", 2, ["grazing:graze"]), ("crow", "crow", 1, ["sitting:sit"])],
+    )
+    assert (read_intent(parsed, 1).relation, read_intent(parsed, 1).target) == ("above", 0)
+    plan = heuristic_plan(parsed)
+    crow = plan.objects[2].boxes[0]
+    assert crow[3] <= min(o.boxes[0][1] for o in plan.objects[:2]) + 0.02
+
+
+def test_direction_words_are_not_placement_and_vice_versa():
+    def label(prompt, head, lemma, verbs):
+        return read_intent(build_parsed(prompt, [(head, lemma, 1, verbs)]), 0)
+
+    it = label("a dog on the left running to the right", "dog", "dog", ["running:run"])
+    assert it.x is not None and it.x < 0.5 and it.motion.dx > 0 and not it.motion.free_direction
+    it = label("a dog walking leftward", "dog", "dog", ["walking:walk"])
+    assert it.motion.dx < 0 and not it.motion.free_direction
+    it = label("a cat sitting down", "cat", "cat", ["sitting:sit"])
+    assert it.motion.label == "still"
+    it = label("a girl walking down the street", "girl", "girl", ["walking:walk"])
+    assert it.motion.dy == 0 and it.motion.dx and it.motion.free_direction
+    it = label("a boy jumping up and down", "boy", "boy", ["jumping:jump"])
+    assert it.motion.hops >= 1 and it.motion.dy == 0
+
+
+# -- frames, keyframes, dispatch -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("frames", [1, 2, 5, 16, 64, 512])
+def test_any_frame_count(frames):
+    plan = plan_of("two cats walking to the right and a frog jumping", frames=frames)
+    assert plan.frames == frames and all(len(o.boxes) == frames for o in plan.objects)
+    assert frame0_max_iou(plan) < SEPARATION_IOU
+
+
+@pytest.mark.parametrize("frames", [0, -1, 513, 2.5, True])
+def test_bad_frames(frames):
+    with pytest.raises(StarVidError, match="frames"):
+        make_plan("a cat sleeping", frames=frames, planner="heuristic")
+
+
+def test_keyframe_plan_resamples_like_heuristic_plans():
+    plan = load_plan(
+        {
+            "frames": 9,
+            "objects": [
+                {
+                    "id": "cat-1",
+                    "noun": "cat",
+                    "subject": 0,
+                    "keyframes": {"0": [0.1, 0.4, 0.3, 0.6], "8": [0.7, 0.4, 0.9, 0.6]},
+                }
+            ],
+        }
+    )
+    assert describe_motion(plan.objects[0]) == "right"
+    np.testing.assert_allclose(plan.objects[0].boxes[4], [0.4, 0.4, 0.6, 0.6])
+    assert plan.resample(3).objects[0].boxes[1] == pytest.approx((0.4, 0.4, 0.6, 0.6))
+
+
+def test_make_plan_heuristic_and_errors():
+    plan = make_plan("three cats sleeping", frames=8, seed=1, planner="heuristic")
+    assert plan.planner == "heuristic" and plan.prompt == "three cats sleeping"
+    assert len(plan.objects) == 3 and plan.frames == 8
+    parsed = parse_prompt("a dog running")
+    assert make_plan(parsed, planner="heuristic").to_json() == heuristic_plan(parsed).to_json()
+    with pytest.raises(StarVidError, match="planner"):
+        make_plan("a cat", planner="magic")
+    with pytest.raises(StarVidError):
+        make_plan("   ", planner="heuristic")
+
+
+def test_auto_falls_back_without_llm_module(monkeypatch):
+    # None in sys.modules makes the import fail as if the module did not exist
+    monkeypatch.setitem(sys.modules, "starvid.llm_planning", None)
+    plan = make_plan("two dogs running", planner="auto")
+    assert plan.planner == "heuristic" and len(plan.objects) == 2
+    with pytest.raises(StarVidError, match="LLM"):
+        make_plan("two dogs running", planner="llm")
+
+
+def test_auto_and_llm_dispatch_to_llm_module(monkeypatch):
+    calls = []
+
+    def llm_plan(parsed, frames, seed, model=None):
+        calls.append((parsed.prompt, frames, seed, model))
+        plan = heuristic_plan(parsed, frames, seed)
+        return Plan.model_validate({**plan.to_dict(), "planner": "llm", "prompt": None})
+
+    fake = types.SimpleNamespace(
+        llm_available=lambda model=None: model != "missing", llm_plan=llm_plan
+    )
+    monkeypatch.setitem(sys.modules, "starvid.llm_planning", fake)
+    monkeypatch.setattr("starvid.llm_planning", fake, raising=False)
+    plan = make_plan("a cat sleeping", frames=4, seed=2, planner="auto", model="m.gguf")
+    assert plan.planner == "llm" and plan.prompt == "a cat sleeping"
+    assert calls == [("a cat sleeping", 4, 2, "m.gguf")]
+    assert make_plan("a cat sleeping", planner="auto", model="missing").planner == "heuristic"
+    with pytest.raises(StarVidError, match="no LLM planner model"):
+        make_plan("a cat sleeping", planner="llm", model="missing")
+
+
+# -- CLI -----------------------------------------------------------------------------------------
+
+CONTRACT_OBJECT_KEYS = {"id", "noun", "subject", "verbs", "boxes"}
+
+
+def check_contract(data: dict, frames: int, n_objects: int) -> None:
+    assert {"version", "frames", "objects", "planner"} <= set(data)
+    assert set(data) <= {"version", "frames", "objects", "planner", "prompt", "warnings"}
+    assert data["version"] == 1 and data["frames"] == frames and len(data["objects"]) == n_objects
+    for obj in data["objects"]:
+        assert set(obj) == CONTRACT_OBJECT_KEYS
+        assert len(obj["boxes"]) == frames and all(len(b) == 4 for b in obj["boxes"])
+    load_plan(data)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "starvid", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_cli_plan_json_subprocess():
+    prompt = "three cats walking to the left and a dog jumping on the right"
+    r = run_cli("plan", prompt, "--frames", "8", "--json", "--planner", "heuristic", "--seed", "1")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 1
+    data = json.loads(lines[0])
+    check_contract(data, 8, 4)
+    assert [o["id"] for o in data["objects"]] == ["cat-1", "cat-2", "cat-3", "dog-1"]
+    assert data["planner"] == "heuristic"
+
+
+def test_cli_bad_frames_subprocess():
+    r = run_cli("plan", "a cat sleeping", "--frames", "0", "--json", "--planner", "heuristic")
+    assert r.returncode == 2 and r.stdout == ""
+    assert len(r.stderr.strip().splitlines()) == 1 and "frames" in r.stderr
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--frames", "513"], "frames"),
+        (["--frames", "abc"], "frames"),
+        (["--planner", "magic"], "planner"),
+    ],
+)
+def test_cli_bad_input_in_process(capsys, args, needle):
+    assert main(["plan", "a cat sleeping", "--json", *args]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and needle in err
+
+
+def test_cli_empty_prompt(capsys):
+    assert main(["plan", "", "--json", "--planner", "heuristic"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1
+
+
+def test_cli_plan_in_process(capsys):
+    args = ["plan", "two dogs running across the road", "--frames", "5", "--planner", "heuristic"]
+    assert main([*args, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    check_contract(data, 5, 2)
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("planner: heuristic, 5 frames") and "dog-2" in out
