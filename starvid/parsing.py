@@ -267,6 +267,8 @@ SCENE_NOUNS = {
     "arena",
     "pool",
 }
+# "as an elephant sprays water": these open a clause with its own subject, not an object.
+SUBORDINATORS = {"while", "as", "when", "whilst", "whereas", "because"}
 RELATIVE_PRONOUNS = {"that", "which", "who", "whom", "whose"}
 IRREGULAR_LEMMAS = {
     "people": "person",
@@ -339,8 +341,9 @@ def _verb_reading(text: str) -> str | None:
     # "they are clapping" reads an -ing word as a verb and lemmatizes it ("clap").
     doc = load_nlp()(f"they are {low}" if low.endswith("ing") else f"they {low}")
     tok = doc[-1]
-    if tok.pos_ == "VERB" and tok.lemma_.lower() not in NOT_ACTIONS:
-        return tok.lemma_.lower()
+    lemma = VERB_LEMMA_FIXES.get(low, tok.lemma_.lower())
+    if tok.pos_ == "VERB" and lemma not in NOT_ACTIONS:
+        return lemma
     return None
 
 
@@ -441,12 +444,7 @@ class _Analysis:
                 continue
             nxt = doc[tok.i + 1] if tok.i + 1 < len(doc) else None
             # "hot air balloons": only the last noun of a compound run is a head.
-            if (
-                nxt is not None
-                and nxt.pos_ in ("NOUN", "PROPN")
-                and nxt.i not in self.verb_lemma
-                and tok.dep_ in ("compound", "amod", "nmod", "nummod")
-            ):
+            if nxt is not None and nxt.pos_ in ("NOUN", "PROPN") and nxt.i not in self.verb_lemma:
                 continue
             if tok.lemma_.lower() in QUANTIFIER_NOUNS and nxt is not None and nxt.lower_ == "of":
                 continue  # "a pair of ducks": the head is "ducks"
@@ -454,21 +452,20 @@ class _Analysis:
             self._phrase_and_count(tok)
 
     def _noun_tagged_adjective(self, tok) -> bool:
-        """Repair R8 "three geese flying south", "a hummingbird hovering": a noun tagged ADJ.
+        """Repair R8 "three geese flying south", "a hummingbird hovering": a noun tagged ADJ/ADV.
 
         An adjective right before a verb that is not itself a modifier of a later noun, after a
         determiner or number, is the noun doing that verb.
         """
         doc = self.doc
-        if tok.pos_ != "ADJ" or tok.i == 0 or tok.i + 1 >= len(doc):
+        if tok.pos_ not in ("ADJ", "ADV") or tok.i == 0 or tok.i + 1 >= len(doc):
+            return False
+        if tok.lower_ in DIRECTION_NOUNS or tok.lower_ in DIRECTION_WORDS:
             return False
         prev, nxt = doc[tok.i - 1], doc[tok.i + 1]
-        return (
-            prev.pos_ in ("DET", "NUM")
-            and nxt.i in self.verb_lemma
-            and nxt.dep_ != "amod"
-            and tok.lower_ not in DIRECTION_NOUNS
-        )
+        if tok.dep_ in ("nsubj", "nsubjpass") and prev.pos_ in ("DET", "NUM", "ADJ"):
+            return True  # "a golden retriever running": tagged ADV, parsed as the subject
+        return prev.pos_ in ("DET", "NUM") and nxt.i in self.verb_lemma and nxt.dep_ != "amod"
 
     def _phrase_and_count(self, head) -> None:
         doc = self.doc
@@ -556,7 +553,9 @@ def _build(prompt: str, doc) -> ParsedPrompt:
 
     def is_pobj(i: int) -> bool:
         prev = before_phrase(i)
-        return prev is not None and prev.pos_ in ("ADP", "SCONJ") and prev.lower_ != "while"
+        return (
+            prev is not None and prev.pos_ in ("ADP", "SCONJ") and prev.lower_ not in SUBORDINATORS
+        )
 
     def is_object_position(i: int) -> bool:
         prev = before_phrase(i)
@@ -598,6 +597,8 @@ def _build(prompt: str, doc) -> ParsedPrompt:
     def subject_like(i: int) -> bool:
         return not is_direction(i) and not is_object(i)
 
+    verbs_of: dict[int, list[Word]] = {h: [] for h in heads}  # filled in prompt order
+
     def agents_of(v) -> list[int]:
         # R0 "a sleeping cat": an -ing word before its noun is done by that noun.
         if (
@@ -632,7 +633,15 @@ def _build(prompt: str, doc) -> ParsedPrompt:
         if prev is not None and prev.i in group_of and not is_direction(prev.i):
             h = prev.i
             if is_pobj(h):
-                if _noun_lemma(doc[h]) not in SCENE_NOUNS:
+                # A participle after a prepositional object describes the main subject ("a man
+                # in a suit walking"), unless that subject already has its finite verb ("a bird
+                # flies above a boat sailing") or the object is counted ("with two horses
+                # running").
+                main = [s for s in heads if s < h and subject_like(s)]
+                finite = main and any(
+                    doc[w.index].tag_ in ("VBZ", "VBP", "VBD") for w in verbs_of[main[-1]]
+                )
+                if finite or h in a.explicit or not main:
                     return [h]
             elif is_object(h):
                 return [h]
@@ -646,7 +655,6 @@ def _build(prompt: str, doc) -> ParsedPrompt:
         after = [h for h in heads if h > v.i and subject_like(h)]
         return list(group_of[after[0]]) if after else []
 
-    verbs_of: dict[int, list[Word]] = {h: [] for h in heads}
     for vi in sorted(a.verb_lemma):
         for h in agents_of(doc[vi]):
             verbs_of[h].append(_word(doc[vi], a.verb_lemma[vi]))
