@@ -271,3 +271,25 @@ def test_cli_subprocess_help_and_error_exit_codes():
     assert bad.returncode == 2
     assert bad.stdout == "" and len(bad.stderr.strip().splitlines()) == 1
     assert "Traceback" not in bad.stderr
+
+
+def test_rule_r13_participle_after_a_prepositional_object():
+    # It describes the main subject, unless that subject already has its finite verb.
+    assert _summary("a man in a suit walking to the left") == [("man", 1, ["walk"])]
+    assert _summary("a blue bird perched on a branch singing") == [("bird", 1, ["perch", "sing"])]
+    assert _summary("a bird flies above a boat sailing on a lake") == [
+        ("bird", 1, ["fly"]),
+        ("boat", 1, ["sail"]),
+    ]
+
+
+def test_rule_r14_subordinating_as_opens_a_new_subject():
+    # The parser reads "as" as a preposition and "sprays" as a compound noun modifier.
+    assert _summary("a giraffe walks to the left as an elephant sprays water") == [
+        ("giraffe", 1, ["walk"]),
+        ("elephant", 1, ["spray"]),
+    ]
+
+
+def test_rule_r15_noun_noun_compounds_keep_the_last_noun():
+    assert _summary("a hot dog stand on a street corner") == [("stand", 1, [])]
