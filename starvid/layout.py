@@ -1,0 +1,97 @@
+"""Boxes to masks: per object and frame, at any resolution (the attention maps run at 4x4..64x64).
+
+A pixel belongs to a box when its centre lies inside the box (hard masks), or with a sigmoid
+ramp across the box edges (soft masks). A box smaller than a pixel still covers the pixel that
+holds its centre, so every object keeps some mask at the coarsest attention resolution.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from starvid.errors import StarVidError
+from starvid.plan import Plan
+
+DEFAULT_SOFTNESS = 1.0
+"""Width of the soft edge, in pixels of the mask (10% to 90% of the ramp)."""
+
+# sigmoid(s) goes from 0.1 to 0.9 over s in [-2.197, 2.197]
+_RAMP = 2 * float(np.log(9.0))
+
+
+def boxes_to_masks(
+    boxes: torch.Tensor | np.ndarray,
+    height: int,
+    width: int,
+    soft: bool = False,
+    softness: float = DEFAULT_SOFTNESS,
+) -> torch.Tensor:
+    """Masks for boxes of shape ``(..., 4)`` (fractions, ``[x0, y0, x1, y1]``): ``(..., h, w)``.
+
+    Float32 in [0, 1]; the pixel holding each box centre is always 1.
+    """
+    if height < 1 or width < 1:
+        raise StarVidError(f"mask size must be at least 1x1, got {height}x{width}")
+    if soft and not softness > 0:
+        raise StarVidError(f"softness must be a positive number of pixels, got {softness}")
+    b = torch.as_tensor(boxes, dtype=torch.float32)
+    lead = b.shape[:-1]
+    b = b.reshape(-1, 4)
+    # box edges in pixel units; pixel j covers [j, j + 1) and has its centre at j + 0.5
+    x0, x1 = b[:, 0:1] * width, b[:, 2:3] * width
+    y0, y1 = b[:, 1:2] * height, b[:, 3:4] * height
+    xc = torch.arange(width, dtype=torch.float32)[None] + 0.5
+    yc = torch.arange(height, dtype=torch.float32)[None] + 0.5
+    if soft:
+        k = _RAMP / softness
+        mx = torch.sigmoid((xc - x0) * k) * torch.sigmoid((x1 - xc) * k)
+        my = torch.sigmoid((yc - y0) * k) * torch.sigmoid((y1 - yc) * k)
+    else:
+        mx = ((xc >= x0) & (xc < x1)).float()
+        my = ((yc >= y0) & (yc < y1)).float()
+    masks = my[:, :, None] * mx[:, None, :]  # (N, h, w)
+    # the pixel that holds the centre, so tiny boxes do not vanish at coarse resolutions
+    cx = ((x0 + x1) / 2).floor().long().clamp(0, width - 1).squeeze(1)
+    cy = ((y0 + y1) / 2).floor().long().clamp(0, height - 1).squeeze(1)
+    masks[torch.arange(len(b)), cy, cx] = 1.0
+    return masks.reshape(*lead, height, width)
+
+
+def plan_masks(
+    plan: Plan,
+    frames: int | None = None,
+    height: int = 64,
+    width: int = 64,
+    soft: bool = False,
+    softness: float = DEFAULT_SOFTNESS,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Masks of every object in every frame: ``(objects, frames, height, width)``, float32.
+
+    ``frames`` other than ``plan.frames`` resamples the trajectories in time first.
+    """
+    if frames is not None and frames != plan.frames:
+        plan = plan.resample(frames)
+    masks = boxes_to_masks(plan.boxes_array(), height, width, soft=soft, softness=softness)
+    return masks.to(device) if device is not None else masks
+
+
+def noun_masks(
+    plan: Plan,
+    frames: int | None = None,
+    height: int = 64,
+    width: int = 64,
+    soft: bool = False,
+    softness: float = DEFAULT_SOFTNESS,
+    device: torch.device | str | None = None,
+) -> dict[int, torch.Tensor]:
+    """Instance masks grouped by subject index: ``{subject: (instances, frames, h, w)}``.
+
+    Instances keep their order in the plan; subjects appear in order of first use.
+    """
+    masks = plan_masks(plan, frames, height, width, soft, softness, device)
+    groups: dict[int, list[int]] = {}
+    for i, obj in enumerate(plan.objects):
+        groups.setdefault(obj.subject, []).append(i)
+    return {s: masks[idx] for s, idx in groups.items()}
