@@ -57,7 +57,7 @@ class BackboneDefaults:
 class BackboneSpec:
     """Registry entry: where the weights live and how to run them by default."""
 
-    source: str  # hub id ("owner/name") or a folder, relative to assets/ when it starts "assets/"
+    source: str  # hub id ("owner/name[@revision]"), or a project folder starting "assets/"
     defaults: BackboneDefaults
     description: str
     scheduler: str = "dpmsolver++"  # "dpmsolver++", "ddim" or "folder" (the folder's own class)
@@ -161,6 +161,8 @@ def load_backbone(
 ) -> Backbone:
     """Load a registry backbone, hub id or local diffusers folder (cached per name/device/dtype).
 
+    A hub id may name a revision (branch, tag, commit or "refs/pr/N") as "owner/name@revision".
+
     Defaults: CUDA when available, fp16 on CUDA and fp32 elsewhere. `random_weights=True` builds
     a registry backbone at full size from the configs in assets/configs/ without downloading
     (for time and memory benchmarks); with device="meta" nothing is allocated.
@@ -184,6 +186,8 @@ def load_backbone(
             folder = folder_or_hub
             if not isinstance(folder, Path):
                 folder = _fetch_hub(folder_or_hub, dtype)
+            elif spec is not None and not folder.is_dir():
+                raise StarVidError(f"the {name!r} backbone is missing from this checkout: {folder}")
             bb = _load_folder(folder, name, spec, dev, dtype, sched)
             bb.source = str(name_or_path if spec is None else spec.source)
         _CACHE[key] = bb
@@ -212,7 +216,7 @@ def _resolve_device(device: str | torch.device | None) -> torch.device:
     return dev
 
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
 
 
 def _resolve_source(name_or_path: str | os.PathLike) -> tuple[str, BackboneSpec | None, object]:
@@ -228,7 +232,11 @@ def _resolve_source(name_or_path: str | os.PathLike) -> tuple[str, BackboneSpec 
         if not path.is_dir():
             raise StarVidError(f"backbone path is a file, not a model folder: {path}")
         return path.name, None, path.resolve()
-    looks_like_path = text.startswith((".", "/", "~")) or "\\" in text or text.count("/") > 1
+    base, _, revision = text.partition("@")
+    if base in BACKBONES and revision and not BACKBONES[base].is_local:
+        spec = BACKBONES[base]
+        return base, spec, f"{spec.source.partition('@')[0]}@{revision}"
+    looks_like_path = text.startswith((".", "/", "~")) or "\\" in text or base.count("/") > 1
     if looks_like_path:
         raise StarVidError(f"backbone folder not found: {path}")
     if _HUB_ID.match(text):
@@ -246,7 +254,7 @@ def _hub_offline() -> bool:
     return bool(constants.HF_HUB_OFFLINE) or env
 
 
-def _fetch_hub(repo_id: str, dtype: torch.dtype) -> Path:
+def _fetch_hub(hub_id: str, dtype: torch.dtype) -> Path:
     """Download (or find in the cache) the parts of a hub repo we load; safetensors only."""
     from huggingface_hub import HfApi, snapshot_download
     from huggingface_hub.errors import (
@@ -258,14 +266,17 @@ def _fetch_hub(repo_id: str, dtype: torch.dtype) -> Path:
     subdirs = ["unet", "vae", "text_encoder", "tokenizer", "scheduler"]
     allow = ["model_index.json"] + [f"{s}/*" for s in subdirs]
     ignore = [f"*{suf}" for suf in _PICKLE_SUFFIXES] + ["*.msgpack", "*.h5", "*.onnx*", "*.ot"]
+    repo_id, _, revision = hub_id.partition("@")
+    revision = revision or None
     offline = _hub_offline()
     try:
         if not offline:
-            files = HfApi().list_repo_files(repo_id)
-            ignore += _unneeded_variants(files, dtype, repo_id)
+            files = HfApi().list_repo_files(repo_id, revision=revision)
+            ignore += _unneeded_variants(files, dtype, hub_id)
         return Path(
             snapshot_download(
                 repo_id,
+                revision=revision,
                 allow_patterns=allow,
                 ignore_patterns=ignore,
                 local_files_only=offline,
@@ -273,14 +284,14 @@ def _fetch_hub(repo_id: str, dtype: torch.dtype) -> Path:
         )
     except LocalEntryNotFoundError as exc:
         raise StarVidError(
-            f"weights of {repo_id} are not in the local Hugging Face cache and the hub is offline "
+            f"weights of {hub_id} are not in the local Hugging Face cache and the hub is offline "
             "(HF_HUB_OFFLINE): download them first (unset HF_HUB_OFFLINE and load once) "
             "or pass a local diffusers folder"
         ) from exc
     except RepositoryNotFoundError as exc:
         raise StarVidError(f"no such model on the Hugging Face hub: {repo_id}") from exc
     except (HfHubHTTPError, OSError) as exc:
-        raise StarVidError(f"could not download {repo_id}: {str(exc).splitlines()[0]}") from exc
+        raise StarVidError(f"could not download {hub_id}: {str(exc).splitlines()[0]}") from exc
 
 
 def _unneeded_variants(files: list[str], dtype: torch.dtype, repo_id: str) -> list[str]:
@@ -295,8 +306,9 @@ def _unneeded_variants(files: list[str], dtype: torch.dtype, repo_id: str) -> li
             if any(f.endswith(_PICKLE_SUFFIXES) for f in names):
                 raise StarVidError(
                     f"{repo_id}/{part} has only pickle weights (.bin/.pt/.ckpt); StarVid loads "
-                    "safetensors only: convert them (save_pretrained(safe_serialization=True)) "
-                    "and pass the local folder"
+                    "safetensors only: name a revision that has safetensors (for example the "
+                    "hub's conversion pull request, 'owner/name@refs/pr/N') or convert them once "
+                    "(save_pretrained(safe_serialization=True)) and pass the local folder"
                 )
             raise StarVidError(f"{repo_id} has no {part} weights")
         if plain and half:

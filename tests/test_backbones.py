@@ -206,12 +206,12 @@ def test_local_folder_saved_with_save_pretrained(tiny, tmp_path):
     torch.testing.assert_close(a, b)
 
 
-def _fake_hub_cache(cache: Path, repo_id: str, source: Path) -> None:
-    """A Hugging Face cache entry (refs/main -> snapshots/<commit>) holding `source`."""
+def _fake_hub_cache(cache: Path, repo_id: str, source: Path, ref: str = "main") -> None:
+    """A Hugging Face cache entry (refs/<ref> -> snapshots/<commit>) holding `source`."""
     commit = "0123456789abcdef0123456789abcdef01234567"
     repo_dir = cache / ("models--" + repo_id.replace("/", "--"))
     (repo_dir / "refs").mkdir(parents=True)
-    (repo_dir / "refs" / "main").write_text(commit)
+    (repo_dir / "refs" / ref).write_text(commit)
     shutil.copytree(source, repo_dir / "snapshots" / commit)
 
 
@@ -223,6 +223,38 @@ def test_hub_id_loads_from_cache_offline(tmp_path, monkeypatch):
     bb = load_backbone("starvid-test/tiny-t2v", device="cpu")
     assert bb.source == "starvid-test/tiny-t2v"
     assert isinstance(bb.unet, UNet3DConditionModel)
+
+
+def test_hub_id_with_revision_from_cache(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    _fake_hub_cache(tmp_path / "hub", "starvid-test/rev-t2v", TINY_DIR, ref="safetensors")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    bb = load_backbone("starvid-test/rev-t2v@safetensors", device="cpu")
+    assert isinstance(bb.unet, UNet3DConditionModel)
+    with pytest.raises(StarVidError, match="not in the local Hugging Face cache"):
+        load_backbone("starvid-test/rev-t2v", device="cpu")  # main is not cached
+
+
+def test_hub_file_listing_refuses_pickle_only_and_picks_variant():
+    pickled = [
+        "model_index.json",
+        "unet/config.json",
+        "unet/diffusion_pytorch_model.bin",
+        "vae/diffusion_pytorch_model.bin",
+        "text_encoder/model.safetensors",
+    ]
+    with pytest.raises(StarVidError, match="unet has only pickle weights.*@refs/pr/N"):
+        backbones._unneeded_variants(pickled, torch.float16, "someone/model")
+    both = [
+        f"{part}/{stem}{v}.safetensors"
+        for part, stem in backbones._WEIGHT_PARTS.items()
+        for v in ("", ".fp16")
+    ]
+    half = backbones._unneeded_variants(both, torch.float16, "someone/model")
+    full = backbones._unneeded_variants(both, torch.float32, "someone/model")
+    assert "unet/diffusion_pytorch_model.safe*" in half  # fp16 run: skip the fp32 file
+    assert "unet/*.fp16.*" in full  # fp32 run: skip the fp16 file
 
 
 def test_hub_id_not_cached_offline_says_download_first(tmp_path, monkeypatch):
@@ -238,6 +270,8 @@ def test_unknown_name_and_missing_folder():
         load_backbone("zeroscop")
     with pytest.raises(StarVidError, match="backbone folder not found"):
         load_backbone("./no/such/model")
+    with pytest.raises(StarVidError, match="unknown backbone 'tiny@v2'"):
+        load_backbone("tiny@v2")  # the shipped model has no revisions
     with pytest.raises(StarVidError, match="unknown scheduler"):
         load_backbone("tiny", scheduler="euler-magic")
 
