@@ -559,9 +559,13 @@ def layout_intents(
 
     for k in order:
         it = intents[k]
-        w0 = base * it.size / math.sqrt(it.aspect / 1.15)
+        # seed 0 is the canonical layout; other seeds vary sizes and free positions a little
+        vary = seed != 0
+        w0 = base * it.size / math.sqrt(it.aspect / 1.15) * (rng.uniform(0.9, 1.1) if vary else 1)
         h0 = w0 * it.aspect
         default = _default_anchor(intents, k)
+        if vary:
+            default = (default[0] + rng.uniform(-0.15, 0.15), default[1] + rng.uniform(-0.1, 0.1))
         for attempt in range(8):  # shrink the boxes until the instances fit apart
             shrink = 0.88**attempt
             best = None
@@ -681,7 +685,7 @@ def _score(
         others = np.asarray(placed_paths)  # (M, P, 4)
         mine = _shifted(cand, probe)  # (C, n, P, 4)
         ov = [_overlap(mine[:, :, p], others[:, p]).sum(axis=(1, 2)) for p in range(len(probe))]
-        cost += 1.5 * np.mean(ov, axis=0)
+        cost += 1.5 * np.mean(ov, axis=0) + 1.5 * np.max(ov, axis=0)
     cost += 1.0 * (1 - cand["keep"]) + 0.5 * (1 - cand["size"]) + 0.02 * (cand["rows"] - 1)
     cost += 0.005 * rng.random(len(start))  # the seed breaks ties
     return cost
