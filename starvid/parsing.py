@@ -196,6 +196,21 @@ DIRECTION_NOUNS = {
     "south",
     "east",
     "west",
+    # What the prompt is, not what it shows: "a video of two dogs running".
+    "video",
+    "footage",
+    "clip",
+    "shot",
+    "image",
+    "picture",
+    "photo",
+    "animation",
+    "view",
+    "closeup",
+    "timelapse",
+    "style",
+    "film",
+    "movie",
 }
 # Places and backdrops: scene unless they do something ("waves crashing", "a river flowing").
 SCENE_NOUNS = {
@@ -319,7 +334,9 @@ VERB_FOLLOWERS = {"ADP", "ADV", "DET", "PART", "CCONJ", "SCONJ", "PUNCT", "NUM",
 
 
 def _word(tok, lemma: str | None = None) -> Word:
-    return Word(tok.text, lemma or tok.lemma_.lower(), tok.idx, tok.idx + len(tok.text), tok.i)
+    end = tok.idx + len(tok.text)
+    text = tok.doc.user_data.get("source", tok.doc.text)[tok.idx : end]
+    return Word(text, lemma or tok.lemma_.lower(), tok.idx, end, tok.i)
 
 
 def _noun_lemma(tok) -> str:
@@ -328,7 +345,10 @@ def _noun_lemma(tok) -> str:
         return IRREGULAR_LEMMAS[low]
     if low in DIRECTION_NOUNS:
         return low
-    return tok.lemma_.lower() if tok.pos_ != "PROPN" else tok.lemma_
+    # Names keep their case; a capital from the sentence start or ALL CAPS does not count.
+    if tok.pos_ == "PROPN" and tok.i > 0 and not tok.text.isupper():
+        return tok.lemma_
+    return tok.lemma_.lower()
 
 
 @lru_cache(maxsize=4096)
@@ -448,6 +468,8 @@ class _Analysis:
                 continue
             if tok.lemma_.lower() in QUANTIFIER_NOUNS and nxt is not None and nxt.lower_ == "of":
                 continue  # "a pair of ducks": the head is "ducks"
+            if nxt is not None and nxt.tag_ == "POS":
+                continue  # "a dog's tail wagging": the possessor belongs to the tail's phrase
             self.heads.append(tok.i)
             self._phrase_and_count(tok)
 
@@ -530,7 +552,14 @@ def parse_prompt(prompt: str) -> ParsedPrompt:
         )
     if not any(ch.isalpha() for ch in text):
         raise StarVidError("the prompt has no words, only numbers or punctuation")
-    return _build(prompt, load_nlp()(prompt))
+    # The tagger reads ALL-CAPS words as proper nouns; lower case keeps offsets for ASCII.
+    lowered = prompt.lower()
+    if text.isupper() and len(lowered) == len(prompt):
+        doc = load_nlp()(lowered)
+    else:
+        doc = load_nlp()(prompt)
+    doc.user_data["source"] = prompt
+    return _build(prompt, doc)
 
 
 def parse_prompts(prompts: list[str]) -> list[ParsedPrompt]:

@@ -293,3 +293,15 @@ def test_rule_r14_subordinating_as_opens_a_new_subject():
 
 def test_rule_r15_noun_noun_compounds_keep_the_last_noun():
     assert _summary("a hot dog stand on a street corner") == [("stand", 1, [])]
+
+
+def test_all_caps_and_title_case_prompts():
+    parsed = parse_prompt("THREE DOGS RUNNING")
+    assert _summary(parsed.prompt) == [("dog", 3, ["run"])]
+    assert parsed.subjects[0].text == "DOGS"  # surface text from the user's prompt
+    assert _summary("Three Cats Walking To The Left.") == [("cat", 3, ["walk"])]
+
+
+def test_meta_nouns_and_possessors_are_not_subjects():
+    assert _summary("a video of two dogs running") == [("dog", 2, ["run"])]
+    assert _summary("a dog's tail wagging") == [("tail", 1, ["wag"])]
