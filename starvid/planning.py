@@ -342,11 +342,11 @@ def read_intent(parsed: ParsedPrompt, index: int) -> Intent:
             dx, free = 0.15, True  # a single leap goes somewhere
     rise = max(by_kind.get("rise", [0.0]))
     fall = max(by_kind.get("descend", [0.0]))
-    if vertical < 0 or (rise and not fall):
-        dy = -(rise or 0.3)
-    elif vertical > 0 or fall:
-        dy = fall or 0.3
-    if dy and dx and not free:
+    if vertical:  # words beat verbs: "a bird flying down"
+        dy = vertical * (rise or fall or 0.3)
+    elif rise or fall:
+        dy = fall - rise
+    if dy and (direction or stretch):
         dy *= 0.4  # "a bird flying to the left": mostly sideways, a little up
     if vertical and "travel" in by_kind and not (direction or stretch):
         dy = 0.25 * vertical  # "climbing up the hill"
@@ -442,7 +442,7 @@ def _scaled(motion: Motion, k: float) -> Motion:
 
 def _fit(
     offsets: np.ndarray, w: float, h: float, motion: Motion, t: np.ndarray
-) -> tuple[Motion, float, float, float]:
+) -> tuple[Motion, float, float]:
     """Shrink the motion (then the boxes) until the block's whole path fits in the frame.
 
     Returns the motion, the box size factor and how much of the motion was kept (0..1).
@@ -487,7 +487,8 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _relation_anchors(
     relation: str, target: np.ndarray, bw: float, bh: float
 ) -> list[tuple[float, float]]:
-    """Preferred block centres at frame 0 relative to the target's frame-0 bounding box."""
+    """Preferred centres of the box around a block's whole path, given the target's frame-0
+    bounding box and that box's width ``bw`` and height ``bh``."""
     x0, y0, x1, y1 = target
     cx, cy, tw, th = (x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0
     gap = 0.03
@@ -545,6 +546,16 @@ def layout_intents(
     warnings. Boxes of different instances are kept apart at frame 0 (IoU < ``SEPARATION_IOU``)
     whenever the frame allows it; every box stays inside the frame.
     """
+    # relations name subjects; within the layout they point at positions in ``intents``
+    position = {it.subject: k for k, it in enumerate(intents)}
+    intents = [
+        replace(
+            it,
+            target=position.get(it.target),
+            relation=it.relation if it.target in position else None,
+        )
+        for it in intents
+    ]
     t = _times(frames)
     probe = np.unique(np.round(np.linspace(0, frames - 1, min(frames, 16))).astype(int))
     total = sum(i.count for i in intents)
@@ -705,18 +716,20 @@ def _clamp_into_frame(boxes: np.ndarray) -> np.ndarray:
 
 
 def _cap_counts(parsed: ParsedPrompt) -> tuple[list[int], list[str]]:
-    """Instance counts per subject, at most MAX_INSTANCES in all (largest counts cut first)."""
-    counts = [max(1, s.count) for s in parsed.subjects]
+    """Instance counts per subject, at most MAX_INSTANCES in all (largest counts cut first).
+
+    Subjects beyond the MAX_INSTANCES-th get 0 (left out of the plan).
+    """
+    original = [max(1, s.count) for s in parsed.subjects]
+    counts = [c if k < MAX_INSTANCES else 0 for k, c in enumerate(original)]
     warnings = []
     if len(counts) > MAX_INSTANCES:
-        raise StarVidError(
-            f"too many subjects to plan ({len(counts)}); at most {MAX_INSTANCES} are supported"
-        )
-    original = list(counts)
+        dropped = ", ".join(s.noun for s in parsed.subjects[MAX_INSTANCES:])
+        warnings.append(f"left out {dropped} (at most {MAX_INSTANCES} objects in a plan)")
     while sum(counts) > MAX_INSTANCES:
         counts[int(np.argmax(counts))] -= 1
     for s, before, after in zip(parsed.subjects, original, counts, strict=True):
-        if after < before:
+        if 0 < after < before:
             warnings.append(
                 f"{s.noun}: planned {after} of {before} instances "
                 f"(at most {MAX_INSTANCES} objects in a plan)"
@@ -777,9 +790,10 @@ def heuristic_plan(parsed: ParsedPrompt, frames: int = 16, seed: int = 0) -> Pla
     counts, warnings = _cap_counts(parsed)
     intents = []
     for k, count in enumerate(counts):
-        intent = read_intent(parsed, k)
-        intent.count = count
-        intents.append(intent)
+        if count:
+            intent = read_intent(parsed, k)
+            intent.count = count
+            intents.append(intent)
     return plan_from_intents(
         intents, frames, seed, planner="heuristic", prompt=parsed.prompt, warnings=warnings
     )

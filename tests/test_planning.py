@@ -24,6 +24,7 @@ from starvid.planning import (
     heuristic_plan,
     instance_ids,
     make_plan,
+    plan_from_intents,
     read_intent,
 )
 
@@ -230,7 +231,7 @@ def test_rise_and_descent():
         c = centres(plan_of(prompt))
         assert c[-1, 1] < c[0, 1] - 0.15, prompt
         assert np.all(np.diff(c[:, 1]) <= 1e-9), prompt
-    for prompt in ("a leaf falling", "a stone sinking"):
+    for prompt in ("a leaf falling", "a stone sinking", "a bird flying down"):
         c = centres(plan_of(prompt))
         assert c[-1, 1] > c[0, 1] + 0.15, prompt
 
@@ -544,3 +545,29 @@ def test_cli_plan_in_process(capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     assert out.startswith("planner: heuristic, 5 frames") and "dog-2" in out
+
+
+def test_more_subjects_than_the_cap():
+    prompt = ", ".join(
+        f"a {n} sleeping" for n in "cat dog cow pig hen fox owl bat rat ant bee elk yak".split()
+    )
+    parsed = parse_prompt(prompt)
+    assert len(parsed.subjects) == 13
+    plan = heuristic_plan(parsed)
+    assert len(plan.objects) == MAX_INSTANCES and plan.objects[-1].subject == 11
+    assert any("yak" in w for w in plan.warnings)
+    assert frame0_max_iou(plan) < SEPARATION_IOU
+
+
+def test_layout_relations_follow_subject_indices_when_a_subject_is_left_out():
+    parsed = parse_prompt("a bird flying above two dogs")
+    intents = [read_intent(parsed, 0), read_intent(parsed, 1)]
+    assert (intents[0].relation, intents[0].target) == ("above", 1)
+    # the target listed first: relations still find it by subject index
+    plan = plan_from_intents(intents[::-1], frames=8)
+    bird = np.asarray(plan.objects[2].boxes)
+    assert plan.objects[2].id == "bird-1"
+    assert bird[:, 3].max() <= min(o.boxes[0][1] for o in plan.objects[:2]) + 0.02
+    # the target missing: the relation is dropped, the plan still valid
+    plan = plan_from_intents(intents[:1], frames=8)
+    assert len(plan.objects) == 1
