@@ -12,7 +12,7 @@ import json
 import os
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -146,6 +146,37 @@ class Backbone:
 def list_backbones() -> list[str]:
     """Names in the registry."""
     return list(BACKBONES)
+
+
+def describe_backbones() -> list[dict]:
+    """Registry as plain data (for the CLI and UI): source, defaults, whether weights are here."""
+    rows = []
+    for name, spec in BACKBONES.items():
+        if spec.is_local:
+            available = (spec.local_path() / "unet" / "config.json").is_file()
+        else:
+            available = _hub_cached(spec.source)
+        rows.append(
+            {
+                "name": name,
+                "source": spec.source,
+                "description": spec.description,
+                "defaults": asdict(spec.defaults),
+                "scheduler": spec.scheduler,
+                "available_offline": available,
+                "random_weights": name in list_random_configs(),
+            }
+        )
+    return rows
+
+
+def _hub_cached(hub_id: str) -> bool:
+    """Whether the hub repo's UNet config is in the local cache (no network)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    repo_id, _, revision = hub_id.partition("@")
+    found = try_to_load_from_cache(repo_id, "unet/config.json", revision=revision or None)
+    return isinstance(found, str)
 
 
 _CACHE: dict[tuple, Backbone] = {}

@@ -88,6 +88,28 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_backbones(args: argparse.Namespace) -> int:
+    from starvid.backbones import describe_backbones, load_backbone
+
+    if args.load:
+        bb = load_backbone(args.load, device=args.device, random_weights=args.random_weights)
+        info = bb.info() | {"defaults": bb.defaults.__dict__}
+        print(json.dumps(info, indent=None if args.json else 2))
+        return 0
+    rows = describe_backbones()
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return 0
+    for r in rows:
+        d = r["defaults"]
+        where = "here" if r["available_offline"] else "download"
+        print(
+            f"{r['name']:<11} {d['width']}x{d['height']}, {d['frames']} frames, "
+            f"{d['steps']} steps, CFG {d['cfg_scale']:g}  [{where}]  {r['source']}"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one subcommand per step of the method."""
     parser = _ArgumentParser(prog="python -m starvid", description=__doc__.splitlines()[0])
@@ -107,6 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="GGUF path or REPO:FILE for --planner llm")
     p.add_argument("--json", action="store_true", help="print the Plan as JSON")
     p.set_defaults(func=_cmd_plan)
+
+    p = sub.add_parser("backbones", help="list the text-to-video backbones, or load one")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--load", metavar="NAME", help="load NAME (registry, hub id or folder)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, meta (default: auto)")
+    p.add_argument("--random-weights", action="store_true", help="full size, random init")
+    p.set_defaults(func=_cmd_backbones)
 
     return parser
 

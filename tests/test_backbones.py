@@ -345,3 +345,17 @@ def test_random_weights_tiny_builds_on_cpu():
 def test_random_weights_needs_registry_name(tmp_path):
     with pytest.raises(StarVidError, match="random_weights needs a registry backbone"):
         load_backbone("someone/some-model", random_weights=True)
+
+
+def test_cli_lists_and_loads_backbones(capsys):
+    from starvid.cli import main
+
+    assert main(["backbones", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == ["tiny", "zeroscope", "modelscope"]
+    assert rows[0]["available_offline"] is True and rows[0]["defaults"]["frames"] == 8
+    assert main(["backbones", "--load", "tiny", "--device", "cpu", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["params"]["unet"] > 1e6 and info["vae_scale_factor"] == 4
+    assert main(["backbones", "--load", "nonsense"]) == 2
+    assert "unknown backbone 'nonsense'" in capsys.readouterr().err
