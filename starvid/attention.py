@@ -1,0 +1,435 @@
+"""Cross-attention recording for video U-Nets: token indexing, recording processors, heat maps.
+
+In diffusers' ``UNet3DConditionModel`` the text cross-attention is ``attn2`` of the spatial
+transformer blocks (``*.attentions.*.transformer_blocks.*.attn2``); ``temp_attentions`` and
+``transformer_in`` attend over time and never see the text. The recording processor computes the
+ordinary output with fused SDPA and, next to it, the softmax probabilities of only the token
+positions somebody asked for, averaged over heads, as per-frame maps ``(batch*frames, tokens, h,
+w)``. Everything else keeps ``AttnProcessor2_0``.
+
+Two ways in:
+
+- ``AttentionStore`` + ``install_recorders`` for the guided loop (``starvid.pipeline``): maps with
+  gradient for the loss, the unconditional CFG half skipped, and an early stop of the U-Net
+  forward after the last recorded layer when only the maps are needed.
+- ``record_attention(backbone_or_unet, words)``, a DAAM-like context manager for heat maps.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from diffusers.models.attention_processor import Attention, AttnProcessor2_0
+
+from starvid.errors import StarVidError
+
+MAX_TOKENS = 77
+LAYER_PRESETS = ("low", "mid", "all")
+DEFAULT_RECORD_LAYERS = "low"
+
+_CROSS_ATTN = re.compile(
+    r"^(down_blocks|up_blocks|mid_block)\.(?:(\d+)\.)?attentions\.(\d+)\."
+    r"transformer_blocks\.(\d+)\.attn2$"
+)
+
+
+# -- token positions --------------------------------------------------------------------------
+
+
+def token_positions(
+    tokenizer, prompt: str, spans: Sequence[tuple[int, int]], max_length: int = MAX_TOKENS
+) -> list[list[int]]:
+    """Token positions (in the padded CLIP sequence) of each character span of ``prompt``.
+
+    Position 0 is the start token, so the first word sits at 1 or later. A word split into several
+    BPE tokens gets all of them; two occurrences of one word get their own positions. A word cut
+    off by the 77-token limit gets ``[]`` and a warning.
+    """
+    for start, end in spans:
+        if not 0 <= start < end <= len(prompt):
+            raise StarVidError(f"span ({start}, {end}) is outside the prompt ({len(prompt)} chars)")
+    offsets = _token_offsets(tokenizer, prompt)
+    last = max_length - 1  # the end token needs the last place
+    result: list[list[int]] = []
+    for start, end in spans:
+        pos = [i + 1 for i, (a, b) in enumerate(offsets) if a < end and b > start and b > a]
+        kept = [p for p in pos if p < last]
+        if pos and not kept:
+            warnings.warn(
+                f"'{prompt[start:end]}' is past CLIP's {max_length}-token limit and is ignored",
+                stacklevel=2,
+            )
+        result.append(kept)
+    return result
+
+
+def _token_offsets(tokenizer, prompt: str) -> list[tuple[int, int]]:
+    """Character offsets of each content token (no start/end token), in order."""
+    try:
+        enc = tokenizer(prompt, add_special_tokens=False, return_offsets_mapping=True)
+        return [tuple(o) for o in enc["offset_mapping"]]
+    except (NotImplementedError, TypeError, ValueError, KeyError):
+        pass
+    # Slow tokenizers have no offsets: CLIP's BPE never merges across its pre-tokenizer's word
+    # pieces, so tokenizing each piece alone gives the same tokens as the whole prompt.
+    offsets: list[tuple[int, int]] = []
+    piece = re.compile(r"'s|'t|'re|'ve|'m|'ll|'d|[^\W\d_]+|\d|[^\s\w]+|_+", re.IGNORECASE)
+    for m in piece.finditer(prompt):
+        n = len(tokenizer(m.group(0), add_special_tokens=False)["input_ids"])
+        offsets.extend([(m.start(), m.end())] * n)
+    return offsets
+
+
+# -- layer selection --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CrossAttnLayer:
+    """One spatial cross-attention layer: module name and resolution level (0 = latent size)."""
+
+    name: str
+    level: int
+    order: tuple[int, int, int, int]  # execution order in the U-Net forward
+
+
+def cross_attention_layers(unet) -> list[CrossAttnLayer]:
+    """The spatial text cross-attention layers of a UNet3D/2D, in execution order."""
+    n_up = len(getattr(unet, "up_blocks", []))
+    layers = []
+    for name, module in unet.named_modules():
+        m = _CROSS_ATTN.match(name)
+        if not m or not isinstance(module, Attention) or not module.is_cross_attention:
+            continue
+        part, block, att, tb = m.group(1), int(m.group(2) or 0), int(m.group(3)), int(m.group(4))
+        if part == "down_blocks":
+            level, rank = block, 0
+        elif part == "mid_block":
+            level, rank = n_up - 1, 1
+        else:
+            level, rank = n_up - 1 - block, 2
+        layers.append(CrossAttnLayer(name, level, (rank, block, att, tb)))
+    return sorted(layers, key=lambda layer: layer.order)
+
+
+def select_layers(unet, record_layers: str | Sequence[str] = DEFAULT_RECORD_LAYERS) -> list[str]:
+    """Names of the cross-attention layers to record.
+
+    ``"low"``: every layer below the latent resolution (mid block and the coarser down/up blocks;
+    all layers if the model has cross-attention at one resolution only); ``"mid"``: the mid block;
+    ``"all"``; or a list / comma-separated string of name prefixes (``"mid_block,up_blocks.1"``).
+    """
+    layers = cross_attention_layers(unet)
+    if not layers:
+        raise StarVidError("the U-Net has no spatial text cross-attention layers (attn2)")
+    if isinstance(record_layers, str) and record_layers in LAYER_PRESETS:
+        if record_layers == "all":
+            chosen = layers
+        elif record_layers == "mid":
+            chosen = [layer for layer in layers if layer.name.startswith("mid_block.")]
+        else:
+            chosen = [layer for layer in layers if layer.level > 0] or layers
+    else:
+        prefixes = (
+            [p.strip() for p in record_layers.split(",") if p.strip()]
+            if isinstance(record_layers, str)
+            else list(record_layers)
+        )
+        chosen = [layer for layer in layers if any(layer.name.startswith(p) for p in prefixes)]
+    if not chosen:
+        raise StarVidError(
+            f"record_layers={record_layers!r} matches no cross-attention layer "
+            f"(use {', '.join(LAYER_PRESETS)} or prefixes of: {layers[0].name}, ...)"
+        )
+    return [layer.name for layer in chosen]
+
+
+# -- the store and the processor --------------------------------------------------------------
+
+
+class StopForward(Exception):  # noqa: N818 - control flow, not an error
+    """Raised after the last recorded layer when the rest of the U-Net output is not needed."""
+
+
+@dataclass
+class AttentionStore:
+    """Keeps head-averaged maps of the needed token positions for the recorded layers.
+
+    ``positions`` are the token positions to record (union over words). ``maps[layer]`` holds the
+    latest forward's maps ``(batch*frames, len(positions), h, w)``. With ``accumulate`` the maps are
+    also summed (detached) over forwards for DAAM-style heat maps.
+    """
+
+    positions: list[int]
+    layers: list[str]
+    keep_grad: bool = False
+    skip_uncond: bool = False  # CFG batch: unconditional half first, record only the rest
+    stop_early: bool = False
+    accumulate: bool = False
+    maps: dict[str, torch.Tensor] = field(default_factory=dict)
+    summed: dict[str, torch.Tensor] = field(default_factory=dict)
+    forwards: int = 0
+    latent_hw: tuple[int, int] = (0, 0)
+
+    def reset(self) -> None:
+        """Forget the latest maps (the running sums stay)."""
+        self.maps = {}
+
+    def record(self, name: str, probs: torch.Tensor) -> None:
+        """Store maps ``(rows, tokens, h*w)`` of one layer as ``(rows, tokens, h, w)``."""
+        h, w = _map_shape(probs.shape[-1], self.latent_hw)
+        maps = probs.reshape(*probs.shape[:-1], h, w)
+        if not self.keep_grad:
+            maps = maps.detach()
+        self.maps[name] = maps
+        if self.accumulate:
+            d = maps.detach().float()
+            self.summed[name] = self.summed[name] + d if name in self.summed else d.clone()
+        if self.stop_early and name == self.layers[-1]:
+            raise StopForward
+
+    def layer_mean(self, source: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """Maps averaged over recorded layers at the finest recorded resolution."""
+        source = self.maps if source is None else source
+        if not source:
+            raise StarVidError("no attention maps were recorded (did the U-Net run?)")
+        items = list(source.values())
+        h = max(m.shape[-2] for m in items)
+        w = max(m.shape[-1] for m in items)
+        total = 0
+        for m in items:
+            if m.shape[-2:] != (h, w):
+                rows, tok = m.shape[:2]
+                m = F.interpolate(
+                    m.reshape(rows * tok, 1, *m.shape[-2:]),
+                    size=(h, w),
+                    mode="bilinear",
+                    align_corners=False,
+                ).reshape(rows, tok, h, w)
+            total = total + m
+        return total / len(items)
+
+    def accumulated(self) -> torch.Tensor:
+        """Layer-averaged maps averaged over all forwards since the store was made."""
+        if not self.summed:
+            raise StarVidError("no attention maps were recorded (did the U-Net run?)")
+        n = max(self.forwards, 1)
+        return self.layer_mean({k: v / n for k, v in self.summed.items()})
+
+
+def _map_shape(pixels: int, latent_hw: tuple[int, int]) -> tuple[int, int]:
+    """(h, w) of a layer from its pixel count: the latent size halved (rounding up) k times."""
+    lh, lw = latent_hw
+    if lh and lw:
+        h, w = lh, lw
+        for _ in range(8):
+            if h * w == pixels:
+                return h, w
+            h, w = math.ceil(h / 2), math.ceil(w / 2)
+    side = math.isqrt(pixels)
+    if side * side == pixels:
+        return side, side
+    raise StarVidError(f"cannot tell the map shape of a layer with {pixels} pixels")
+
+
+class RecordingAttnProcessor:
+    """SDPA cross-attention that also records probabilities of the store's token positions."""
+
+    def __init__(self, store: AttentionStore, name: str):
+        self.store = store
+        self.name = name
+        self._sdpa = AttnProcessor2_0()
+
+    def __call__(
+        self,
+        attn: Attention,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        temb: torch.Tensor | None = None,
+        *args,
+        **kwargs,
+    ) -> torch.Tensor:
+        store = self.store
+        if encoder_hidden_states is None or not store.positions:
+            return self._sdpa(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
+        x = hidden_states
+        if attn.spatial_norm is not None:
+            x = attn.spatial_norm(x, temb)
+        if x.ndim == 4:
+            x = x.flatten(2).transpose(1, 2)
+        if attn.group_norm is not None:
+            x = attn.group_norm(x.transpose(1, 2)).transpose(1, 2)
+        ctx = encoder_hidden_states
+        if attn.norm_cross:
+            ctx = attn.norm_encoder_hidden_states(ctx)
+        rows = x.shape[0] // 2 if store.skip_uncond else 0
+        with torch.set_grad_enabled(store.keep_grad and torch.is_grad_enabled()):
+            q = attn.to_q(x[rows:])
+            k = attn.to_k(ctx[rows:])
+            b, n, inner = q.shape
+            heads = attn.heads
+            q = q.view(b, n, heads, inner // heads).transpose(1, 2)
+            k = k.view(b, -1, heads, inner // heads).transpose(1, 2)
+            if attn.norm_q is not None:
+                q = attn.norm_q(q)
+            if attn.norm_k is not None:
+                k = attn.norm_k(k)
+            # Probabilities need the softmax denominator over all 77 tokens; only the
+            # requested columns are then kept, averaged over heads.
+            scores = (q.float() @ k.float().transpose(-1, -2)) * attn.scale
+            if attention_mask is not None:
+                mask = attn.prepare_attention_mask(attention_mask, k.shape[2], b)
+                scores = scores + mask.view(b, heads, -1, mask.shape[-1])[..., : scores.shape[-1]]
+            lse = torch.logsumexp(scores, dim=-1, keepdim=True)
+            idx = torch.as_tensor(store.positions, device=scores.device)
+            probs = torch.exp(scores.index_select(-1, idx) - lse).mean(dim=1)  # (b, n, tokens)
+        store.record(self.name, probs.transpose(1, 2))
+        return self._sdpa(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
+
+
+def _unet_of(model):
+    return getattr(model, "unet", model)
+
+
+@contextmanager
+def install_recorders(unet, store: AttentionStore) -> Iterator[AttentionStore]:
+    """Record ``store.layers`` with ``RecordingAttnProcessor``; SDPA elsewhere; restore on exit."""
+    original = dict(unet.attn_processors)
+    sdpa = AttnProcessor2_0()
+    wanted = {f"{name}.processor": name for name in store.layers}
+    missing = set(wanted) - set(original)
+    if missing:
+        raise StarVidError(f"the U-Net has no attention layer {sorted(missing)[0]}")
+    procs = {
+        key: RecordingAttnProcessor(store, wanted[key]) if key in wanted else sdpa
+        for key in original
+    }
+
+    def _pre_hook(_module, args, kwargs):
+        sample = args[0] if args else kwargs["sample"]
+        store.latent_hw = (int(sample.shape[-2]), int(sample.shape[-1]))
+        store.forwards += 1
+        store.reset()
+
+    unet.set_attn_processor(procs)
+    handle = unet.register_forward_pre_hook(_pre_hook, with_kwargs=True)
+    try:
+        yield store
+    finally:
+        handle.remove()
+        unet.set_attn_processor(original)
+
+
+# -- DAAM-like entry point --------------------------------------------------------------------
+
+
+class WordMaps:
+    """Per-word heat maps of a ``record_attention`` block, ready after the forward passes.
+
+    ``maps[word]`` (or ``maps[i]``) is a tensor ``(frames, h, w)``: the word's token probabilities
+    summed over its tokens, averaged over recorded layers (upsampled to the finest) and forwards.
+    """
+
+    def __init__(self, store: AttentionStore, groups: dict[str, list[int]]):
+        self.store = store
+        self.groups = groups
+
+    def keys(self) -> list[str]:
+        return list(self.groups)
+
+    def _all(self) -> dict[str, torch.Tensor]:
+        maps = self.store.accumulated()  # (rows, tokens, h, w)
+        col = {p: i for i, p in enumerate(self.store.positions)}
+        out = {}
+        for key, pos in self.groups.items():
+            idx = [col[p] for p in pos]
+            out[key] = maps[:, idx].sum(1) if idx else torch.zeros_like(maps[:, 0])
+        return out
+
+    def __getitem__(self, key: str | int) -> torch.Tensor:
+        if isinstance(key, int):
+            key = list(self.groups)[key]
+        return self._all()[key]
+
+    def as_dict(self) -> dict[str, torch.Tensor]:
+        """All words' maps."""
+        return self._all()
+
+
+def word_groups(tokenizer, prompt: str, words) -> dict[str, list[int]]:
+    """Label -> token positions for words given as strings, ``Word`` objects, spans or positions.
+
+    A string names the first not yet used occurrence of that word in the prompt (so
+    ``["dog", "dog"]`` are the two dogs of "a dog and a dog").
+    """
+    spans: list[tuple[int, int]] = []
+    labels: list[str] = []
+    direct: dict[str, list[int]] = {}
+    used: set[int] = set()
+    for w in words:
+        if isinstance(w, str):
+            start = _find_word(prompt, w, used)
+            if start < 0:
+                raise StarVidError(f"'{w}' is not a word of the prompt")
+            used.add(start)
+            spans.append((start, start + len(w)))
+            labels.append(w)
+        elif hasattr(w, "start") and hasattr(w, "end"):
+            spans.append((w.start, w.end))
+            labels.append(w.text)
+        elif isinstance(w, tuple) and len(w) == 2:
+            spans.append((int(w[0]), int(w[1])))
+            labels.append(prompt[w[0] : w[1]])
+        else:  # a list of explicit token positions
+            direct[f"tokens{list(w)}"] = [int(p) for p in w]
+    groups: dict[str, list[int]] = {}
+    for label, pos in zip(labels, token_positions(tokenizer, prompt, spans), strict=True):
+        key, n = label, 2
+        while key in groups:
+            key, n = f"{label}#{n}", n + 1
+        groups[key] = pos
+    groups.update(direct)
+    return groups
+
+
+def _find_word(prompt: str, word: str, used: set[int]) -> int:
+    for m in re.finditer(rf"(?<!\w){re.escape(word)}(?!\w)", prompt, flags=re.IGNORECASE):
+        if m.start() not in used:
+            return m.start()
+    return -1
+
+
+@contextmanager
+def record_attention(
+    model,
+    words,
+    prompt: str | None = None,
+    tokenizer=None,
+    record_layers: str | Sequence[str] = DEFAULT_RECORD_LAYERS,
+    cfg: bool = False,
+) -> Iterator[WordMaps]:
+    """Record per-word cross-attention heat maps during the forwards inside the block.
+
+    ``model`` is a ``Backbone`` (has ``.unet`` and ``.tokenizer``) or a bare U-Net. ``words`` are
+    strings / ``Word`` objects / character spans of ``prompt`` (needs a tokenizer), or lists of
+    token positions. ``cfg=True`` skips the unconditional first half of each batch.
+    """
+    unet = _unet_of(model)
+    tokenizer = tokenizer or getattr(model, "tokenizer", None)
+    words = list(words)
+    if any(not isinstance(w, list) for w in words) and (prompt is None or tokenizer is None):
+        raise StarVidError("record_attention needs the prompt and a tokenizer to find words")
+    groups = word_groups(tokenizer, prompt or "", words)
+    positions = sorted({p for pos in groups.values() for p in pos})
+    store = AttentionStore(
+        positions, select_layers(unet, record_layers), skip_uncond=cfg, accumulate=True
+    )
+    with install_recorders(unet, store):
+        yield WordMaps(store, groups)

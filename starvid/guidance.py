@@ -1,0 +1,259 @@
+"""StarVid's losses on cross-attention maps and the guarded latent update.
+
+Maps arrive as ``(frames, tokens, h, w)`` (the recorded token columns, averaged over heads and
+layers). A word's map is the sum of its tokens' columns; a map normalized to sum 1 over the pixels
+of a frame is a distribution.
+
+- Spatial loss (numeracy, layout): for object instance ``i`` of a noun with ``n`` instances and
+  frame ``f``, ``in_i`` is the noun's normalized mass inside box ``i``; the term ``(1 - n*in_i)^2``
+  asks every box for its share ``1/n`` of the mass, so one big cat cannot satisfy two boxes. The
+  optional ``"topk"`` form is the top-k energy of LLM-grounded video diffusion (inside the box vs
+  outside all boxes of that noun).
+- Syntax-aware contrastive loss (action binding): for verb ``v`` bound to noun ``n`` at frame ``f``,
+  positives are ``n``'s maps at frames ``f-k..f+k``, negatives the other nouns' maps at those
+  frames; InfoNCE over ``-distance/temperature`` with distance KL(verb || noun) or cosine.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+EPS = 1e-8
+
+
+@dataclass
+class GuidanceTargets:
+    """What the losses steer, as token columns of the recorded maps.
+
+    ``noun_cols[s]`` are the columns of subject ``s``'s head noun; ``verb_cols`` pairs each verb
+    occurrence with the subject that does it; ``extra_negative_cols`` are nouns that are no subject
+    (scene nouns), used only as contrastive negatives; ``object_subject[i]`` is the subject of
+    plan object ``i`` and ``boxes`` the plan's boxes ``(objects, frames, 4)``.
+    """
+
+    noun_cols: list[list[int]]
+    verb_cols: list[tuple[int, list[int]]]
+    object_subject: list[int]
+    boxes: np.ndarray
+    extra_negative_cols: list[list[int]] = field(default_factory=list)
+    _mask_cache: dict = field(default_factory=dict, repr=False)
+
+    def masks(self, h: int, w: int, device=None) -> torch.Tensor:
+        """Box masks ``(objects, frames, h, w)`` at a map resolution (cached)."""
+        key = (h, w, str(device))
+        if key not in self._mask_cache:
+            self._mask_cache[key] = box_masks(self.boxes, h, w).to(device)
+        return self._mask_cache[key]
+
+    def instances(self) -> list[int]:
+        """Number of plan objects per subject."""
+        counts = [0] * len(self.noun_cols)
+        for s in self.object_subject:
+            counts[s] += 1
+        return counts
+
+
+@dataclass
+class LossValues:
+    """One evaluation of the losses: weighted terms as floats, the total as a tensor."""
+
+    spatial: float
+    syntax: float
+    total: torch.Tensor
+
+    def as_dict(self) -> dict[str, float]:
+        return {"spatial": self.spatial, "syntax": self.syntax, "total": float(self.total.detach())}
+
+
+def box_masks(boxes: np.ndarray, h: int, w: int) -> torch.Tensor:
+    """Soft masks ``(objects, frames, h, w)``: the fraction of each map cell the box covers.
+
+    Coverage rather than a hard threshold keeps small boxes visible on coarse maps (an 8x8 map
+    cell is 1/8 of the frame).
+    """
+    b = torch.as_tensor(np.asarray(boxes, dtype=np.float32))
+    ys = torch.arange(h, dtype=torch.float32)
+    xs = torch.arange(w, dtype=torch.float32)
+
+    def cover(lo: torch.Tensor, hi: torch.Tensor, cells: torch.Tensor, n: int) -> torch.Tensor:
+        # overlap of [lo, hi] (fractions) with cell [c/n, (c+1)/n], in cell units
+        a = torch.clamp(
+            torch.minimum(hi[..., None] * n, cells + 1) - torch.maximum(lo[..., None] * n, cells),
+            min=0.0,
+        )
+        return a
+
+    cx = cover(b[..., 0], b[..., 2], xs, w)  # (O, F, w)
+    cy = cover(b[..., 1], b[..., 3], ys, h)  # (O, F, h)
+    return cy[..., :, None] * cx[..., None, :]
+
+
+def word_map(maps: torch.Tensor, cols: Sequence[int]) -> torch.Tensor:
+    """A word's map ``(frames, h, w)``: the sum of its token columns of ``(frames, T, h, w)``."""
+    if not cols:
+        return torch.zeros_like(maps[:, 0])
+    return maps[:, list(cols)].sum(1)
+
+
+def distribution(m: torch.Tensor) -> torch.Tensor:
+    """Normalize each frame's map to sum 1 over its pixels."""
+    return m / m.sum(dim=(-2, -1), keepdim=True).clamp_min(EPS)
+
+
+def inbox_share(maps: torch.Tensor, targets: GuidanceTargets) -> np.ndarray:
+    """Per object and frame, the fraction of its noun's attention mass inside its box ``(O, F)``."""
+    with torch.no_grad():
+        masks = targets.masks(maps.shape[-2], maps.shape[-1], maps.device)
+        out = []
+        for i, s in enumerate(targets.object_subject):
+            p = distribution(word_map(maps, targets.noun_cols[s]).float())
+            out.append((p * masks[i]).sum(dim=(-2, -1)))
+        return torch.stack(out).cpu().numpy().astype(float)
+
+
+def spatial_loss(
+    maps: torch.Tensor, targets: GuidanceTargets, form: str = "mass", topk: float = 0.75
+) -> torch.Tensor:
+    """Mean over objects and frames of the box-share term (see the module docstring)."""
+    masks = targets.masks(maps.shape[-2], maps.shape[-1], maps.device)
+    counts = targets.instances()
+    terms = []
+    for i, s in enumerate(targets.object_subject):
+        p = distribution(word_map(maps, targets.noun_cols[s]).float())  # (F, h, w)
+        if form == "topk":
+            others = [j for j, t in enumerate(targets.object_subject) if t == s]
+            union = masks[others].amax(0)
+            terms.append(_topk_energy(p, masks[i], 1.0 - union, topk))
+        else:
+            inside = (p * masks[i]).sum(dim=(-2, -1))  # (F,)
+            terms.append((1.0 - counts[s] * inside) ** 2)
+    return torch.stack(terms).mean()
+
+
+def _topk_energy(p: torch.Tensor, inside: torch.Tensor, outside: torch.Tensor, frac: float):
+    """Top-k mean of the map inside the box minus outside, scaled so a uniform map gives 0."""
+    pixels = p.shape[-2] * p.shape[-1]
+    k = max(1, int(round(frac * float(inside[0].sum()))))
+    a = (p * pixels).flatten(1)
+    fg = torch.topk(a * inside.flatten(1), min(k, a.shape[1]), dim=1).values.mean(1)
+    bg = torch.topk(a * outside.flatten(1), min(k, a.shape[1]), dim=1).values.mean(1)
+    return bg - fg
+
+
+def map_distance(p: torch.Tensor, q: torch.Tensor, distance: str = "kl") -> torch.Tensor:
+    """Distance between distributions over pixels, broadcast over leading dims."""
+    p = p.flatten(-2)
+    q = q.flatten(-2)
+    if distance == "kl":
+        return (p * (torch.log(p + EPS) - torch.log(q + EPS))).sum(-1)
+    if distance == "cosine":
+        return 1.0 - torch.nn.functional.cosine_similarity(p, q, dim=-1, eps=EPS)
+    raise ValueError(f"unknown distance {distance!r} (kl or cosine)")
+
+
+def contrastive_loss(
+    maps: torch.Tensor,
+    targets: GuidanceTargets,
+    adjacent_frames: int = 1,
+    distance: str = "kl",
+    temperature: float = 0.5,
+) -> torch.Tensor:
+    """Syntax-aware InfoNCE: each verb's map close to its own noun's, far from the others'.
+
+    Without any negative noun (one subject, no scene noun) InfoNCE is constant; the loss is then
+    the mean positive distance, which still binds the verb to its noun.
+    """
+    if not targets.verb_cols:
+        return maps.new_zeros(())
+    frames = maps.shape[0]
+    nouns = [distribution(word_map(maps, c).float()) for c in targets.noun_cols]
+    extra = [distribution(word_map(maps, c).float()) for c in targets.extra_negative_cols if c]
+    k = max(0, int(adjacent_frames))
+    # window[f, g] = frame g is within k of f
+    idx = torch.arange(frames, device=maps.device)
+    window = (idx[:, None] - idx[None, :]).abs() <= k
+    losses = []
+    for s, cols in targets.verb_cols:
+        if not cols:
+            continue
+        v = distribution(word_map(maps, cols).float())  # (F, h, w)
+        pos = map_distance(v[:, None], nouns[s][None], distance)  # (F, F)
+        negs = [
+            map_distance(v[:, None], n[None], distance) for j, n in enumerate(nouns) if j != s
+        ] + [map_distance(v[:, None], n[None], distance) for n in extra]
+        big = torch.finfo(pos.dtype).max / 4
+        pos_logits = torch.where(window, -pos / temperature, -big)
+        if not negs:
+            losses.append((pos * window).sum(1) / window.sum(1))
+            continue
+        neg_logits = torch.cat([torch.where(window, -n / temperature, -big) for n in negs], 1)
+        num = torch.logsumexp(pos_logits, dim=1)
+        den = torch.logsumexp(torch.cat([pos_logits, neg_logits], 1), dim=1)
+        losses.append(den - num)  # (F,)
+    if not losses:
+        return maps.new_zeros(())
+    return torch.stack(losses).mean()
+
+
+def compute_losses(
+    maps: torch.Tensor,
+    targets: GuidanceTargets,
+    spatial_weight: float,
+    syntax_weight: float,
+    adjacent_frames: int = 1,
+    distance: str = "kl",
+    temperature: float = 0.5,
+    spatial_form: str = "mass",
+) -> LossValues:
+    """Weighted spatial + contrastive loss on maps ``(frames, tokens, h, w)``."""
+    total = maps.new_zeros((), dtype=torch.float32)
+    sp = sy = 0.0
+    if spatial_weight:
+        term = spatial_weight * spatial_loss(maps, targets, spatial_form)
+        total = total + term
+        sp = float(term.detach())
+    if syntax_weight and targets.verb_cols:
+        term = syntax_weight * contrastive_loss(
+            maps, targets, adjacent_frames, distance, temperature
+        )
+        total = total + term
+        sy = float(term.detach())
+    return LossValues(spatial=sp, syntax=sy, total=total)
+
+
+def latent_step(
+    grad: torch.Tensor,
+    step_size: float,
+    normalize: str = "rms",
+    max_grad_norm: float | None = None,
+    noise_scale: float = 1.0,
+) -> tuple[torch.Tensor | None, str | None]:
+    """The update to subtract from the latents, or ``(None, warning)`` when it must be skipped.
+
+    ``normalize="rms"``: ``step_size * grad / rms(grad)`` (every update has the same size, the
+    direction is the gradient's); ``"none"``: ``step_size * grad``. ``max_grad_norm`` clips the
+    gradient's L2 norm first. ``noise_scale`` is the schedule factor (e.g. ``sqrt(1 - alpha_bar)``).
+    """
+    if not bool(torch.isfinite(grad).all()):
+        return None, "non-finite gradient (NaN/Inf); latent update skipped"
+    g = grad.float()
+    if max_grad_norm is not None and max_grad_norm > 0:
+        norm = float(g.norm())
+        if norm > max_grad_norm:
+            g = g * (max_grad_norm / norm)
+    if normalize == "rms":
+        rms = float(g.pow(2).mean().sqrt())
+        if rms < 1e-12:
+            return None, "zero gradient; latent update skipped"
+        g = g / rms
+    elif normalize != "none":
+        raise ValueError(f"unknown normalize_grad {normalize!r} (rms or none)")
+    step = step_size * noise_scale * g
+    if not math.isfinite(float(step.abs().max())):
+        return None, "non-finite latent update; skipped"
+    return step.to(grad.dtype), None
