@@ -1,0 +1,198 @@
+"""End to end in headless Chromium: prompt -> plan -> drag a box -> tiny generation -> results.
+
+Starts the real app (``python app.py``) on a free port and drives it with Playwright through
+Debian's Chromium (``apt-get install chromium``). Screenshots of every stage land in
+``tests/artifacts/`` for a human to look at.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"
+PROMPT = "a cat walking to the right and a dog jumping on the left"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(),
+        reason=f"{CHROMIUM} missing: apt-get install chromium chromium-driver",
+    ),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    """The real app in a subprocess, offline, on a free localhost port."""
+    port = _free_port()
+    env = dict(
+        os.environ,
+        GRADIO_SERVER_NAME="127.0.0.1",
+        GRADIO_SERVER_PORT=str(port),
+        GRADIO_ANALYTICS_ENABLED="False",
+        HF_HUB_OFFLINE="1",
+        PYTHONUNBUFFERED="1",
+    )
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    log = open(ARTIFACTS / "app.log", "w")  # noqa: SIM115 - closed in the teardown
+    proc = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    while True:
+        if proc.poll() is not None:
+            log.close()
+            pytest.fail(
+                f"app exited with {proc.returncode}: " + (ARTIFACTS / "app.log").read_text()[-2000:]
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if time.time() > deadline:
+            proc.kill()
+            pytest.fail("app did not start within 120 s")
+        time.sleep(0.5)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def _download_json(page, locator) -> dict:
+    with page.expect_download(timeout=30_000) as info:
+        locator.click()
+    return json.loads(Path(info.value.path()).read_text())
+
+
+def _set_number(page, elem_id: str, value) -> None:
+    box = page.locator(f"#{elem_id} input[type=number]").first
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def _drag_box(page, box: list[float], dx: float, dy: float, image_size: tuple[int, int]):
+    """Real mouse drag of the box (frame fractions) by (dx, dy) screen pixels on the canvas.
+
+    Returns the move in frame fractions, from the canvas's drawn image scale."""
+    page.locator('#canvas button[aria-label="Drag boxes"]').click()  # the hand tool
+    canvas = page.locator("#canvas canvas").first
+    bb = canvas.bounding_box()
+    iw, ih = image_size
+    scale = min(bb["width"] / iw, bb["height"] / ih)
+    ox = bb["x"] + (bb["width"] - iw * scale) / 2
+    oy = bb["y"] + (bb["height"] - ih * scale) / 2
+    cx = ox + (box[0] + box[2]) / 2 * iw * scale
+    cy = oy + (box[1] + box[3]) / 2 * ih * scale
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    page.mouse.move(cx + dx, cy + dy, steps=12)
+    page.mouse.up()
+    return dx / (iw * scale), dy / (ih * scale)
+
+
+def test_studio_end_to_end(app_url):
+    from playwright.sync_api import expect, sync_playwright
+
+    from starvid.ui import canvas_size
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
+        page.set_default_timeout(60_000)
+        try:
+            page.goto(app_url)
+            # bad input first: an empty prompt gives a visible message, not a traceback
+            page.locator("#plan-btn").click()
+            expect(page.locator("#notice")).to_contain_text("prompt is empty")
+
+            # 1. prompt -> parse chips and a plan
+            page.locator("#prompt textarea").fill(PROMPT)
+            page.get_by_label("heuristic").check()
+            _set_number(page, "frames", 4)
+            page.locator("#plan-btn").click()
+            expect(page.locator("#notice")).to_contain_text("Planned 2 object(s)")
+            expect(page.locator("#chips")).to_contain_text("1 × cat")
+            expect(page.locator("#chips")).to_contain_text("jump")
+            expect(page.locator("#trajectory .js-plotly-plot")).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "1-plan.png"), full_page=True)
+            planned = _download_json(page, page.locator("#export"))
+            assert planned["frames"] == 4
+            cat = next(o for o in planned["objects"] if o["id"] == "cat-1")
+
+            # 2. drag cat-1 at frame 0 on the canvas with the real mouse
+            size = canvas_size((64, 64))
+            mx, my = _drag_box(page, cat["boxes"][0], 70, 45, size)
+            expect(page.locator("#notice")).to_contain_text("Pinned cat-1 at frame 0")
+            page.screenshot(path=str(ARTIFACTS / "2-dragged.png"), full_page=True)
+            edited = _download_json(page, page.locator("#export"))
+            new_box = next(o for o in edited["objects"] if o["id"] == "cat-1")["boxes"][0]
+            want = [
+                cat["boxes"][0][0] + mx,
+                cat["boxes"][0][1] + my,
+                cat["boxes"][0][2] + mx,
+                cat["boxes"][0][3] + my,
+            ]
+            assert new_box == pytest.approx(want, abs=0.02)
+
+            # 3. tiny generation with baseline, kept short
+            _set_number(page, "steps", 3)
+            _set_number(page, "guidance-steps", 1)
+            _set_number(page, "iterations", 2)
+            page.locator("#generate").click()
+            expect(page.locator("#progress")).to_contain_text("step", timeout=60_000)
+            page.screenshot(path=str(ARTIFACTS / "3-generating.png"), full_page=True)
+            expect(page.locator("#status")).to_contain_text("Done", timeout=240_000)
+            for vid in ("#video-guided video", "#video-baseline video"):
+                expect(page.locator(vid)).to_have_attribute("src", re.compile(r"\.mp4"))
+            expect(page.locator("#heatmap .js-plotly-plot .hm")).to_have_count(2)  # both runs
+            downloads = page.locator("#downloads")
+            for name in ("guided.mp4", "baseline.mp4", "plan.json", "report.json", "maps.npz"):
+                expect(downloads.locator(f'a[href$="/{name}"]')).to_have_count(1)
+            page.locator("#heatmap").scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "4-results.png"), full_page=True)
+
+            # 4. the run used the moved box
+            report = _download_json(page, downloads.locator('a[href$="/report.json"]'))
+            used = next(o for o in report["plan"]["objects"] if o["id"] == "cat-1")["boxes"][0]
+            assert used == pytest.approx(new_box, abs=1e-6)
+            assert used != pytest.approx(cat["boxes"][0], abs=0.01)
+            assert {o["id"] for o in report["objects"]} == {"cat-1", "dog-1"}
+            assert "baseline" in report["timing_s"]
+        finally:
+            page.screenshot(path=str(ARTIFACTS / "last.png"), full_page=True)
+            browser.close()
