@@ -116,14 +116,14 @@ VERB_MOTIONS: dict[str, tuple[str, float | tuple[int, float]]] = {
         _words(
             "walk march trot hike swim paddle row sail move go head skate ski cycle ride pedal",
             "prowl scurry scamper glide slide roll pass cross travel stride strut cruise wade",
-            "trek commute migrate patrol pace taxi tow pull push carry lead follow swim",
+            "trek commute migrate patrol pace taxi tow pull push carry lead follow",
         ),
         ("travel", 0.3),
     ),
     **dict.fromkeys(
         _words(
             "run jog gallop drive race sprint dash rush hurry charge chase flee zoom speed",
-            "skateboard surf bike escape pursue hunt stampede fly_by",
+            "skateboard surf bike escape pursue hunt stampede",
         ),
         ("travel", 0.45),
     ),
@@ -131,7 +131,7 @@ VERB_MOTIONS: dict[str, tuple[str, float | tuple[int, float]]] = {
     **dict.fromkeys(_words("hop bounce skip"), ("hop", (3, 0.4))),
     **dict.fromkeys(_words("leap vault spring bound pounce"), ("hop", (1, 0.8))),
     **dict.fromkeys(
-        _words("fly soar rise ascend climb float lift levitate launch hover_up takeoff"),
+        _words("fly soar rise ascend climb float lift levitate launch"),
         ("rise", 0.35),
     ),
     **dict.fromkeys(
@@ -141,7 +141,7 @@ VERB_MOTIONS: dict[str, tuple[str, float | tuple[int, float]]] = {
     **dict.fromkeys(
         _words(
             "sit sleep stand lie rest nap perch wait stay pose relax doze kneel squat lay lounge",
-            "sunbathe hide hover sleep bask crouch lean",
+            "sunbathe hide hover bask crouch lean",
         ),
         ("still", 0.0),
     ),
@@ -351,8 +351,9 @@ def read_intent(parsed: ParsedPrompt, index: int) -> Intent:
     if vertical and "travel" in by_kind and not (direction or stretch):
         dy = 0.25 * vertical  # "climbing up the hill"
     scale = 1.0
-    approach = re.search(APPROACH, text) or "approach" in by_kind
-    recede = re.search(RECEDE, text) or "recede" in by_kind
+    chasing = intent.relation in ("toward", "away_from")  # "approaching two cats": not the camera
+    approach = not chasing and (re.search(APPROACH, text) or "approach" in by_kind)
+    recede = not chasing and (re.search(RECEDE, text) or "recede" in by_kind)
     if (approach or recede) and free:
         dx = 0.0  # "walking toward the camera": the walk is the approach
     if approach:
@@ -364,10 +365,8 @@ def read_intent(parsed: ParsedPrompt, index: int) -> Intent:
     if intent.relation in ("above", "below") and dy and not hops:
         dy *= 0.4  # stay above (below) the target while rising or falling
     sway = max(by_kind.get("sway", [0.0])) if not (dx or dy or hops) else 0.0
-    if intent.relation in ("toward", "away_from") and not dx:
-        dx, free = max(speed, 0.3), True
-    if intent.relation in ("toward", "away_from"):
-        free = True  # the side follows from where the target is
+    if chasing:
+        dx, free = dx or max(speed, 0.3), True  # the side follows from where the target is
     if intent.relation == "behind":
         intent.size *= 0.8
     elif intent.relation == "front":

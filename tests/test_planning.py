@@ -309,6 +309,10 @@ def test_relations_to_other_subjects():
     cat = centres(plan, 0)
     mice_x = np.mean([centres(plan, i)[0, 0] for i in (1, 2)])
     assert np.sign(cat[-1, 0] - cat[0, 0]) == np.sign(mice_x - cat[0, 0])
+    plan = plan_of("a dog approaching two cats")  # toward the cats, not the camera
+    dog, cats_x = centres(plan, 0), np.mean([centres(plan, i)[0, 0] for i in (1, 2)])
+    assert np.sign(dog[-1, 0] - dog[0, 0]) == np.sign(cats_x - dog[0, 0])
+    assert areas(plan)[-1] == pytest.approx(areas(plan)[0], rel=0.01)
     plan = plan_of("a man running away from two bulls")
     man = centres(plan, 0)
     bulls_x = np.mean([centres(plan, i)[0, 0] for i in (1, 2)])
