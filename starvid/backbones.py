@@ -433,7 +433,8 @@ def _load_folder(
         vae = AutoencoderKL.from_pretrained(
             folder, subfolder="vae", torch_dtype=dtype, variant=variants["vae"], **common
         )
-        text_encoder = CLIPTextModel.from_pretrained(
+        text_encoder = _quietly(
+            CLIPTextModel.from_pretrained,
             folder,
             subfolder="text_encoder",
             dtype=dtype,
@@ -448,6 +449,19 @@ def _load_folder(
     scheduler = _make_scheduler(_read_json(folder / "scheduler" / "scheduler_config.json"), sched)
     defaults = spec.defaults if spec else _guess_defaults(unet, vae)
     return _assemble(name, unet, vae, text_encoder, tokenizer, scheduler, device, dtype, defaults)
+
+
+def _quietly(fn, *args, **kwargs):
+    """Call a transformers loader without its per-load progress bar (noise in CLI output)."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def _assemble(name, unet, vae, text_encoder, tokenizer, scheduler, device, dtype, defaults):
