@@ -1,8 +1,9 @@
 """Boxes to masks: per object and frame, at any resolution (the attention maps run at 4x4..64x64).
 
-A pixel belongs to a box when its centre lies inside the box (hard masks), or with a sigmoid
-ramp across the box edges (soft masks). A box smaller than a pixel still covers the pixel that
-holds its centre, so every object keeps some mask at the coarsest attention resolution.
+A pixel belongs to a box when its centre lies inside the box (hard masks), with a sigmoid
+ramp across the box edges (soft masks), or by the fraction of its area the box covers
+(coverage masks). A box smaller than a pixel still covers the pixel that holds its centre, so
+every object keeps some mask at the coarsest attention resolution.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ def boxes_to_masks(
     width: int,
     soft: bool = False,
     softness: float = DEFAULT_SOFTNESS,
+    coverage: bool = False,
 ) -> torch.Tensor:
     """Masks for boxes of shape ``(..., 4)`` (fractions, ``[x0, y0, x1, y1]``): ``(..., h, w)``.
 
-    Float32 in [0, 1]; the pixel holding each box centre is always 1.
+    Float32 in [0, 1]; the pixel holding each box centre is always 1. ``coverage`` (instead of
+    hard or soft): each pixel's value is the fraction of its area inside the box.
     """
     if height < 1 or width < 1:
         raise StarVidError(f"mask size must be at least 1x1, got {height}x{width}")
@@ -43,7 +46,11 @@ def boxes_to_masks(
     y0, y1 = b[:, 1:2] * height, b[:, 3:4] * height
     xc = torch.arange(width, dtype=torch.float32)[None] + 0.5
     yc = torch.arange(height, dtype=torch.float32)[None] + 0.5
-    if soft:
+    if coverage:
+        cells_x, cells_y = xc - 0.5, yc - 0.5
+        mx = (torch.minimum(x1, cells_x + 1) - torch.maximum(x0, cells_x)).clamp(0, 1)
+        my = (torch.minimum(y1, cells_y + 1) - torch.maximum(y0, cells_y)).clamp(0, 1)
+    elif soft:
         k = _RAMP / softness
         mx = torch.sigmoid((xc - x0) * k) * torch.sigmoid((x1 - xc) * k)
         my = torch.sigmoid((yc - y0) * k) * torch.sigmoid((y1 - yc) * k)
@@ -66,14 +73,18 @@ def plan_masks(
     soft: bool = False,
     softness: float = DEFAULT_SOFTNESS,
     device: torch.device | str | None = None,
+    coverage: bool = False,
 ) -> torch.Tensor:
     """Masks of every object in every frame: ``(objects, frames, height, width)``, float32.
 
-    ``frames`` other than ``plan.frames`` resamples the trajectories in time first.
+    ``frames`` other than ``plan.frames`` resamples the trajectories in time first. Hard masks
+    by default; ``soft`` or ``coverage`` as in :func:`boxes_to_masks`.
     """
     if frames is not None and frames != plan.frames:
         plan = plan.resample(frames)
-    masks = boxes_to_masks(plan.boxes_array(), height, width, soft=soft, softness=softness)
+    masks = boxes_to_masks(
+        plan.boxes_array(), height, width, soft=soft, softness=softness, coverage=coverage
+    )
     return masks.to(device) if device is not None else masks
 
 
@@ -85,12 +96,13 @@ def noun_masks(
     soft: bool = False,
     softness: float = DEFAULT_SOFTNESS,
     device: torch.device | str | None = None,
+    coverage: bool = False,
 ) -> dict[int, torch.Tensor]:
     """Instance masks grouped by subject index: ``{subject: (instances, frames, h, w)}``.
 
     Instances keep their order in the plan; subjects appear in order of first use.
     """
-    masks = plan_masks(plan, frames, height, width, soft, softness, device)
+    masks = plan_masks(plan, frames, height, width, soft, softness, device, coverage)
     groups: dict[int, list[int]] = {}
     for i, obj in enumerate(plan.objects):
         groups.setdefault(obj.subject, []).append(i)

@@ -78,10 +78,23 @@ def test_soft_mask_ramps_across_the_edge():
     assert torch.allclose(sharp, hard, atol=1e-4)
 
 
+def test_coverage_mask_is_pixel_area_inside_box():
+    box = np.array([[0.1, 0.0, 0.6, 0.5]])  # x from 0.4 to 2.4 pixels at width 4
+    m = boxes_to_masks(box, 2, 4, coverage=True)[0]
+    assert m[0].tolist() == pytest.approx([0.6, 1.0, 0.4, 0.0])
+    assert m[1].tolist() == [0.0, 0.0, 0.0, 0.0]
+    # its total is the box area in pixels
+    plan = heuristic_plan(parse_prompt("two dogs sleeping"), frames=2)
+    cov = plan_masks(plan, height=32, width=32, coverage=True)
+    b = plan.boxes_array()
+    area = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]) * 32 * 32
+    np.testing.assert_allclose(cov.sum((-2, -1)).numpy(), area, rtol=1e-4)
+
+
 def test_tiny_box_covers_its_centre_pixel():
     box = np.array([[0.58, 0.28, 0.62, 0.32]])  # holds no pixel centre at 4x4
-    for soft in (False, True):
-        m = boxes_to_masks(box, 4, 4, soft=soft)[0]
+    for kind in ({"soft": False}, {"soft": True}, {"coverage": True}):
+        m = boxes_to_masks(box, 4, 4, **kind)[0]
         assert float(m[1, 2]) == 1.0
         assert float(m.sum()) == pytest.approx(1.0, abs=0.1)
     assert float(boxes_to_masks(box, 1, 1)[0, 0, 0]) == 1.0
