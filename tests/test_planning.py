@@ -575,3 +575,32 @@ def test_layout_relations_follow_subject_indices_when_a_subject_is_left_out():
     # the target missing: the relation is dropped, the plan still valid
     plan = plan_from_intents(intents[:1], frames=8)
     assert len(plan.objects) == 1
+
+
+def generated_prompts(n: int, seed: int = 7) -> list[str]:
+    """Random combinations of counts, nouns, verbs and direction or placement words."""
+    rng = np.random.default_rng(seed)
+    nums = ["a", "two", "three", "four", "five"]
+    nouns = ["cat", "dog", "bird", "horse", "frog", "car", "balloon", "duck"]
+    verbs = ["walking", "running", "jumping", "flying", "sleeping", "dancing", "falling"]
+    words = ["", "", "to the left", "to the right", "across the field", "on the left",
+             "on the right", "at the top", "in the background", "toward the camera",
+             "from left to right", "above two dogs"]  # fmt: skip
+    out = []
+    for _ in range(n):
+        parts = []
+        for _ in range(int(rng.choice([1, 2, 2, 3]))):
+            num, noun = str(rng.choice(nums)), str(rng.choice(nouns))
+            noun = noun if num == "a" else noun + "s"
+            parts.append(f"{num} {noun} {rng.choice(verbs)} {rng.choice(words)}".strip())
+        out.append(" and ".join(parts[:2]) + (f", {parts[2]}" if len(parts) > 2 else ""))
+    return out
+
+
+def test_generated_prompts_separated_and_inside():
+    prompts = generated_prompts(60)
+    for i, prompt in enumerate(prompts):
+        plan = heuristic_plan(parse_prompt(prompt), frames=12, seed=i % 3)
+        assert frame0_max_iou(plan) < SEPARATION_IOU, prompt
+        b = plan.boxes_array()
+        assert (b >= 0).all() and (b <= 1).all(), prompt
