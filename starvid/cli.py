@@ -110,6 +110,75 @@ def _cmd_backbones(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sibling(out, tag: str, suffix: str | None = None):
+    """out.mp4 -> out.<tag>.mp4 (or another suffix)."""
+    from pathlib import Path
+
+    out = Path(out)
+    return out.with_name(f"{out.stem}.{tag}{suffix or out.suffix}")
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from starvid import export
+    from starvid.pipeline import make_settings, run_generation
+    from starvid.plan import read_plan_file
+
+    plan = read_plan_file(args.plan) if args.plan else None
+    settings = make_settings(
+        seed=args.seed,
+        frames=args.frames,
+        steps=args.steps,
+        height=args.height,
+        width=args.width,
+        cfg_scale=args.cfg_scale,
+        spatial_weight=args.spatial_weight,
+        syntax_weight=args.syntax_weight,
+        guidance_steps=args.guidance_steps,
+        iterations=args.iterations,
+        adjacent_frames=args.adjacent_frames,
+        step_size=args.step_size,
+        distance=args.distance,
+        record_layers=args.record_layers,
+    )
+    out = Path(args.out)
+    if out.suffix.lower() != ".mp4":
+        raise StarVidError(f"--out must end in .mp4: {out}")
+    result = run_generation(
+        args.prompt, plan=plan, backbone=args.backbone, settings=settings, baseline=args.baseline
+    )
+    fps = result.report.get("fps", 8)
+    written = [export.write_mp4(result.guided.frames, out, fps=fps)]
+    if args.gif:
+        written.append(export.write_gif(result.guided.frames, out.with_suffix(".gif"), fps=fps))
+    if result.baseline is not None:
+        base = result.baseline.frames
+        written.append(export.write_mp4(base, _sibling(out, "baseline"), fps=fps))
+        both = export.side_by_side(base, result.guided.frames)
+        written.append(export.write_mp4(both, _sibling(out, "side_by_side"), fps=fps))
+        if args.gif:
+            written.append(export.write_gif(base, _sibling(out, "baseline", ".gif"), fps=fps))
+    if args.maps:
+        written.append(export.save_maps(result.guided.maps, args.maps))
+        if result.baseline is not None:
+            written.append(export.save_maps(result.baseline.maps, _sibling(args.maps, "baseline")))
+    if args.report:
+        written.append(export.write_report(result.report, args.report))
+    rep = result.report
+    times = ", ".join(f"{k} {v:.1f} s" for k, v in rep["timing_s"].items())
+    print(f"{rep['frames']} frames, {rep['settings']['steps']} steps ({times})")
+    for obj in rep["objects"]:
+        share = obj["inbox_share"]
+        line = " / ".join(f"{k} {sum(v) / len(v):.3f}" for k, v in share.items())
+        print(f"{obj['id']}: in-box attention share {line}")
+    for w in rep["warnings"]:
+        print(f"warning: {w}")
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one subcommand per step of the method."""
     parser = _ArgumentParser(prog="python -m starvid", description=__doc__.splitlines()[0])
@@ -136,6 +205,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, meta (default: auto)")
     p.add_argument("--random-weights", action="store_true", help="full size, random init")
     p.set_defaults(func=_cmd_backbones)
+
+    p = sub.add_parser("generate", help="generate a video with StarVid guidance")
+    p.add_argument("prompt")
+    p.add_argument("--backbone", default="tiny", help="registry name, hub id or folder")
+    p.add_argument("--out", default="out.mp4", help="MP4 path (default out.mp4)")
+    p.add_argument("--report", metavar="JSON", help="write the run report here")
+    p.add_argument("--plan", metavar="JSON", help="plan file (default: heuristic plan)")
+    p.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also run unguided with the same seed (OUT.baseline.mp4, side by side)",
+    )
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--frames", type=int, default=None)
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--height", type=int, default=None)
+    p.add_argument("--width", type=int, default=None)
+    p.add_argument("--cfg-scale", type=float, default=None)
+    p.add_argument("--spatial-weight", type=float, default=None)
+    p.add_argument("--syntax-weight", type=float, default=None)
+    p.add_argument("--guidance-steps", type=int, default=None, help="guide the first N steps")
+    p.add_argument("--iterations", type=int, default=None, help="gradient iterations a step")
+    p.add_argument("--adjacent-frames", type=int, default=None, help="contrastive window k")
+    p.add_argument("--step-size", type=float, default=None)
+    p.add_argument("--distance", choices=("kl", "cosine"), default=None)
+    p.add_argument("--record-layers", default=None, help="low, mid, all or name prefixes")
+    p.add_argument("--maps", metavar="NPZ", help="save per-word attention maps (npz)")
+    p.add_argument("--gif", action="store_true", help="also write GIFs")
+    p.set_defaults(func=_cmd_generate)
 
     return parser
 
