@@ -196,6 +196,15 @@ DIRECTION_NOUNS = {
     "south",
     "east",
     "west",
+    "leftward",
+    "leftwards",
+    "rightward",
+    "rightwards",
+    "upward",
+    "upwards",
+    "downward",
+    "downwards",
+    "sideways",
     # What the prompt is, not what it shows: "a video of two dogs running".
     "video",
     "footage",
@@ -633,7 +642,7 @@ def _build(prompt: str, doc) -> ParsedPrompt:
         if (
             v.dep_ == "amod"
             and v.head.i in group_of
-            and v.head.i > v.i
+            and a.phrase_start[v.head.i] <= v.i < v.head.i
             and not is_direction(v.head.i)
         ):
             return [v.head.i]
@@ -650,16 +659,12 @@ def _build(prompt: str, doc) -> ParsedPrompt:
                 by = [h for h in heads if c.i < h and doc[h].head.i == c.i]
                 if by:
                     return by[:1]
-        # The parser's subject, when it has one before the verb (the nearest: "five birds flying
-        # ... while two dogs sit" gives "sit" two subjects, only the nearest is right).
-        subjects = [c.i for c in v.children if c.dep_ in ("nsubj",) and c.i < v.i]
-        subjects = [i for i in subjects if i in group_of and not is_direction(i)]
-        if subjects:
-            return list(group_of[max(subjects)])
         # R2 "three cats walking to the left and a dog jumping on the right": a participle
         # right after a noun phrase belongs to that phrase, whatever the parser attached it to.
+        # Participles only: a finite verb trusts its parser subject first.
         prev = doc[v.i - 1] if v.i > 0 else None
-        if prev is not None and prev.i in group_of and not is_direction(prev.i):
+        participle = v.tag_ in ("VBG", "VBN") or v.pos_ != "VERB"
+        if participle and prev is not None and prev.i in group_of and not is_direction(prev.i):
             h = prev.i
             if is_pobj(h):
                 # A participle after a prepositional object describes the main subject ("a man
@@ -676,6 +681,12 @@ def _build(prompt: str, doc) -> ParsedPrompt:
                 return [h]
             else:
                 return list(group_of[h])
+        # The parser's subject, when it has one before the verb (the nearest: "five birds flying
+        # ... while two dogs sit" gives "sit" two subjects, only the nearest is right).
+        subjects = [c.i for c in v.children if c.dep_ in ("nsubj",) and c.i < v.i]
+        subjects = [i for i in subjects if i in group_of and not is_direction(i)]
+        if subjects:
+            return list(group_of[max(subjects)])
         # Otherwise the nearest subject before the verb ("runs and jumps", "to catch"), or after
         # it for a fronted clause ("Running through the field, a dog chases a butterfly").
         before = [h for h in heads if h < v.i and subject_like(h)]

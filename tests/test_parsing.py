@@ -305,3 +305,15 @@ def test_all_caps_and_title_case_prompts():
 def test_meta_nouns_and_possessors_are_not_subjects():
     assert _summary("a video of two dogs running") == [("dog", 2, ["run"])]
     assert _summary("a dog's tail wagging") == [("tail", 1, ["wag"])]
+
+
+def test_rule_r16_participle_right_after_a_noun_beats_the_parser_subject():
+    # The parser makes "cats" the subject of "sleeping" and "soaring" a modifier of "rabbits".
+    assert _summary("two cats walking to the left and a dog sleeping") == [
+        ("cat", 2, ["walk"]),
+        ("dog", 1, ["sleep"]),
+    ]
+    assert _summary("an eagle soaring and two rabbits running") == [
+        ("eagle", 1, ["soar"]),
+        ("rabbit", 2, ["run"]),
+    ]
