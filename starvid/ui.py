@@ -357,7 +357,9 @@ def parse_chips(parse: dict | None) -> str:
 def progress_html(run: str, step: int, total: int, losses: dict | None = None) -> str:
     """A progress bar with the current run and step and the latest losses."""
     pct = 100.0 * step / max(total, 1)
-    text = f"{html.escape(run)}: step {step}/{total}"
+    text = (
+        html.escape(run) if run in ("idle", "done") else f"{html.escape(run)}: step {step}/{total}"
+    )
     if losses:
         text += " · " + " · ".join(
             f"{k} {v:.4f}"
@@ -1022,7 +1024,9 @@ def build_app() -> Any:
                     show_remove_button=True,
                     handles_cursor=True,
                     box_min_size=4,
-                    height=None,
+                    box_thickness=3,
+                    box_selected_thickness=5,
+                    boxes_alpha=0.3,
                 )
                 frame_slider = gr.Slider(
                     0,
@@ -1205,8 +1209,10 @@ def build_app() -> Any:
             on_generate, gen_inputs, gen_outputs, show_progress="hidden", concurrency_id="generate"
         )
         cancel_btn.click(on_cancel, None, [status], queue=False)
+        # .input (user moves only): programmatic updates after a run already drew the map, and
+        # a .change racing the new slider range would be rejected by the old maximum
         for ctl in (word_dd, heat_frame, heat_step):
-            ctl.change(on_heat, [run_state_c, editor, word_dd, heat_frame, heat_step], [heatmap])
+            ctl.input(on_heat, [run_state_c, editor, word_dd, heat_frame, heat_step], [heatmap])
     return demo
 
 

@@ -139,7 +139,7 @@ def trajectory_figure(
         title += f" (dashed: frame {current_frame})"
     fig.update_layout(
         title={"text": title, "font": {"size": 14}},
-        height=320,
+        height=400,
         margin={"l": 30, "r": 10, "t": 40, "b": 30},
         legend={"orientation": "h", "y": -0.08},
         plot_bgcolor="#f4f4f4",

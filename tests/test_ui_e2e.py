@@ -174,7 +174,8 @@ def test_studio_end_to_end(app_url):
             _set_number(page, "guidance-steps", 1)
             _set_number(page, "iterations", 2)
             page.locator("#generate").click()
-            expect(page.locator("#progress")).to_contain_text("step", timeout=60_000)
+            expect(page.locator("#progress")).to_contain_text("guided run", timeout=120_000)
+            expect(page.locator("#heatmap .js-plotly-plot")).to_be_attached()  # live, mid-run
             page.screenshot(path=str(ARTIFACTS / "3-generating.png"), full_page=True)
             expect(page.locator("#status")).to_contain_text("Done", timeout=240_000)
             for vid in ("#video-guided video", "#video-baseline video"):
