@@ -197,7 +197,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             model.to(torch.float16).save_pretrained(tmp, safe_serialization=True)
             shutil.rmtree(out / sub, ignore_errors=True)
-            shutil.copytree(tmp, out / sub)
+            # copyfile, not copy2: temp dirs are private (0700) and the assets must not be.
+            shutil.copytree(tmp, out / sub, copy_function=shutil.copyfile)
+            (out / sub).chmod(0o755)
     DDIMScheduler(**SCHEDULER_CONFIG).save_pretrained(out / "scheduler")
 
     index = {
