@@ -324,7 +324,7 @@ def install_recorders(unet, store: AttentionStore) -> Iterator[AttentionStore]:
         yield store
     finally:
         handle.remove()
-        unet.set_attn_processor(original)
+        unet.set_attn_processor(dict(original))  # diffusers pops from the dict
 
 
 # -- DAAM-like entry point --------------------------------------------------------------------
