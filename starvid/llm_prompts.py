@@ -31,6 +31,7 @@ _COLUMN_X = {"left": 0.22, "centre": 0.5, "right": 0.78}
 _ROW_Y = {"top": 0.28, "middle": 0.5, "bottom": 0.72}
 _SIZE_WH = {"small": 0.2, "medium": 0.3, "large": 0.42}
 # Displacement over the whole clip, as a fraction of the frame.
+_MIN_TRAVEL = 0.2
 _SPEED_DIST = {"slow": 0.2, "medium": 0.35, "fast": 0.55}
 
 INSTRUCTIONS = {
@@ -142,6 +143,10 @@ def coarse_keyframes(
         return {0: box.copy()}
     d = _SPEED_DIST.get(speed, _SPEED_DIST["medium"])
     if direction in ("left", "right", "up", "down"):
+        # The start was chosen first: travel only as far as the frame allows from there, but
+        # at least a visible distance (the path is then shifted inside the frame).
+        room = {"left": box[0], "right": 1 - box[2], "up": box[1], "down": 1 - box[3]}
+        d = max(min(d, room[direction]), min(d, _MIN_TRAVEL))
         step = {"left": (-d, 0), "right": (d, 0), "up": (0, -d), "down": (0, d)}[direction]
         end = box + np.array([step[0], step[1], step[0], step[1]])
         keys = {0: box, last: end}

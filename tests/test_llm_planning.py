@@ -1,0 +1,322 @@
+"""LLM planner: the real llama.cpp runtime on the shipped SmolLM2 GGUF, and on a tiny random
+GGUF written here with the ``gguf`` package for the grammar's edge cases."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import gguf
+import numpy as np
+import pytest
+from llama_cpp import LlamaGrammar
+
+from starvid.errors import StarVidError
+from starvid.llm_planning import (
+    embedded_model_path,
+    iou,
+    llm_available,
+    llm_plan,
+    load_model,
+    resolve_model,
+    run_llm,
+)
+from starvid.llm_prompts import (
+    ObjectSpec,
+    gbnf_literal,
+    layout_grammar,
+    motion_grammar,
+)
+from starvid.parsing import parse_prompt
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_tiny_gguf(path: Path, seed: int = 0, n_embd: int = 32, n_head: int = 2) -> Path:
+    """A llama-architecture GGUF with random weights and a character-level SPM vocabulary."""
+    rng = np.random.default_rng(seed)
+    tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)] + ["\u2581"]
+    tokens += [chr(c) for c in range(33, 127)]
+    types = [2, 3, 3] + [6] * 256 + [1] * 95  # unknown, control, byte, normal
+    scores = [0.0] * 259 + [-1.0] * 95
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_context_length(4096)
+    w.add_embedding_length(n_embd)
+    w.add_block_count(1)
+    w.add_feed_forward_length(2 * n_embd)
+    w.add_head_count(n_head)
+    w.add_head_count_kv(n_head)
+    w.add_layer_norm_rms_eps(1e-5)
+    w.add_rope_dimension_count(n_embd // n_head)
+    w.add_file_type(0)
+    w.add_tokenizer_model("llama")
+    w.add_token_list(tokens)
+    w.add_token_scores(scores)
+    w.add_token_types(types)
+    w.add_unk_token_id(0)
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.add_add_bos_token(True)
+
+    def rand(*shape):
+        return (rng.standard_normal(shape) * 0.5).astype(np.float32)
+
+    ones = np.ones(n_embd, dtype=np.float32)
+    w.add_tensor("token_embd.weight", rand(len(tokens), n_embd))
+    w.add_tensor("output_norm.weight", ones)
+    w.add_tensor("output.weight", rand(len(tokens), n_embd))
+    w.add_tensor("blk.0.attn_norm.weight", ones)
+    for name in ("attn_q", "attn_k", "attn_v", "attn_output"):
+        w.add_tensor(f"blk.0.{name}.weight", rand(n_embd, n_embd))
+    w.add_tensor("blk.0.ffn_norm.weight", ones)
+    w.add_tensor("blk.0.ffn_gate.weight", rand(2 * n_embd, n_embd))
+    w.add_tensor("blk.0.ffn_up.weight", rand(2 * n_embd, n_embd))
+    w.add_tensor("blk.0.ffn_down.weight", rand(n_embd, 2 * n_embd))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> str:
+    return str(write_tiny_gguf(tmp_path_factory.mktemp("gguf") / "tiny-random.gguf"))
+
+
+def _first_frame_ok(plan) -> bool:
+    first = plan.boxes_array()[:, 0]
+    return all(
+        iou(first[i], first[j]) < 0.3 for i in range(len(first)) for j in range(i + 1, len(first))
+    )
+
+
+def _dx_dy(obj) -> tuple[float, float]:
+    c = obj.center_path()
+    return float(c[-1, 0] - c[0, 0]), float(c[-1, 1] - c[0, 1])
+
+
+# -- models ------------------------------------------------------------------------------------
+
+
+def test_embedded_model_is_found_without_network():
+    path = embedded_model_path()
+    assert path is not None and path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert path.read_bytes()[:4] == b"GGUF"
+    ref = resolve_model(None)
+    assert (ref.label, ref.path) == ("smollm2-135m", str(path))
+    assert llm_available()
+    assert load_model() is load_model(str(path))  # loaded once, reused
+
+
+def test_bad_models_are_one_line_errors(tmp_path, monkeypatch):
+    with pytest.raises(StarVidError, match="model file not found"):
+        resolve_model(str(tmp_path / "missing.gguf"))
+    fake = tmp_path / "weights.gguf"
+    fake.write_bytes(b"PK\x03\x04 a zip or a pickle, not GGUF")
+    with pytest.raises(StarVidError, match="not a GGUF file"):
+        resolve_model(str(fake))
+    with pytest.raises(StarVidError, match="unknown model"):
+        resolve_model("gpt-4")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    with pytest.raises(StarVidError, match="not in the local Hugging Face cache"):
+        resolve_model("someone/some-model-GGUF:model-Q4_K_M.gguf")
+    for model in (str(fake), "gpt-4", "someone/some-model-GGUF:model-Q4_K_M.gguf"):
+        assert not llm_available(model)
+
+
+def test_amx_crash_guard_in_a_subprocess():
+    """Load and run the quantized model with weight repacking off, in its own process.
+
+    On CPUs with AMX, llama.cpp's repacking of quantized weights segfaults (llama.cpp #20824);
+    a crash here shows as a negative return code instead of killing the test runner.
+    """
+    code = (
+        "import llama_cpp\n"
+        "from starvid.llm_planning import load_model\n"
+        "llm = load_model()\n"
+        "assert llm.model_params.use_extra_bufts is False\n"
+        "out = llm.create_completion('Three cats', max_tokens=4, temperature=0)\n"
+        "print('amx', llama_cpp.llama_cpp.ggml_cpu_has_amx_int8() if hasattr(llama_cpp.llama_cpp,"
+        " 'ggml_cpu_has_amx_int8') else '?', 'tokens', out['usage']['completion_tokens'])\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, f"crashed with {proc.returncode}: {proc.stderr[-2000:]}"
+    assert "tokens 4" in proc.stdout
+
+
+# -- grammars ----------------------------------------------------------------------------------
+
+
+def test_grammar_literals_are_escaped_and_fix_ids(tiny):
+    assert gbnf_literal('a "b" \\ c\n') == '"a \\"b\\" \\\\ c\\n"'
+    llm = load_model(tiny)
+    specs = [
+        ObjectSpec(id='odd"id\\1', noun="odd", subject=0, verbs=["say"]),
+        ObjectSpec(id="cat-2", noun="cat", subject=0, verbs=[], columns=("right",)),
+    ]
+    text = llm.create_completion(
+        "x",
+        max_tokens=60,
+        temperature=0,
+        grammar=LlamaGrammar.from_string(layout_grammar(specs, "coarse"), verbose=False),
+    )
+    lines = text["choices"][0]["text"].splitlines()
+    assert lines[0].startswith('odd"id\\1: ') and lines[1].startswith("cat-2: right ")
+    raw = layout_grammar(specs, "raw") + "\n" + motion_grammar(specs, "raw", ["1 2 3 4"] * 2)
+    assert "pct ::=" in raw
+
+
+@pytest.mark.parametrize("mode", ["coarse", "raw"])
+def test_random_model_under_the_grammar_always_parses(tiny, mode):
+    """A random model writes anything the grammar allows; repair must always make a Plan."""
+    parsed = parse_prompt("three cats walking to the left and a dog jumping on the right")
+    repaired = 0
+    for seed in range(6):
+        run = run_llm(parsed, frames=12, seed=seed, model=tiny, mode=mode, timeout_s=60)
+        assert run.failure is None, run.failure
+        plan = run.plan
+        assert [o.id for o in plan.objects] == ["cat-1", "cat-2", "cat-3", "dog-1"]
+        assert plan.frames == 12 and all(len(o.boxes) == 12 for o in plan.objects)
+        assert _first_frame_ok(plan)
+        assert all(_dx_dy(o)[0] < 0 for o in plan.objects if o.noun == "cat")
+        repaired += not run.valid_before_repair
+    if mode == "raw":
+        assert repaired > 0  # random corners: the repair path ran
+
+
+def test_json_schema_mode_alone_lets_bad_values_through(tiny):
+    """JSON-schema grammars ignore numeric bounds and allow control characters in strings."""
+    schema = {
+        "type": "object",
+        "required": ["name", "x0"],
+        "properties": {
+            "name": {"type": "string", "maxLength": 8},
+            "x0": {"type": "integer", "minimum": 0, "maximum": 100},
+        },
+    }
+    schema_grammar = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+    # Real model, greedy: primed with pixel coordinates it writes x0 far above 100.
+    llm = load_model()
+    prompt = (
+        'Boxes in pixels of a 1920 wide frame.\n{"name": "car", "x0": 1250}\n'
+        '{"name": "tree", "x0": 1730}\n{"name": "dog", "x0": 1520}\n'
+    )
+    out = llm.create_completion(prompt, max_tokens=40, temperature=0, grammar=schema_grammar)
+    value = json.loads(out["choices"][0]["text"])
+    assert value["x0"] > 100  # parses, yet out of the schema's range
+    bounded = LlamaGrammar.from_string(
+        'root ::= "{\\"name\\": \\"" [a-z]+ "\\", \\"x0\\": " pct "}"\n'
+        'pct ::= "100" | [1-9] [0-9] | [0-9]\n',
+        verbose=False,
+    )
+    out = llm.create_completion(prompt, max_tokens=40, temperature=0, grammar=bounded)
+    assert 0 <= json.loads(out["choices"][0]["text"])["x0"] <= 100
+    # Random model, sampled: control characters inside strings and out-of-range integers.
+    tiny_llm = load_model(tiny)
+    bad = []
+    for seed in range(8):
+        text = tiny_llm.create_completion(
+            "{", max_tokens=48, temperature=1.0, seed=seed, grammar=schema_grammar
+        )["choices"][0]["text"]
+        try:
+            value = json.loads(text, strict=False)
+        except json.JSONDecodeError:
+            continue  # cut off at max_tokens
+        if not 0 <= value["x0"] <= 100 or any(not c.isprintable() for c in value["name"]):
+            bad.append(text)
+    assert bad, "schema mode kept every sample in range: the claim needs a new check"
+
+
+# -- the shipped model, end to end -------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_shipped_model_plans_every_instance_and_direction():
+    cases = {
+        "three cats walking to the left and a dog jumping on the right": 4,
+        "a car driving from right to left and two birds flying up": 3,
+        "four children playing in a park": 4,
+    }
+    for prompt, n in cases.items():
+        plan = llm_plan(parse_prompt(prompt), frames=16)
+        assert plan.planner == "llm:smollm2-135m", plan.warnings
+        assert len(plan.objects) == n and plan.frames == 16
+        assert _first_frame_ok(plan)
+        for obj in plan.objects:
+            dx, dy = _dx_dy(obj)
+            if obj.noun in ("cat", "car"):
+                assert dx < -0.05, (obj.id, dx)
+            if obj.noun == "bird":
+                assert dy < -0.05, (obj.id, dy)
+
+
+@pytest.mark.slow
+def test_shipped_model_raw_coordinates_mode():
+    plan = llm_plan(parse_prompt("two dogs running to the right"), frames=8, mode="raw")
+    assert plan.planner == "llm:smollm2-135m (raw)"
+    assert [o.id for o in plan.objects] == ["dog-1", "dog-2"]
+    assert all(_dx_dy(o)[0] > 0.05 for o in plan.objects) and _first_frame_ok(plan)
+
+
+@pytest.mark.slow
+def test_model_that_cannot_answer_in_time_falls_back_to_heuristic():
+    parsed = parse_prompt("two dogs running to the right and a cat sleeping")
+    plan = llm_plan(parsed, frames=16, timeout_s=0.001)
+    assert plan.planner == "heuristic (llm fallback: timed out)"
+    assert any("LLM planner failed (timed out)" in w for w in plan.warnings)
+    assert len(plan.objects) == 3
+    run = run_llm(parsed, frames=16, max_tokens=3)
+    assert run.plan is None and "cut off at max_tokens=3" in run.failure
+
+
+@pytest.mark.slow
+def test_cli_plan_with_llm_planner():
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "starvid",
+            "plan",
+            "a horse running to the right",
+            "--planner",
+            "llm",
+            "--frames",
+            "8",
+            "--json",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["planner"] == "llm:smollm2-135m" and len(data["objects"][0]["boxes"]) == 8
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "starvid",
+            "plan",
+            "a horse",
+            "--planner",
+            "llm",
+            "--model",
+            "missing.gguf",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
+    assert proc.returncode == 2 and "missing.gguf" in proc.stderr
