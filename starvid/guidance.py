@@ -7,8 +7,8 @@ of a frame is a distribution.
 - Spatial loss (numeracy, layout): for object instance ``i`` of a noun with ``n`` instances and
   frame ``f``, ``in_i`` is the noun's normalized mass inside box ``i``; the term ``(1 - n*in_i)^2``
   asks every box for its share ``1/n`` of the mass, so one big cat cannot satisfy two boxes. The
-  optional ``"topk"`` form is the top-k energy of LLM-grounded video diffusion (inside the box vs
-  outside all boxes of that noun).
+  optional ``"topk"`` form follows LLM-grounded video diffusion's top-k energy: the top-k mean
+  inside box ``i`` against the top-k mean outside all boxes of that noun, per box.
 - Syntax-aware contrastive loss (action binding): for verb ``v`` bound to noun ``n`` at frame ``f``,
   positives are ``n``'s maps at frames ``f-k..f+k``, negatives the other nouns' maps at those
   frames; InfoNCE over ``-distance/temperature`` with distance KL(verb || noun) or cosine.
@@ -136,13 +136,17 @@ def spatial_loss(
 
 
 def _topk_energy(p: torch.Tensor, inside: torch.Tensor, outside: torch.Tensor, frac: float):
-    """Top-k mean of the map inside the box minus outside, scaled so a uniform map gives 0."""
-    pixels = p.shape[-2] * p.shape[-1]
+    """``(1 - fg/(fg + bg))^2`` per frame, fg/bg the top-k means inside the box / outside all boxes.
+
+    k is ``frac`` of the box's pixels. A box that gets no attention scores 1 even when a sibling
+    box of the same noun holds all of it.
+    """
     k = max(1, int(round(frac * float(inside[0].sum()))))
-    a = (p * pixels).flatten(1)
-    fg = torch.topk(a * inside.flatten(1), min(k, a.shape[1]), dim=1).values.mean(1)
-    bg = torch.topk(a * outside.flatten(1), min(k, a.shape[1]), dim=1).values.mean(1)
-    return bg - fg
+    a = p.flatten(1)
+    k = min(k, a.shape[1])
+    fg = torch.topk(a * inside.flatten(1), k, dim=1).values.mean(1)
+    bg = torch.topk(a * outside.flatten(1), k, dim=1).values.mean(1)
+    return (1.0 - fg / (fg + bg + EPS)) ** 2
 
 
 def map_distance(p: torch.Tensor, q: torch.Tensor, distance: str = "kl") -> torch.Tensor:
