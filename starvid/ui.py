@@ -357,9 +357,8 @@ def parse_chips(parse: dict | None) -> str:
 def progress_html(run: str, step: int, total: int, losses: dict | None = None) -> str:
     """A progress bar with the current run and step and the latest losses."""
     pct = 100.0 * step / max(total, 1)
-    text = (
-        html.escape(run) if run in ("idle", "done") else f"{html.escape(run)}: step {step}/{total}"
-    )
+    done = run in ("idle", "done", "cancelled", "failed")
+    text = html.escape(run) if done else f"{html.escape(run)}: step {step}/{total}"
     if losses:
         text += " · " + " · ".join(
             f"{k} {v:.4f}"
@@ -658,7 +657,7 @@ def build_app() -> Any:
     def canvas_value(editor: dict | None, frame: int, run_state: dict | None) -> Any:
         size = (editor or {}).get("size") or [d0.width, d0.height]
         base = (run_state or {}).get("frames", {}).get("baseline")
-        if base is not None and len(base):
+        if base is not None and len(base) and (editor or {}).get("show_frame", True):
             bg = fit_background(np.asarray(base[min(frame, len(base) - 1)]), size)
         else:
             bg = blank_background(size)
@@ -921,11 +920,24 @@ def build_app() -> Any:
             if job.thread.is_alive():
                 ev.set()
         if job.error is not None:
+            from starvid.pipeline import Cancelled
+
+            cancelled = isinstance(job.error, Cancelled)
             msg = user_message(job.error)
             if not isinstance(job.error, StarVidError):
                 log.error("generation failed", exc_info=job.error)
-            gr.Warning(msg)
-            yield {status: notice_md([msg], "error"), progress_bar: progress_html("stopped", 0, 1)}
+            if cancelled:
+                msg += "; the previous results and the plan are kept"
+                gr.Info(msg)
+            else:
+                gr.Warning(msg)
+            # the heat map goes back to the last finished run, matching the videos shown
+            old = heatmap_for(run_state, editor, (map_words(run_state) or [None])[0], 0, None)
+            yield {
+                status: notice_md([msg], "note" if cancelled else "error"),
+                progress_bar: progress_html("cancelled" if cancelled else "failed", 0, 1),
+                heatmap: old if old is not None else gr.skip(),
+            }
             return
         result = job.result
         try:
@@ -973,6 +985,12 @@ def build_app() -> Any:
         if request_cancel(session):
             return notice_md(["Cancelling at the next step…"])
         return notice_md(["Nothing is running."])
+
+    def on_show_frame(editor, show, frame, run_state):
+        if not editor or not editor.get("plan"):
+            return gr.skip(), gr.skip()
+        editor = dict(editor, show_frame=bool(show))
+        return editor, canvas_value(editor, int(frame), run_state)
 
     def on_heat(run_state, editor, word, frame, step):
         fig = heatmap_for(run_state, editor, word, int(frame), int(step))
@@ -1035,6 +1053,9 @@ def build_app() -> Any:
                     step=1,
                     label="Frame (edits pin a keyframe here)",
                     elem_id="frame",
+                )
+                show_frame = gr.Checkbox(
+                    True, label="Show the baseline frame under the boxes (after a run)"
                 )
                 with gr.Row():
                     clear_kf = gr.Button("Unpin keyframe at this frame", size="sm")
@@ -1172,6 +1193,9 @@ def build_app() -> Any:
             [notice, editor, canvas, frame_slider, frames, traj_plot, summary, plan_code],
         )
         editor.change(on_editor_change, [editor], [export_btn])
+        show_frame.input(
+            on_show_frame, [editor, show_frame, frame_slider, run_state_c], [editor, canvas]
+        )
         gen_inputs = [
             prompt,
             editor,

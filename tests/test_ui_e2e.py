@@ -134,6 +134,7 @@ def test_studio_end_to_end(app_url):
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
         page.set_default_timeout(60_000)
+        expect.set_options(timeout=15_000)  # a busy 2-core CI box is slow to answer
         try:
             page.goto(app_url)
             # bad input first: an empty prompt gives a visible message, not a traceback
@@ -169,6 +170,16 @@ def test_studio_end_to_end(app_url):
             ]
             assert new_box == pytest.approx(want, abs=0.02)
 
+            # a malformed plan upload is refused with a message; the edited plan stays
+            bad = ARTIFACTS / "bad-plan.json"
+            bad.write_text('{"frames": 4, "objects": [{"id": "x", "noun": "cat", "subject": 0}]}')
+            with page.expect_file_chooser() as chooser:
+                page.locator("#import").click()
+            chooser.value.set_files(str(bad))
+            expect(page.locator("#notice")).to_contain_text("invalid plan")
+            expect(page.locator("#notice")).to_contain_text("unchanged")
+            assert _download_json(page, page.locator("#export")) == edited
+
             # 3. tiny generation with baseline, kept short
             _set_number(page, "steps", 3)
             _set_number(page, "guidance-steps", 1)
@@ -194,6 +205,15 @@ def test_studio_end_to_end(app_url):
             assert used != pytest.approx(cat["boxes"][0], abs=0.01)
             assert {o["id"] for o in report["objects"]} == {"cat-1", "dog-1"}
             assert "baseline" in report["timing_s"]
+            # 5. cancel a second, longer run: a visible message, the results and plan stay
+            _set_number(page, "steps", 12)
+            page.locator("#generate").click()
+            expect(page.locator("#progress")).to_contain_text("guided run: step", timeout=60_000)
+            page.locator("#cancel").click()
+            expect(page.locator("#status")).to_contain_text("cancelled", timeout=60_000)
+            page.screenshot(path=str(ARTIFACTS / "5-cancelled.png"), full_page=True)
+            expect(page.locator("#video-guided video")).to_have_attribute("src", re.compile("mp4"))
+            assert _download_json(page, page.locator("#export")) == edited
         finally:
             page.screenshot(path=str(ARTIFACTS / "last.png"), full_page=True)
             browser.close()
