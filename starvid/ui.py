@@ -22,8 +22,9 @@ import logging
 import queue
 import tempfile
 import threading
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -615,6 +616,39 @@ def _gpu_decorator(duration: int = 180):
     return spaces.GPU(duration=duration)
 
 
+def stream_generation(
+    prompt: str,
+    plan: Plan,
+    backbone: str,
+    settings: dict,
+    baseline: bool,
+    parsed=None,
+    cancel: threading.Event | None = None,
+    poll_s: float = 0.4,
+) -> Iterator[tuple]:
+    """Run a generation and yield plain, picklable events as it goes.
+
+    ``("progress", run, step, total, losses, maps)`` after every denoising step, then one
+    ``("done", RunResult)`` or ``("error", exception)``. Plain data matters on ZeroGPU Spaces,
+    where this generator runs in a GPU worker process and its items are pickled back. Closing
+    the generator (the page was left, the run was cancelled) stops the worker at its next step.
+    """
+    job = GenerationJob(prompt, plan, backbone, settings, baseline, parsed, cancel).start()
+    try:
+        while job.thread.is_alive() or not job.events.empty():
+            for event in job.drain(poll_s):
+                yield ("progress", *event)
+        yield ("error", job.error) if job.error is not None else ("done", job.result)
+    finally:
+        if job.thread.is_alive():
+            job.cancel.set()
+            job.thread.join(timeout=60)
+
+
+# On ZeroGPU the GPU is attached for the duration of this generator only; elsewhere a no-op.
+gpu_stream_generation = _gpu_decorator()(stream_generation)
+
+
 # ---------------------------------------------------------------------------------------------
 # the app
 
@@ -821,7 +855,6 @@ def build_app() -> Any:
         except Exception:  # noqa: BLE001 - a stale export is better than none
             return gr.skip()
 
-    @_gpu_decorator()
     def on_generate(
         prompt,
         editor,
@@ -877,7 +910,7 @@ def build_app() -> Any:
         session = getattr(request, "session_hash", None) or "default"
         ev = cancel_event(session)
         ev.clear()
-        job = GenerationJob(
+        stream = gpu_stream_generation(
             prompt,
             plan,
             backbone,
@@ -885,47 +918,50 @@ def build_app() -> Any:
             bool(baseline),
             parsed,
             ev,
-        ).start()
+        )
         live: dict = {"maps": {}, "frames": {}, "report": None}
         runs = 2 if baseline else 1
         done_runs: list[str] = []
-        last = None
         yield {
             status: notice_md([f"Generating with {backbone} (seed {int(seed)})…"]),
             progress_bar: progress_html("starting", 0, int(steps) * runs),
         }
+        outcome: tuple = ("error", StarVidError("the generation stopped without a result"))
+        shown = 0.0
         try:
-            while job.thread.is_alive() or not job.events.empty():
-                events = job.drain(0.4)
-                if not events:
-                    continue
-                for run, step, total, losses, maps in events:
-                    if run not in done_runs:
-                        done_runs.append(run)
-                    store_maps(live, run, step, maps)
-                    last = (run, step, total, losses)
-                run, step, total, losses = last
+            for event in stream:
+                if event[0] != "progress":
+                    outcome = event
+                    break
+                _, run, step, total, losses, maps = event
+                if run not in done_runs:
+                    done_runs.append(run)
+                store_maps(live, run, step, maps)
+                if run == "guided" and losses:
+                    _loss_rows(live, run, losses, step)
+                if time.monotonic() - shown < 0.3 and step < total:
+                    continue  # fast models: refresh the page a few times a second at most
+                shown = time.monotonic()
                 overall = (len(done_runs) - 1) * total + step
                 words = map_words(live)
-                word = words[0] if words else None
-                fig = heatmap_for(live, editor, word, 0, None)
+                fig = heatmap_for(live, editor, words[0] if words else None, 0, None)
                 update = {progress_bar: progress_html(f"{run} run", overall, total * runs, losses)}
                 if fig is not None:
                     update[heatmap] = fig
-                if run == "guided" and losses:
-                    update[loss_plot] = loss_figure(_loss_rows(live, run, losses, step))
+                if live.get("losses", {}).get("guided"):
+                    update[loss_plot] = loss_figure(live["losses"]["guided"])
                 yield update
         finally:
-            # a closed generator (page left, queue cancelled) stops the worker too
-            if job.thread.is_alive():
-                ev.set()
-        if job.error is not None:
+            # a closed handler (page left, queue cancelled) stops the worker too
+            stream.close()
+        if outcome[0] == "error":
             from starvid.pipeline import Cancelled
 
-            cancelled = isinstance(job.error, Cancelled)
-            msg = user_message(job.error)
-            if not isinstance(job.error, StarVidError):
-                log.error("generation failed", exc_info=job.error)
+            error = outcome[1]
+            cancelled = isinstance(error, Cancelled)
+            msg = user_message(error)
+            if not isinstance(error, StarVidError):
+                log.error("generation failed", exc_info=error)
             if cancelled:
                 msg += "; the previous results and the plan are kept"
                 gr.Info(msg)
@@ -939,7 +975,7 @@ def build_app() -> Any:
                 heatmap: old if old is not None else gr.skip(),
             }
             return
-        result = job.result
+        result = outcome[1]
         try:
             files, report = save_run(result)
         except Exception as exc:  # noqa: BLE001

@@ -11,7 +11,6 @@ import pytest
 from starvid.errors import StarVidError
 from starvid.plan import load_plan
 from starvid.ui import (
-    GenerationJob,
     apply_canvas,
     canvas_boxes,
     canvas_size,
@@ -27,6 +26,7 @@ from starvid.ui import (
     repair_box,
     resample_editor,
     store_maps,
+    stream_generation,
     user_message,
     write_plan_file,
 )
@@ -207,23 +207,23 @@ def test_maps_by_step_and_heatmap(editor):
     assert heatmap_for(run, editor, None, 0, 1) is None
 
 
-def test_job_reports_a_missing_model_as_a_user_error(monkeypatch):
+def test_stream_reports_a_missing_model_as_a_user_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    job = GenerationJob("a cat walking", _plan(), "zeroscope", {"steps": 1}, False).start()
-    job.thread.join(timeout=120)
-    assert isinstance(job.error, StarVidError) and job.result is None
-    assert "zeroscope" in user_message(job.error)
+    events = list(stream_generation("a cat walking", _plan(), "zeroscope", {"steps": 1}, False))
+    assert [e[0] for e in events] == ["error"]
+    assert isinstance(events[0][1], StarVidError)
+    assert "zeroscope" in user_message(events[0][1])
 
 
 @pytest.mark.slow
-def test_job_cancel_stops_the_tiny_run():
+def test_stream_cancel_stops_the_tiny_run():
     cancel = threading.Event()
     cancel.set()
-    job = GenerationJob("a cat walking and a dog jumping", _plan(4), "tiny",
-                        {"steps": 2, "frames": 4}, True, cancel=cancel).start()  # fmt: skip
-    job.thread.join(timeout=300)
-    assert job.result is None and "cancelled" in str(job.error)
-    assert isinstance(job.error, StarVidError)
+    events = list(stream_generation("a cat walking and a dog jumping", _plan(4), "tiny",
+                                    {"steps": 2, "frames": 4}, True, cancel=cancel))  # fmt: skip
+    kind, error = events[-1]
+    assert kind == "error" and isinstance(error, StarVidError) and "cancelled" in str(error)
+    assert not [e for e in events if e[0] == "done"]
 
 
 def test_build_app_builds():
