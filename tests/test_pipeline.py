@@ -1,0 +1,232 @@
+"""The guided denoising loop, the run report and ``python -m starvid generate`` (tiny, CPU)."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from starvid.attention import RecordingAttnProcessor
+from starvid.backbones import load_backbone
+from starvid.cli import main
+from starvid.export import load_maps, read_video
+from starvid.parsing import parse_prompt
+from starvid.pipeline import Cancelled, generate, make_settings, run_generation
+from starvid.plan import load_plan
+from starvid.planning import heuristic_plan
+
+PROMPT = "two cats walking to the left and a dog jumping on the right"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    # The tiny model's ops are too small to gain from intra-op threads, and threads waiting for
+    # each other on a shared 2-core machine multiply the wall time (measured: 148 s -> 25 s).
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def bb():
+    return load_backbone("tiny", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def run(bb):
+    return run_generation(PROMPT, backbone=bb, baseline=True)
+
+
+def test_guidance_raises_every_objects_inbox_share(run):
+    assert run.baseline is not None
+    ids = [o.id for o in run.plan.objects]
+    assert ids == ["cat-1", "cat-2", "dog-1"]
+    g = run.guided.inbox_share.mean(1)
+    b = run.baseline.inbox_share.mean(1)
+    for k, obj in enumerate(ids):
+        assert g[k] > b[k] + 0.04, (obj, g[k], b[k])
+        assert g[k] > 1.4 * b[k], (obj, g[k], b[k])
+    # what persists into the last steps also leans the guided way on average
+    assert run.guided.inbox_share_final.mean() > run.baseline.inbox_share_final.mean()
+
+
+def test_losses_fall_during_each_guided_step(run):
+    s = run.settings
+    losses = run.guided.losses
+    assert len(losses) == s.guidance_steps * s.iterations
+    for step in range(s.guidance_steps):
+        rows = [r for r in losses if r["step"] == step]
+        assert [r["iteration"] for r in rows] == list(range(s.iterations))
+        assert rows[-1]["total"] < rows[0]["total"]
+    assert losses[-1]["spatial"] < losses[0]["spatial"]
+    assert losses[-1]["syntax"] < losses[0]["syntax"]
+    assert run.baseline.losses == []
+
+
+def test_run_report_follows_the_contract(run, bb):
+    rep = json.loads(json.dumps(run.report))  # plain JSON throughout
+    for key in (
+        "prompt",
+        "backbone",
+        "seed",
+        "settings",
+        "plan",
+        "losses",
+        "objects",
+        "timing_s",
+        "peak_memory_mb",
+        "warnings",
+    ):
+        assert key in rep, key
+    assert rep["prompt"] == PROMPT and rep["backbone"] == "tiny" and rep["seed"] == 0
+    assert rep["settings"]["steps"] == bb.defaults.steps
+    assert load_plan(rep["plan"]).to_dict() == run.plan.to_dict()
+    assert set(rep["losses"][0]) >= {"step", "iteration", "spatial", "syntax", "total"}
+    frames = rep["plan"]["frames"]
+    for obj, planned in zip(rep["objects"], rep["plan"]["objects"], strict=True):
+        assert obj["id"] == planned["id"]
+        for key in ("inbox_share", "inbox_share_final"):
+            assert set(obj[key]) == {"guided", "baseline"}
+            assert all(len(v) == frames and all(0 <= x <= 1 for x in v) for v in obj[key].values())
+    assert set(rep["timing_s"]) == {"guided", "baseline"}
+    assert all(v > 0 for v in rep["timing_s"].values())
+    assert all(v > 0 for v in rep["peak_memory_mb"].values())
+    assert isinstance(rep["warnings"], list)
+    f = run.guided.frames
+    assert f.dtype == np.uint8 and f.shape == (frames, bb.defaults.height, bb.defaults.width, 3)
+    assert set(run.guided.maps) == {"cats", "walking", "dog", "jumping"}
+    assert all(m.shape[0] == frames for m in run.guided.maps.values())
+
+
+def test_same_seed_baseline_is_reproducible_and_seed_matters(bb):
+    parsed = parse_prompt("a dog running")
+    plan = heuristic_plan(parsed, frames=2)
+    s = {"steps": 2, "frames": 2}
+    a = generate(bb, "a dog running", plan, parsed, s, guided=False)
+    b = generate(bb, "a dog running", plan, parsed, s, guided=False)
+    c = generate(bb, "a dog running", plan, parsed, s | {"seed": 5}, guided=False)
+    assert np.array_equal(a.frames, b.frames)
+    assert not np.array_equal(a.frames, c.frames)
+    np.testing.assert_allclose(a.inbox_share, b.inbox_share)
+
+
+def test_progress_and_cancel(bb):
+    parsed = parse_prompt(PROMPT)
+    plan = heuristic_plan(parsed, frames=2)
+    cancel = threading.Event()
+    calls = []
+
+    def progress(name, step, total, losses, maps):
+        calls.append((name, step, total, losses, {k: v.shape for k, v in maps.items()}))
+        if step == 2:
+            cancel.set()
+
+    settings = {"steps": 5, "frames": 2, "guidance_steps": 1, "iterations": 1}
+    with pytest.raises(Cancelled):
+        generate(bb, PROMPT, plan, parsed, settings, progress=progress, cancel=cancel)
+    assert [c[1] for c in calls] == [1, 2]  # stopped before the third step
+    name, step, total, losses, shapes = calls[0]
+    assert name == "guided" and total == 5
+    assert set(losses) >= {"spatial", "syntax", "total"}
+    assert calls[1][3] is None  # no guidance at step 2
+    assert set(shapes) == {"cats", "walking", "dog", "jumping"}
+    assert all(s[0] == 2 for s in shapes.values())
+    # the U-Net has its own processors back
+    assert not any(isinstance(p, RecordingAttnProcessor) for p in bb.unet.attn_processors.values())
+
+
+def test_settings_validation():
+    with pytest.raises(ValueError, match="steps"):
+        make_settings(steps=0)
+    with pytest.raises(ValueError, match="distance"):
+        make_settings(distance="l1")
+    assert make_settings({"iterations": 2}, iterations=None).iterations == 2
+
+
+def test_cli_generate_end_to_end(tmp_path, capsys):
+    out = tmp_path / "out.mp4"
+    rc = main(
+        [
+            "generate",
+            PROMPT,
+            "--backbone",
+            "tiny",
+            "--baseline",
+            "--steps",
+            "4",
+            "--frames",
+            "4",
+            "--out",
+            str(out),
+            "--report",
+            str(tmp_path / "r.json"),
+            "--maps",
+            str(tmp_path / "maps.npz"),
+        ]
+    )
+    printed = capsys.readouterr()
+    assert rc == 0, printed.err
+    assert read_video(out).shape[0] == 4
+    assert read_video(tmp_path / "out.baseline.mp4").shape[0] == 4
+    both = read_video(tmp_path / "out.side_by_side.mp4")
+    assert both.shape[0] == 4 and both.shape[2] > read_video(out).shape[2]
+    rep = json.loads((tmp_path / "r.json").read_text())
+    for key in (
+        "prompt",
+        "backbone",
+        "seed",
+        "settings",
+        "plan",
+        "losses",
+        "objects",
+        "timing_s",
+        "peak_memory_mb",
+        "warnings",
+    ):
+        assert key in rep
+    assert rep["settings"]["steps"] == 4 and rep["plan"]["frames"] == 4
+    assert len(rep["objects"][0]["inbox_share"]["baseline"]) == 4
+    maps = load_maps(tmp_path / "maps.npz")
+    assert set(maps) == {"cats", "walking", "dog", "jumping"}
+    assert "cat-1: in-box attention share guided" in printed.out
+
+
+def _bad(args, capsys) -> str:
+    rc = main(["generate", "a dog running", "--steps", "2", "--frames", "2", *args])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.count("\n") == 1 and err.startswith("error: ")
+    return err
+
+
+def test_cli_generate_bad_input(tmp_path, capsys):
+    out = ["--out", str(tmp_path / "o.mp4")]
+    assert "cannot read plan file" in _bad(["--plan", str(tmp_path / "none.json"), *out], capsys)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"frames": 2, "objects": []}')
+    assert "invalid plan" in _bad(["--plan", str(bad), *out], capsys)
+    other = tmp_path / "cat.json"
+    other.write_text(
+        json.dumps(
+            {
+                "frames": 2,
+                "objects": [
+                    {
+                        "id": "cat-1",
+                        "noun": "cat",
+                        "subject": 0,
+                        "boxes": [[0.1, 0.1, 0.4, 0.4]] * 2,
+                    }
+                ],
+            }
+        )
+    )
+    assert "'cat'" in _bad(["--plan", str(other), *out], capsys)
+    assert "steps" in _bad(["--steps", "0", *out], capsys)
+    assert "invalid int" in _bad(["--frames", "two", *out], capsys)
+    assert ".mp4" in _bad(["--out", str(tmp_path / "o.avi")], capsys)
+    assert not (tmp_path / "o.mp4").exists()
