@@ -327,6 +327,19 @@ def keyframe_summary(state: dict, frame: int) -> str:
     return "\n".join(lines)
 
 
+def word_subjects(parsed) -> dict[str, int]:
+    """Heat-map label (the word as written, "#2" on repeats) -> index of the subject it belongs
+    to: each noun and the verbs it does, in the order the engine labels its maps."""
+    out: dict[str, int] = {}
+    for i, sub in enumerate(parsed.subjects):
+        for w in (sub.head, *sub.verbs):
+            key, n = w.text, 2
+            while key in out:
+                key, n = f"{w.text}#{n}", n + 1
+            out[key] = i
+    return out
+
+
 def parse_chips(parse: dict | None) -> str:
     """HTML chips for a parse: one per subject (count × noun) with its verbs bound to it."""
     if not parse:
@@ -491,8 +504,10 @@ def heatmap_for(
         return None
     boxes = []
     if editor and editor.get("plan"):
+        owner = ((editor.get("parse") or {}).get("word_subjects") or {}).get(word)
         for o in editor["plan"]["objects"]:
-            if word in (o["noun"], *o["verbs"]) and frame < len(o["boxes"]):
+            mine = o["subject"] == owner if owner is not None else word in (o["noun"], *o["verbs"])
+            if mine and frame < len(o["boxes"]):
                 boxes.append((o["id"], tuple(o["boxes"][frame])))
     step_text = ", ".join(str(s) for s in sorted(used))
     title = f"'{word}' at frame {frame}, step {step_text}"
@@ -729,7 +744,8 @@ def build_app() -> Any:
             parsed = parse_prompt(prompt)
             plan = make_plan(parsed, frames=int(frames), seed=int(seed), planner=planner)
             d = _backbone_defaults(backbone)
-            editor = new_editor(plan, parsed.to_dict(), (d.width, d.height))
+            parse = parsed.to_dict() | {"word_subjects": word_subjects(parsed)}
+            editor = new_editor(plan, parse, (d.width, d.height))
             traj, summary, code = plan_views(editor, 0)
             notes = [f"Planned {len(plan.objects)} object(s) with the {plan.planner} planner."]
             notes += plan.warnings
@@ -813,17 +829,29 @@ def build_app() -> Any:
             code,
         )
 
-    def on_backbone(name, editor):
+    def backbone_text(name: str) -> str:
+        import torch
+
+        spec = BACKBONES.get(name)
+        device = f"GPU ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "CPU"
+        return (f"*{spec.description}*" if spec else "") + f" Running on: {device}."
+
+    def on_backbone(name, editor, frame, run_state):
         d = _backbone_defaults(name)
-        out = [gr.Number(value=d.frames), gr.Number(value=d.steps), gr.Number(value=d.cfg_scale)]
+        out = [
+            gr.Number(value=d.frames),
+            gr.Number(value=d.steps),
+            gr.Number(value=d.cfg_scale),
+            gr.Slider(value=max(1, -(-d.steps // 4))),  # the paper guides about the first 1/4
+        ]
         if editor and editor.get("plan"):
             editor = json.loads(json.dumps(editor))
             editor["size"] = [d.width, d.height]
-            out.append(editor)
+            # the canvas's pixel size follows the video's aspect: redraw it with the new size
+            out += [editor, canvas_value(editor, int(frame), run_state)]
         else:
-            out.append(gr.skip())
-        spec = BACKBONES.get(name)
-        out.append(f"*{spec.description}*" if spec else "")
+            out += [gr.skip(), gr.skip()]
+        out.append(backbone_text(name))
         return out
 
     def on_import(path, editor, backbone, run_state):
@@ -1006,6 +1034,7 @@ def build_app() -> Any:
             downloads: ordered,
             loss_plot: loss_figure(report.get("losses", [])),
             inbox_plot: inbox_share_figure(report),
+            inbox_kind: "inbox_share",
             word_dd: gr.Dropdown(choices=words, value=word),
             heat_step: gr.Slider(
                 minimum=1, maximum=result.settings.steps, value=result.settings.steps, step=1
@@ -1118,7 +1147,7 @@ def build_app() -> Any:
                 d0.steps, label="Steps", precision=0, minimum=1, maximum=1000, elem_id="steps"
             )
             cfg = gr.Number(d0.cfg_scale, label="CFG scale", minimum=0, maximum=100, elem_id="cfg")
-        backbone_info = gr.Markdown(f"*{BACKBONES['tiny'].description}*")
+        backbone_info = gr.Markdown(backbone_text("tiny"))
         with gr.Row():
             spatial = gr.Slider(
                 0, 10, value=gs.spatial_weight, step=0.1, label="Spatial weight", elem_id="spatial"
@@ -1173,7 +1202,16 @@ def build_app() -> Any:
             )
         heatmap = gr.Plot(label="Cross-attention (guided | baseline)", elem_id="heatmap")
         with gr.Row():
-            inbox_plot = gr.Plot(label="In-box attention share", elem_id="inbox")
+            with gr.Column():
+                inbox_kind = gr.Radio(
+                    [
+                        ("end of the guidance window", "inbox_share"),
+                        ("last denoising steps", "inbox_share_final"),
+                    ],
+                    value="inbox_share",
+                    label="In-box share measured at",
+                )
+                inbox_plot = gr.Plot(label="In-box attention share", elem_id="inbox")
             loss_plot = gr.Plot(label="Losses", elem_id="losses")
 
         gr.Markdown("## Results (same seed)")
@@ -1221,7 +1259,16 @@ def build_app() -> Any:
             [notice, editor, frame_slider, traj_plot, summary, plan_code],
         )
         backbone.change(
-            on_backbone, [backbone, editor], [frames, steps, cfg, editor, backbone_info]
+            on_backbone,
+            [backbone, editor, frame_slider, run_state_c],
+            [frames, steps, cfg, guidance_steps, editor, canvas, backbone_info],
+        )
+        inbox_kind.input(
+            lambda rs, kind: (
+                inbox_share_figure(rs["report"], kind) if rs and rs.get("report") else gr.skip()
+            ),
+            [run_state_c, inbox_kind],
+            [inbox_plot],
         )
         import_btn.upload(
             on_import,
@@ -1258,6 +1305,7 @@ def build_app() -> Any:
             downloads,
             loss_plot,
             inbox_plot,
+            inbox_kind,
             word_dd,
             heat_step,
             heat_frame,

@@ -28,6 +28,7 @@ from starvid.ui import (
     store_maps,
     stream_generation,
     user_message,
+    word_subjects,
     write_plan_file,
 )
 
@@ -205,6 +206,18 @@ def test_maps_by_step_and_heatmap(editor):
     assert [a.text for a in fig.layout.annotations][:2] == ["guided", "baseline"]
     assert "step 1, 3" in fig.layout.title.text
     assert heatmap_for(run, editor, None, 0, 1) is None
+    # a verb's map shows the boxes of the subject that does it
+    editor = dict(editor, parse=dict(PARSE, word_subjects={"cat": 0, "walking": 0, "dog": 1}))
+    store_maps(run, "guided", 3, {"walking": np.ones((9, 4, 4))})
+    fig = heatmap_for(run, editor, "walking", 4, 3)
+    assert [a.text for a in fig.layout.annotations if a.text.endswith("-1")] == ["cat-1"]
+
+
+def test_word_subjects_follow_the_parse():
+    from starvid.parsing import parse_prompt
+
+    parsed = parse_prompt("a dog running and a dog jumping")
+    assert word_subjects(parsed) == {"dog": 0, "running": 0, "dog#2": 1, "jumping": 1}
 
 
 def test_stream_reports_a_missing_model_as_a_user_error(monkeypatch):

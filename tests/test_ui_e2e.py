@@ -140,6 +140,9 @@ def test_studio_end_to_end(app_url):
             # bad input first: an empty prompt gives a visible message, not a traceback
             page.locator("#plan-btn").click()
             expect(page.locator("#notice")).to_contain_text("prompt is empty")
+            page.locator("#prompt textarea").fill("running quickly")
+            page.locator("#plan-btn").click()
+            expect(page.locator("#notice")).to_contain_text("no noun")
 
             # 1. prompt -> parse chips and a plan
             page.locator("#prompt textarea").fill(PROMPT)
@@ -195,6 +198,10 @@ def test_studio_end_to_end(app_url):
             downloads = page.locator("#downloads")
             for name in ("guided.mp4", "baseline.mp4", "plan.json", "report.json", "maps.npz"):
                 expect(downloads.locator(f'a[href$="/{name}"]')).to_have_count(1)
+            # the verb's map, chosen like a user would
+            page.locator("#word input").click()
+            page.get_by_role("option", name="walking").click()
+            expect(page.locator("#heatmap")).to_contain_text("'walking' at frame 0")
             page.locator("#heatmap").scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / "4-results.png"), full_page=True)
 
