@@ -19,6 +19,7 @@ resident-set high-water mark (``VmHWM``), reset at the start of the run by writi
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -377,14 +378,18 @@ def generate(
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
     run_name: str | None = None,
+    record: bool = True,
 ) -> VideoResult:
     """Generate one video; with ``guided`` the StarVid latent updates run in the first steps.
 
     ``progress(run_name, step, total, losses, maps)`` is called after every step (``step`` counts
     finished steps, 1..total; ``losses`` the latest iteration's terms or None; ``maps`` word ->
     ``(F, h, w)`` numpy of that step's conditional pass). Raises ``Cancelled`` when ``cancel``
-    is set.
+    is set. ``record=False`` (unguided only) runs the plain loop with no attention recording at
+    all, as a cost reference: maps are then empty and in-box shares NaN.
     """
+    if guided and not record:
+        raise StarVidError("guidance needs the attention maps: record=False is for baselines")
     if parsed is None:
         from starvid.parsing import parse_prompt
 
@@ -413,7 +418,8 @@ def generate(
             raise Cancelled(f"{run_name} run cancelled")
 
     t0 = time.perf_counter()
-    with PeakMemory(device) as mem, install_recorders(unet, store):
+    recorders = install_recorders(unet, store) if record else contextlib.nullcontext()
+    with PeakMemory(device) as mem, recorders:
         embeds = encode_prompt(backbone, prompt)
         cond = embeds[1:]
         scheduler = backbone.new_scheduler()
@@ -448,8 +454,12 @@ def generate(
                 if do_cfg:
                     uncond, text = noise.chunk(2)
                     noise = uncond + s.cfg_scale * (text - uncond)
-                maps = store.layer_mean().float()  # (F, T, h, w) of the conditional pass
                 latents = _step_scheduler(scheduler, noise, t, latents)
+            if not record:
+                if progress is not None:
+                    progress(run_name, i + 1, s.steps, None, {})
+                continue
+            maps = store.layer_mean().float()  # (F, T, h, w) of the conditional pass
             maps_sum = maps if maps_sum is None else maps_sum + maps
             if i == window_end:
                 maps_window = maps
@@ -460,11 +470,17 @@ def generate(
                 progress(run_name, i + 1, s.steps, latest, _maps_numpy(maps, words.labels))
         frames = decode_latents(backbone, latents)
     elapsed = time.perf_counter() - t0
-    share_final = inbox_share(final_sum / n_final, targets)
+    if record:
+        share_final = inbox_share(final_sum / n_final, targets)
+        maps_all = _maps_numpy(maps_sum / s.steps, words.labels)
+        maps_window = _maps_numpy(maps_window, words.labels)
+    else:
+        share_window = share_final = np.full((len(plan.objects), s.frames), np.nan)
+        maps_all, maps_window = {}, {}
     return VideoResult(
         frames=frames,
-        maps=_maps_numpy(maps_sum / s.steps, words.labels),
-        maps_window=_maps_numpy(maps_window, words.labels),
+        maps=maps_all,
+        maps_window=maps_window,
         losses=losses,
         inbox_share=share_window,
         inbox_share_final=share_final,

@@ -1,0 +1,205 @@
+"""What StarVid guidance costs: guided vs baseline wall time and peak memory, as ratios.
+
+Same prompt, plan, seed and settings for every mode:
+
+- ``baseline``: the plain denoising loop (fused SDPA everywhere, no recording at all);
+- ``heatmaps``: the same loop recording per-word heat maps (no guidance);
+- ``guided``: StarVid guidance with the ``default`` settings, and ``heavy`` (guidance in the first
+  25% of the steps, 5 iterations a step).
+
+Each mode runs once to warm up, then ``--repeats`` times; the median time is reported. Peak memory
+is measured as in ``starvid.pipeline.PeakMemory`` (CUDA: ``max_memory_allocated``; CPU: the
+kernel's resident-set high-water mark). On the CPU every mode runs in a fresh process
+(``--isolate``, default there): freed memory stays in the process, so a mode measured after
+another would inherit its peak. ``*_working_mb`` is the peak minus what was in use at the start
+(weights, libraries): the memory the run itself needed.
+
+Usage:
+  python benchmarks/guidance_cost.py                 # tiny model, CPU
+  python benchmarks/guidance_cost.py --json
+  python benchmarks/guidance_cost.py --backbone zeroscope --random-weights   # on a GPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PROMPT = "two cats walking to the left and a dog jumping on the right"
+
+
+def settings_for(name: str, steps: int) -> dict:
+    """Guidance settings of a named configuration (the rest: GenerationSettings defaults)."""
+    if name == "default":
+        return {}
+    if name == "heavy":
+        return {"guidance_steps": max(1, math.ceil(0.25 * steps)), "iterations": 5}
+    raise SystemExit(f"unknown setting {name}")
+
+
+def _load(args):
+    import torch
+
+    from starvid.backbones import load_backbone
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return load_backbone(args.backbone, device=args.device, random_weights=args.random_weights)
+
+
+def measure_mode(args, mode: str) -> dict:
+    """Warm up once, then time ``args.repeats`` runs of one mode in this process."""
+    from starvid.parsing import parse_prompt
+    from starvid.pipeline import generate, make_settings
+    from starvid.planning import heuristic_plan
+
+    bb = _load(args)
+    base = make_settings(
+        seed=args.seed, steps=args.steps, frames=args.frames, height=args.height, width=args.width
+    ).resolve(bb)
+    parsed = parse_prompt(args.prompt)
+    plan = heuristic_plan(parsed, frames=base.frames, seed=args.seed)
+    kind, _, setting = mode.partition(":")
+    s = base.model_copy(update=settings_for(setting, base.steps)) if kind == "guided" else base
+    kw = {"guided": kind == "guided", "record": kind != "baseline"}
+    runs = [generate(bb, args.prompt, plan, parsed, s, **kw) for _ in range(args.repeats + 1)]
+    runs = runs[1:]  # the first one warmed up caches, kernels and the allocator
+    return {
+        "mode": mode,
+        "s": statistics.median(r.timing_s for r in runs),
+        "peak_mb": max(r.peak_memory_mb for r in runs),
+        "working_mb": max(r.working_memory_mb for r in runs),
+        "settings": s.model_dump(),
+        "backbone": bb.name,
+        "device": str(bb.device),
+        "inbox_share": float(runs[-1].inbox_share.mean()) if kw["record"] else None,
+    }
+
+
+def _child_args(args, mode: str) -> list[str]:
+    out = [
+        sys.executable,
+        __file__,
+        "--child",
+        mode,
+        "--backbone",
+        args.backbone,
+        "--prompt",
+        args.prompt,
+        "--seed",
+        str(args.seed),
+        "--repeats",
+        str(args.repeats),
+    ]
+    for flag in ("steps", "frames", "height", "width", "device", "threads"):
+        v = getattr(args, flag)
+        if v is not None:
+            out += [f"--{flag}", str(v)]
+    if args.random_weights:
+        out.append("--random-weights")
+    return out
+
+
+def run_modes(args, modes: list[str]) -> dict[str, dict]:
+    if not args.isolate:
+        return {m: measure_mode(args, m) for m in modes}
+    results = {}
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    for m in modes:
+        proc = subprocess.run(_child_args(args, m), capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            raise SystemExit(f"{m} failed:\n{proc.stderr[-2000:]}")
+        results[m] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return results
+
+
+def ratios(base: dict, other: dict, name: str, prefix: str = "guided") -> dict:
+    """The JSON object of one measured setting."""
+    return {
+        "setting": name,
+        "time_ratio": round(other["s"] / base["s"], 3),
+        "memory_ratio": round(other["peak_mb"] / base["peak_mb"], 3),
+        "working_memory_ratio": round(other["working_mb"] / max(base["working_mb"], 1e-6), 3),
+        "baseline_s": round(base["s"], 3),
+        f"{prefix}_s": round(other["s"], 3),
+        "baseline_peak_mb": round(base["peak_mb"], 1),
+        f"{prefix}_peak_mb": round(other["peak_mb"], 1),
+        "baseline_working_mb": round(base["working_mb"], 1),
+        f"{prefix}_working_mb": round(other["working_mb"], 1),
+        "settings": other["settings"],
+        "backbone": other["backbone"],
+        "device": other["device"],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--backbone", default="tiny")
+    ap.add_argument("--random-weights", action="store_true", help="full size from config")
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--prompt", default=PROMPT)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--frames", type=int, default=None)
+    ap.add_argument("--height", type=int, default=None)
+    ap.add_argument("--width", type=int, default=None)
+    ap.add_argument("--repeats", type=int, default=2, help="measured runs after one warm-up")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (CPU)")
+    ap.add_argument(
+        "--isolate",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="one fresh process per mode (default: on CPU)",
+    )
+    ap.add_argument("--json", action="store_true", help="one JSON object per setting")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(measure_mode(args, args.child)))
+        return
+    if args.isolate is None:
+        import torch
+
+        cuda = (args.device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda")
+        args.isolate = not cuda
+    modes = ["baseline", "heatmaps", "guided:default", "guided:heavy"]
+    res = run_modes(args, modes)
+    rows = [
+        ratios(res["baseline"], res["guided:default"], "default"),
+        ratios(res["baseline"], res["guided:heavy"], "heavy"),
+        ratios(res["baseline"], res["heatmaps"], "heatmaps", prefix="heatmaps"),
+    ]
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return
+    b = res["baseline"]
+    print(
+        f"{b['backbone']} on {b['device']}: baseline {b['s']:.2f} s, peak {b['peak_mb']:.0f} MB "
+        f"(working {b['working_mb']:.0f} MB), steps {b['settings']['steps']}, "
+        f"frames {b['settings']['frames']}"
+    )
+    for row in rows:
+        s = row["settings"]
+        what = (
+            "heat maps only"
+            if row["setting"] == "heatmaps"
+            else f"{row['setting']}: {s['guidance_steps']} guided steps x {s['iterations']} it"
+        )
+        print(
+            f"  {what:<32} time x{row['time_ratio']:.2f}  peak memory x{row['memory_ratio']:.2f}"
+            f"  working memory x{row['working_memory_ratio']:.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
