@@ -1217,10 +1217,14 @@ def build_app() -> Any:
         gr.Markdown("## Results (same seed)")
         with gr.Row():
             video_guided = gr.Video(
-                label="Guided (StarVid)", elem_id="video-guided", autoplay=True, loop=True
+                label="Guided (StarVid)",
+                elem_id="video-guided",
+                autoplay=True,
+                loop=True,
+                height=360,
             )
             video_baseline = gr.Video(
-                label="Baseline", elem_id="video-baseline", autoplay=True, loop=True
+                label="Baseline", elem_id="video-baseline", autoplay=True, loop=True, height=360
             )
         downloads = gr.File(label="Downloads", file_count="multiple", elem_id="downloads")
 
