@@ -230,6 +230,12 @@ def apply_canvas(state: dict, frame: int, boxes: Sequence[dict]) -> tuple[dict, 
         frac = [px[0] / cw, px[1] / ch, px[2] / cw, px[3] / ch]
         box, fixed = repair_box(frac)
         name = label or "new box"
+        is_new = not (label in by_id and label not in seen)
+        if is_new and min(abs(frac[2] - frac[0]), abs(frac[3] - frac[1])) < MIN_EDIT_SIZE:
+            # a click with the box tool, not a drawn box: adding a speck would add an object
+            notices.append("A new box needs a size (drag to draw it); ignored.")
+            refresh = True
+            continue
         if fixed:
             notices.append(f"{name} at frame {frame}: {fixed}.")
             refresh = True

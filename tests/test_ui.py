@@ -142,6 +142,14 @@ def test_deleting_and_adding_boxes(editor):
     assert label_choices(state)[0] == ["cat-1", "cat-2", "cat", "dog"]
 
 
+def test_a_click_with_the_box_tool_adds_nothing(editor):
+    boxes = canvas_boxes(editor, 0) + [{"label": "cat", "xmin": 30, "ymin": 30, "xmax": 31,
+                                         "ymax": 30}]  # fmt: skip
+    state, notices, refresh = apply_canvas(editor, 0, boxes)
+    assert state["plan"] == editor["plan"] and refresh
+    assert notices == ["A new box needs a size (drag to draw it); ignored."]
+
+
 def test_deleting_every_box_keeps_the_plan(editor):
     state, notices, refresh = apply_canvas(editor, 0, [])
     assert state["plan"] == editor["plan"] and refresh
