@@ -644,16 +644,18 @@ def stream_generation(
     settings: dict,
     baseline: bool,
     parsed=None,
-    cancel: threading.Event | None = None,
+    cancel_key: str | None = None,
     poll_s: float = 0.4,
 ) -> Iterator[tuple]:
     """Run a generation and yield plain, picklable events as it goes.
 
     ``("progress", run, step, total, losses, maps)`` after every denoising step, then one
     ``("done", RunResult)`` or ``("error", exception)``. Plain data matters on ZeroGPU Spaces,
-    where this generator runs in a GPU worker process and its items are pickled back. Closing
+    where this generator runs in a forked GPU worker: its arguments and items are pickled, so
+    the cancel flag is named by ``cancel_key`` (see ``cancel_event``) rather than passed. Closing
     the generator (the page was left, the run was cancelled) stops the worker at its next step.
     """
+    cancel = cancel_event(cancel_key) if cancel_key is not None else None
     job = GenerationJob(prompt, plan, backbone, settings, baseline, parsed, cancel).start()
     try:
         while job.thread.is_alive() or not job.events.empty():
@@ -951,7 +953,7 @@ def build_app() -> Any:
             settings.model_dump(exclude_unset=True),
             bool(baseline),
             parsed,
-            ev,
+            session,
         )
         live: dict = {"maps": {}, "frames": {}, "report": None}
         runs = 2 if baseline else 1
@@ -966,6 +968,11 @@ def build_app() -> Any:
             for event in stream:
                 if event[0] != "progress":
                     outcome = event
+                    break
+                if ev.is_set():  # on ZeroGPU the worker cannot see this process's flag
+                    from starvid.pipeline import Cancelled
+
+                    outcome = ("error", Cancelled("generation cancelled"))
                     break
                 _, run, step, total, losses, maps = event
                 if run not in done_runs:

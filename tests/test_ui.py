@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 
 import numpy as np
 import pytest
@@ -12,6 +11,7 @@ from starvid.errors import StarVidError
 from starvid.plan import load_plan
 from starvid.ui import (
     apply_canvas,
+    cancel_event,
     canvas_boxes,
     canvas_size,
     clear_keyframe,
@@ -236,12 +236,25 @@ def test_stream_reports_a_missing_model_as_a_user_error(monkeypatch):
     assert "zeroscope" in user_message(events[0][1])
 
 
+def test_stream_arguments_pickle_for_zerogpu():
+    # ZeroGPU pickles the GPU function's arguments into a forked worker
+    import pickle
+
+    from starvid.parsing import parse_prompt
+    from starvid.pipeline import make_settings
+
+    parsed = parse_prompt("a cat walking and a dog jumping")
+    settings = make_settings({"steps": 2}).model_dump(exclude_unset=True)
+    args = ("a cat walking and a dog jumping", _plan(4), "tiny", settings, True, parsed, "s1")
+    back = pickle.loads(pickle.dumps(args))
+    assert back[1] == args[1] and back[5].to_dict() == parsed.to_dict()
+
+
 @pytest.mark.slow
 def test_stream_cancel_stops_the_tiny_run():
-    cancel = threading.Event()
-    cancel.set()
-    events = list(stream_generation("a cat walking and a dog jumping", _plan(4), "tiny",
-                                    {"steps": 2, "frames": 4}, True, cancel=cancel))  # fmt: skip
+    cancel_event("test-session").set()
+    args = ("a cat walking and a dog jumping", _plan(4), "tiny", {"steps": 2, "frames": 4}, True)
+    events = list(stream_generation(*args, cancel_key="test-session"))
     kind, error = events[-1]
     assert kind == "error" and isinstance(error, StarVidError) and "cancelled" in str(error)
     assert not [e for e in events if e[0] == "done"]
