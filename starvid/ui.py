@@ -40,6 +40,7 @@ log = logging.getLogger("starvid.ui")
 CANVAS_WIDTH = 512
 MIN_EDIT_SIZE = 0.02  # smallest box side a user edit may leave (fraction of the frame)
 PIXEL_TOLERANCE = 1.5  # canvas pixels: less than this is rounding, not an edit
+TOAST_S = 8  # seconds a warning stays up (the notice line under the prompt keeps it)
 KEYFRAME_TOLERANCE = 0.002  # how far interpolation may stray from a planner's path
 NOUN_LABEL_COLOR = (90, 90, 90)
 
@@ -223,24 +224,28 @@ def apply_canvas(state: dict, frame: int, boxes: Sequence[dict]) -> tuple[dict, 
     nouns = {o["noun"]: (o["subject"], o["verbs"]) for o in plan["objects"]}
     for i, s in enumerate((state.get("parse") or {}).get("subjects", [])):
         nouns.setdefault(s["noun"], (i, s.get("verbs", [])))
-    additions = []
+    entries = []
     for raw in boxes:
         label = str(raw.get("label") or "").strip()
         px = [raw["xmin"], raw["ymin"], raw["xmax"], raw["ymax"]]
         frac = [px[0] / cw, px[1] / ch, px[2] / cw, px[3] / ch]
-        box, fixed = repair_box(frac)
-        name = label or "new box"
-        is_new = not (label in by_id and label not in seen)
-        if is_new and min(abs(frac[2] - frac[0]), abs(frac[3] - frac[1])) < MIN_EDIT_SIZE:
-            # a click with the box tool, not a drawn box: adding a speck would add an object
-            notices.append("A new box needs a size (drag to draw it); ignored.")
-            refresh = True
-            continue
-        if fixed:
-            notices.append(f"{name} at frame {frame}: {fixed}.")
-            refresh = True
-        if label in by_id and label not in seen:
+        entries.append((label, frac, *repair_box(frac)))
+    # Which box is an object's own when its label appears twice (a new box labelled with an
+    # existing id): the one nearest the object's current box; the others are new instances.
+    own: dict[str, tuple[int, float]] = {}
+    for i, (label, _, box, _) in enumerate(entries):
+        if label in by_id:
+            d = float(np.abs(np.subtract(box, by_id[label]["boxes"][frame])).sum())
+            if label not in own or d < own[label][1]:
+                own[label] = (i, d)
+    own_index = {i: label for label, (i, _) in own.items()}
+    additions = []
+    for i, (label, frac, box, fixed) in enumerate(entries):
+        if i in own_index:
             seen.add(label)
+            if fixed:
+                notices.append(f"{label} at frame {frame}: {fixed}.")
+                refresh = True
             old = by_id[label]["boxes"][frame]
             moved = max(
                 abs(box[0] - old[0]) * cw,
@@ -254,16 +259,23 @@ def apply_canvas(state: dict, frame: int, boxes: Sequence[dict]) -> tuple[dict, 
                     f"Pinned {label} at frame {frame}: [{', '.join(f'{v:.2f}' for v in box)}]."
                 )
             continue
-        noun = label.rsplit("-", 1)[0] if label else ""
-        if noun not in nouns and not label and len(nouns) == 1:
-            noun = next(iter(nouns))
+        if not label:
+            continue  # just drawn: the canvas asks for its label first; it counts once labelled
+        if min(abs(frac[2] - frac[0]), abs(frac[3] - frac[1])) < MIN_EDIT_SIZE:
+            # a click with the box tool, not a drawn box: adding a speck would add an object
+            notices.append("A new box needs a size (drag to draw it); ignored.")
+            refresh = True
+            continue
+        noun = label if label in nouns else label.rsplit("-", 1)[0]
         if noun not in nouns:
             notices.append(
-                f"{name}: label it with one of the nouns ({', '.join(nouns)}) to add an "
+                f"{label}: label a new box with one of the nouns ({', '.join(nouns)}) to add an "
                 "instance; ignored."
             )
             refresh = True
             continue
+        if fixed:
+            notices.append(f"new {noun} at frame {frame}: {fixed}.")
         additions.append((noun, box))
     removed = [oid for oid in by_id if oid not in seen]
     if removed and len(removed) == len(by_id) and not additions:
@@ -735,7 +747,7 @@ def build_app() -> Any:
         return traj, keyframe_summary(editor, frame), plan.to_json(indent=2)
 
     def fail(msg: str, n: int) -> tuple:
-        gr.Warning(msg)
+        gr.Warning(msg, duration=TOAST_S)
         return (notice_md([msg], "error"),) + (gr.skip(),) * n
 
     # -- handlers ------------------------------------------------------------------------
@@ -779,7 +791,7 @@ def build_app() -> Any:
             new, notices, refresh = apply_canvas(editor, int(frame), value.get("boxes") or [])
         except Exception as exc:  # noqa: BLE001
             msg = user_message(exc)
-            gr.Warning(msg)
+            gr.Warning(msg, duration=TOAST_S)
             return (
                 notice_md([msg], "error"),
                 gr.skip(),
@@ -792,7 +804,7 @@ def build_app() -> Any:
             return (gr.skip(),) * 6
         for n in notices:
             if "ignored" in n or "moved back" in n or "raised" in n or "at least" in n:
-                gr.Warning(n)
+                gr.Warning(n, duration=TOAST_S)
         traj, summary, code = plan_views(new, int(frame))
         canvas = canvas_value(new, int(frame), run_state) if refresh else gr.skip()
         return notice_md(notices) if notices else gr.skip(), new, canvas, traj, summary, code
@@ -940,7 +952,7 @@ def build_app() -> Any:
                 parsed = parse_prompt(prompt)  # cached model; cheap
         except Exception as exc:  # noqa: BLE001
             msg = user_message(exc)
-            gr.Warning(msg)
+            gr.Warning(msg, duration=TOAST_S)
             yield outputs_idle | {status: notice_md([msg], "error")}
             return
         session = getattr(request, "session_hash", None) or "default"
@@ -1005,9 +1017,9 @@ def build_app() -> Any:
                 log.error("generation failed", exc_info=error)
             if cancelled:
                 msg += "; the previous results and the plan are kept"
-                gr.Info(msg)
+                gr.Info(msg, duration=TOAST_S)
             else:
-                gr.Warning(msg)
+                gr.Warning(msg, duration=TOAST_S)
             # the heat map goes back to the last finished run, matching the videos shown
             old = heatmap_for(run_state, editor, (map_words(run_state) or [None])[0], 0, None)
             yield {
@@ -1021,7 +1033,7 @@ def build_app() -> Any:
             files, report = save_run(result)
         except Exception as exc:  # noqa: BLE001
             msg = user_message(exc)
-            gr.Warning(msg)
+            gr.Warning(msg, duration=TOAST_S)
             yield {status: notice_md([msg], "error")}
             return
         live["frames"] = {"guided": result.guided.frames}

@@ -142,6 +142,22 @@ def test_deleting_and_adding_boxes(editor):
     assert label_choices(state)[0] == ["cat-1", "cat-2", "cat", "dog"]
 
 
+def test_a_new_box_counts_once_labelled_even_with_an_existing_id(editor):
+    cw, ch = canvas_size(editor["size"])
+    drawn = {"label": "", "xmin": 300, "ymin": 300, "xmax": 400, "ymax": 380}
+    boxes = [drawn] + canvas_boxes(editor, 0)  # the canvas lists the new box first
+    state, notices, refresh = apply_canvas(editor, 0, boxes)
+    assert state == editor and notices == [] and not refresh  # waiting for its label
+    drawn["label"] = "cat-1"  # the label dialog offers the existing ids first
+    state, notices, refresh = apply_canvas(editor, 0, boxes)
+    assert [o["id"] for o in state["plan"]["objects"]] == ["cat-1", "dog-1", "cat-2"]
+    assert notices == ["Added cat-2."] and refresh
+    np.testing.assert_allclose(_boxes_by_id(state)["cat-1"], _boxes_by_id(editor)["cat-1"])
+    np.testing.assert_allclose(
+        _boxes_by_id(state)["cat-2"][0], [300 / cw, 300 / ch, 400 / cw, 380 / ch]
+    )
+
+
 def test_a_click_with_the_box_tool_adds_nothing(editor):
     boxes = canvas_boxes(editor, 0) + [{"label": "cat", "xmin": 30, "ymin": 30, "xmax": 31,
                                          "ymax": 30}]  # fmt: skip

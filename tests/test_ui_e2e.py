@@ -105,24 +105,32 @@ def _set_number(page, elem_id: str, value) -> None:
     box.press("Enter")
 
 
+def _canvas_map(page, image_size: tuple[int, int]):
+    """Frame fractions -> screen pixels on the canvas (the image is drawn scaled, centred)."""
+    bb = page.locator("#canvas canvas").first.bounding_box()
+    iw, ih = image_size
+    scale = min(bb["width"] / iw, bb["height"] / ih)
+    ox = bb["x"] + (bb["width"] - iw * scale) / 2
+    oy = bb["y"] + (bb["height"] - ih * scale) / 2
+    return (lambda x, y: (ox + x * iw * scale, oy + y * ih * scale)), iw * scale, ih * scale
+
+
+def _mouse_drag(page, start: tuple[float, float], end: tuple[float, float]) -> None:
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(*end, steps=12)
+    page.mouse.up()
+
+
 def _drag_box(page, box: list[float], dx: float, dy: float, image_size: tuple[int, int]):
     """Real mouse drag of the box (frame fractions) by (dx, dy) screen pixels on the canvas.
 
     Returns the move in frame fractions, from the canvas's drawn image scale."""
     page.locator('#canvas button[aria-label="Drag boxes"]').click()  # the hand tool
-    canvas = page.locator("#canvas canvas").first
-    bb = canvas.bounding_box()
-    iw, ih = image_size
-    scale = min(bb["width"] / iw, bb["height"] / ih)
-    ox = bb["x"] + (bb["width"] - iw * scale) / 2
-    oy = bb["y"] + (bb["height"] - ih * scale) / 2
-    cx = ox + (box[0] + box[2]) / 2 * iw * scale
-    cy = oy + (box[1] + box[3]) / 2 * ih * scale
-    page.mouse.move(cx, cy)
-    page.mouse.down()
-    page.mouse.move(cx + dx, cy + dy, steps=12)
-    page.mouse.up()
-    return dx / (iw * scale), dy / (ih * scale)
+    to_screen, sw, sh = _canvas_map(page, image_size)
+    cx, cy = to_screen((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+    _mouse_drag(page, (cx, cy), (cx + dx, cy + dy))
+    return dx / sw, dy / sh
 
 
 def test_studio_end_to_end(app_url):
@@ -172,6 +180,23 @@ def test_studio_end_to_end(app_url):
                 cat["boxes"][0][3] + my,
             ]
             assert new_box == pytest.approx(want, abs=0.02)
+
+            # add a dog with the box tool (labelled in the canvas's dialog), then delete it
+            to_screen, _, _ = _canvas_map(page, size)
+            page.locator('#canvas button[aria-label="Create box"]').click()
+            _mouse_drag(page, to_screen(0.72, 0.06), to_screen(0.92, 0.26))
+            dialog = page.locator("#canvas #model-box-edit")
+            dialog.locator('input[aria-label="Label"]').click()
+            page.get_by_role("option", name="dog", exact=True).click()
+            dialog.get_by_role("button", name="OK").click()
+            expect(page.locator("#notice")).to_contain_text("Added dog-2")
+            expect(page.locator("#keyframes")).to_contain_text("dog-2")
+            page.screenshot(path=str(ARTIFACTS / "2b-added.png"), full_page=True)
+            page.locator('#canvas button[aria-label="Drag boxes"]').click()
+            page.mouse.click(*to_screen(0.82, 0.16))
+            page.locator('#canvas button[aria-label="Remove box"]').click()
+            expect(page.locator("#notice")).to_contain_text("Removed dog-2")
+            expect(page.locator("#keyframes")).not_to_contain_text("dog-2")
 
             # a malformed plan upload is refused with a message; the edited plan stays
             bad = ARTIFACTS / "bad-plan.json"
