@@ -62,6 +62,7 @@ VOCAB: tuple[str, ...] = tuple(
 
 SUPERSAMPLE = 4
 GAP_PX = 2  # minimum distance between object boxes in every frame
+PLACEMENT_TRIES = 40  # greedy placements tried before a scene counts as too crowded
 HELD_OUT_BUCKETS = 10  # one structure hash bucket in ten is held out for evaluation
 
 
@@ -276,7 +277,7 @@ def sample_eval_groups(
 
     With `distinct` the two subjects differ in colour, shape and motion, so each is identified
     by its colour and action binding is never trivially right. Only structures that fit the
-    frame of `cfg` (default 32x32, 8 frames) are returned: each is drawn for three seeds.
+    frame of `cfg` (default 32x32, 8 frames) are returned: each draws for seeds 0, 1 and 2.
     """
     cfg = cfg or WorldConfig()
     rng = np.random.default_rng([seed, 7])
@@ -302,7 +303,7 @@ def sample_eval_groups(
 
 def _fits(groups: list[Group], seed: int, cfg: WorldConfig) -> bool:
     rng = np.random.default_rng([seed, 1])
-    return any(_place(rng, groups, cfg, cfg.frames) is not None for _ in range(8))
+    return any(_place(rng, groups, cfg, cfg.frames) is not None for _ in range(PLACEMENT_TRIES))
 
 
 # -- trajectories and drawing -----------------------------------------------------------------
@@ -435,7 +436,7 @@ def render(groups: list[Group], seed: int, cfg: WorldConfig = WorldConfig()) -> 
         if g.count not in COUNT_WORDS:
             raise StarVidError(f"count must be 1 to 4, got {g.count}")
     rng = np.random.default_rng([seed, 1])
-    for _ in range(8):
+    for _ in range(PLACEMENT_TRIES):
         objects = _place(rng, groups, cfg, cfg.frames)
         if objects is not None:
             break

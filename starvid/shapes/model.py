@@ -1,0 +1,438 @@
+"""The shapes model: a small pixel-space text-to-video U-Net and a CLIP encoder of the world words.
+
+Videos (32x32, 8 frames, RGB in [-1, 1]) are pixel-unshuffled 4x4 into 8x8 "latents" with 48
+channels, the space diffusers' ``UNet3DConditionModel`` works in here (16x16 inside the model cost
+about 5x more per step on the 2-core CPU this was measured on). ``PixelShuffleVAE`` is the exact,
+weight-free map between the two, with the ``encode``/``decode``/``config`` surface the pipeline
+uses from an ``AutoencoderKL``. The text encoder is a ``CLIPTextModel`` built from a config, with
+a ``CLIPTokenizer`` whose BPE files are generated so that every world word is one token.
+
+The model folder has the diffusers layout of ``assets/tiny`` (unet/, vae/, text_encoder/,
+tokenizer/, scheduler/, model_index.json), safetensors only; ``load_shapes_backbone`` loads it as
+a ``starvid.backbones.Backbone``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import DDIMScheduler, DDPMScheduler, UNet3DConditionModel
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.autoencoders.vae import DecoderOutput
+from diffusers.models.modeling_utils import ModelMixin
+from safetensors.torch import load_file, save_file
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+from starvid.errors import StarVidError
+from starvid.shapes.world import VOCAB
+
+ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
+SHAPES_DIR = ASSETS_DIR / "shapes"
+BOS, EOS = "<|startoftext|>", "<|endoftext|>"
+
+
+@dataclass(frozen=True)
+class ShapesModelConfig:
+    """Sizes of the shapes model (defaults: about 4.6 M U-Net parameters)."""
+
+    size: int = 32
+    frames: int = 8
+    patch: int = 4  # pixel-unshuffle factor: 32x32x3 -> 8x8x48
+    channels: tuple[int, ...] = (64, 96)
+    heads: int = 4
+    text_hidden: int = 64
+    text_layers: int = 2
+    text_heads: int = 2
+
+    @property
+    def latent_channels(self) -> int:
+        return 3 * self.patch * self.patch
+
+    @property
+    def latent_size(self) -> int:
+        return self.size // self.patch
+
+
+# -- tokenizer --------------------------------------------------------------------------------
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2/CLIP byte -> printable character table (the BPE's base alphabet)."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
+    bs += list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, [chr(c) for c in cs], strict=True))
+
+
+def write_tokenizer(out_dir: Path, words: tuple[str, ...] = VOCAB) -> CLIPTokenizer:
+    """Write a CLIPTokenizer (vocab.json, merges.txt, config) where each of `words` is one token.
+
+    The base alphabet (every byte, alone and word-final) keeps any other text tokenizable; each
+    world word gets a left-to-right chain of merges ending in the whole word.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    alphabet = list(_bytes_to_unicode().values())
+    vocab = alphabet + [c + "</w>" for c in alphabet]
+    merges: list[tuple[str, str]] = []
+    ranks: dict[tuple[str, str], int] = {}
+    for w in words:
+        # Add merges until this word is one token. New merges rank last, so words already
+        # done (which always had a better-ranked merge to apply) keep their single token.
+        while len(pieces := _bpe(list(w[:-1]) + [w[-1] + "</w>"], ranks)) > 1:
+            pair = (pieces[0], pieces[1])
+            ranks[pair] = len(merges)
+            merges.append(pair)
+            vocab.append(pair[0] + pair[1])
+    vocab += [BOS, EOS]
+    (out_dir / "vocab.json").write_text(
+        json.dumps({t: i for i, t in enumerate(vocab)}, ensure_ascii=False), encoding="utf-8"
+    )
+    lines = ["#version: 0.2"] + [f"{a} {b}" for a, b in merges]
+    (out_dir / "merges.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    cfg = {
+        "tokenizer_class": "CLIPTokenizer",
+        "model_max_length": 77,
+        "bos_token": BOS,
+        "eos_token": EOS,
+        "unk_token": EOS,
+        "pad_token": EOS,
+        "do_lower_case": True,
+    }
+    (out_dir / "tokenizer_config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    tok = CLIPTokenizer.from_pretrained(out_dir)
+    for w in words:
+        ids = tok(w, add_special_tokens=False)["input_ids"]
+        if len(ids) != 1:
+            raise StarVidError(f"tokenizer check: {w!r} became {len(ids)} tokens")
+    return tok
+
+
+def _bpe(pieces: list[str], ranks: dict[tuple[str, str], int]) -> list[str]:
+    """CLIP's BPE on one word: merge the best-ranked adjacent pair everywhere, repeat."""
+    while len(pieces) > 1:
+        pairs = {(a, b) for a, b in zip(pieces, pieces[1:], strict=False) if (a, b) in ranks}
+        if not pairs:
+            break
+        a, b = min(pairs, key=ranks.__getitem__)
+        out, i = [], 0
+        while i < len(pieces):
+            if i + 1 < len(pieces) and pieces[i] == a and pieces[i + 1] == b:
+                out.append(a + b)
+                i += 2
+            else:
+                out.append(pieces[i])
+                i += 1
+        pieces = out
+    return pieces
+
+
+def build_tokenizer() -> CLIPTokenizer:
+    """A world tokenizer in a temporary folder (training from scratch, tests)."""
+    return write_tokenizer(Path(tempfile.mkdtemp(prefix="shapes-tok-")))
+
+
+def tokenize(tokenizer: CLIPTokenizer, captions: list[str]) -> torch.Tensor:
+    """Token ids ``(batch, 77)``, padded like the pipeline pads them."""
+    return tokenizer(
+        captions,
+        padding="max_length",
+        max_length=tokenizer.model_max_length,
+        truncation=True,
+        return_tensors="pt",
+    ).input_ids
+
+
+# -- model parts ------------------------------------------------------------------------------
+
+
+def build_text_encoder(tokenizer: CLIPTokenizer, cfg: ShapesModelConfig) -> CLIPTextModel:
+    """A small CLIP text encoder over the world tokenizer's vocabulary, random init."""
+    conf = CLIPTextConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=cfg.text_hidden,
+        intermediate_size=cfg.text_hidden * 2,
+        projection_dim=cfg.text_hidden,
+        num_hidden_layers=cfg.text_layers,
+        num_attention_heads=cfg.text_heads,
+        max_position_embeddings=77,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return CLIPTextModel(conf)
+
+
+def build_unet(cfg: ShapesModelConfig) -> UNet3DConditionModel:
+    """The video U-Net: cross-attention at 8x8 and 4x4, random init."""
+    n = len(cfg.channels)
+    return UNet3DConditionModel(
+        sample_size=cfg.latent_size,
+        in_channels=cfg.latent_channels,
+        out_channels=cfg.latent_channels,
+        down_block_types=("CrossAttnDownBlock3D",) * n,
+        up_block_types=("CrossAttnUpBlock3D",) * n,
+        block_out_channels=cfg.channels,
+        layers_per_block=1,
+        norm_num_groups=8,
+        cross_attention_dim=cfg.text_hidden,
+        attention_head_dim=cfg.heads,
+    )
+
+
+def scheduler_config() -> dict:
+    """Noise schedule shared by training (DDPM) and sampling (DDIM): cosine, v-prediction."""
+    return dict(
+        num_train_timesteps=1000,
+        beta_schedule="squaredcos_cap_v2",
+        prediction_type="v_prediction",
+        clip_sample=False,
+    )
+
+
+def build_train_scheduler() -> DDPMScheduler:
+    """The training scheduler (adds noise, gives the velocity target)."""
+    return DDPMScheduler(**scheduler_config())
+
+
+def build_sample_scheduler() -> DDIMScheduler:
+    """The sampling scheduler saved with the model."""
+    return DDIMScheduler(
+        **scheduler_config(), timestep_spacing="trailing", set_alpha_to_one=True, steps_offset=0
+    )
+
+
+class PixelShuffleVAE(ModelMixin, ConfigMixin):
+    """Exact, weight-free "autoencoder" between RGB frames and pixel-unshuffled latents.
+
+    ``decode(z)`` of ``(n, 3*p*p, h, w)`` gives ``DecoderOutput(sample=(n, 3, h*p, w*p))``;
+    ``encode`` is the inverse (its ``latent_dist`` has ``sample()`` and ``mode()``).
+    ``config.block_out_channels`` has log2(p)+1 entries so that the project's
+    ``2 ** (len(block_out_channels) - 1)`` scale factor is p.
+    """
+
+    @register_to_config
+    def __init__(
+        self,
+        patch: int = 4,
+        latent_channels: int = 48,
+        block_out_channels: tuple[int, ...] = (48, 48, 48),
+        scaling_factor: float = 1.0,
+        sample_size: int = 32,
+    ):
+        super().__init__()
+        if 2 ** (len(block_out_channels) - 1) != patch or latent_channels != 3 * patch * patch:
+            raise StarVidError("PixelShuffleVAE config is inconsistent with its patch size")
+        # One buffer so the module has a device and dtype (diffusers asks for them).
+        self.register_buffer("_anchor", torch.zeros(1), persistent=False)
+
+    def encode(self, x: torch.Tensor, return_dict: bool = True):
+        """Frames ``(n, 3, H, W)`` in [-1, 1] -> latents."""
+        z = F.pixel_unshuffle(x, self.config.patch)
+        dist = _Exact(z)
+        return _EncoderOutput(dist) if return_dict else (dist,)
+
+    def decode(self, z: torch.Tensor, return_dict: bool = True, generator=None):
+        """Latents -> frames ``(n, 3, H, W)``."""
+        x = F.pixel_shuffle(z, self.config.patch)
+        return DecoderOutput(sample=x) if return_dict else (x,)
+
+    def forward(self, x: torch.Tensor):
+        return self.decode(self.encode(x).latent_dist.mode())
+
+
+class _Exact:
+    def __init__(self, z: torch.Tensor):
+        self.z = z
+
+    def sample(self, generator=None) -> torch.Tensor:
+        return self.z
+
+    def mode(self) -> torch.Tensor:
+        return self.z
+
+
+@dataclass
+class _EncoderOutput:
+    latent_dist: _Exact
+
+
+def video_to_latents(video: np.ndarray | torch.Tensor, patch: int = 4) -> torch.Tensor:
+    """uint8 videos ``(b, f, H, W, 3)`` -> latents ``(b, 3*p*p, f, H/p, W/p)`` in [-1, 1]."""
+    v = torch.as_tensor(video)
+    if v.ndim != 5 or v.shape[-1] != 3:
+        raise StarVidError(f"videos must be (batch, frames, h, w, 3), got {tuple(v.shape)}")
+    b, f, h, w, _ = v.shape
+    x = v.float().div(127.5).sub(1.0).permute(0, 1, 4, 2, 3).reshape(b * f, 3, h, w)
+    z = F.pixel_unshuffle(x, patch)
+    return z.reshape(b, f, *z.shape[1:]).permute(0, 2, 1, 3, 4).contiguous()
+
+
+def latents_to_video(z: torch.Tensor, patch: int = 4) -> np.ndarray:
+    """Latents ``(b, C, f, h, w)`` -> uint8 videos ``(b, f, H, W, 3)``."""
+    b, c, f, h, w = z.shape
+    x = F.pixel_shuffle(z.detach().float().permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w), patch)
+    x = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.reshape(b, f, 3, h * patch, w * patch).permute(0, 1, 3, 4, 2).cpu().numpy()
+
+
+# -- saving and loading -----------------------------------------------------------------------
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write through a temporary file in the same folder, then rename over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _save_tensors(path: Path, tensors: dict[str, torch.Tensor], dtype=None) -> None:
+    data = {
+        k: (v.to(dtype) if dtype and v.is_floating_point() else v).detach().cpu().contiguous()
+        for k, v in tensors.items()
+    }
+    _atomic_write(path, lambda tmp: save_file(data, tmp, metadata={"format": "pt"}))
+
+
+def _save_json(path: Path, obj: dict) -> None:
+    text = json.dumps(obj, indent=2, sort_keys=True) + "\n"
+    _atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def save_model(
+    out: Path,
+    unet: UNet3DConditionModel,
+    text_encoder: CLIPTextModel,
+    tokenizer: CLIPTokenizer,
+    cfg: ShapesModelConfig,
+    dtype: torch.dtype = torch.float16,
+    extra: dict | None = None,
+) -> None:
+    """Write the model folder (diffusers layout, safetensors), each file atomically in place.
+
+    Weights go first and ``training.json`` (with `extra`, e.g. the step) last, so a reader that
+    sees a new training.json sees the weights it describes.
+    """
+    out = Path(out)
+    _save_tensors(out / "unet" / "diffusion_pytorch_model.safetensors", unet.state_dict(), dtype)
+    _save_json(out / "unet" / "config.json", dict(unet.config))
+    _save_tensors(out / "text_encoder" / "model.safetensors", text_encoder.state_dict(), dtype)
+    te_cfg = text_encoder.config.to_dict()
+    te_cfg["dtype"] = str(dtype).replace("torch.", "")
+    _save_json(out / "text_encoder" / "config.json", te_cfg)
+    tok_dir = out / "tokenizer"
+    if Path(tokenizer.name_or_path).resolve() != tok_dir.resolve():
+        write_tokenizer(tok_dir)
+    vae = PixelShuffleVAE(
+        patch=cfg.patch,
+        latent_channels=cfg.latent_channels,
+        block_out_channels=(cfg.latent_channels,) * (int(np.log2(cfg.patch)) + 1),
+        sample_size=cfg.size,
+    )
+    _save_json(out / "vae" / "config.json", dict(vae.config))
+    sched = build_sample_scheduler()
+    _save_json(out / "scheduler" / "scheduler_config.json", dict(sched.config))
+    index = {
+        "_class_name": "TextToVideoSDPipeline",
+        "scheduler": ["diffusers", "DDIMScheduler"],
+        "text_encoder": ["transformers", "CLIPTextModel"],
+        "tokenizer": ["transformers", "CLIPTokenizer"],
+        "unet": ["diffusers", "UNet3DConditionModel"],
+        "vae": ["starvid.shapes.model", "PixelShuffleVAE"],
+    }
+    _save_json(out / "model_index.json", index)
+    _save_json(out / "training.json", {"model": asdict(cfg), **(extra or {})})
+
+
+def read_training_info(folder: Path = SHAPES_DIR) -> dict:
+    """The folder's training.json (model config, step, ...), or {} when there is none."""
+    p = Path(folder) / "training.json"
+    return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else {}
+
+
+def load_parts(folder: Path = SHAPES_DIR, dtype: torch.dtype = torch.float32):
+    """(unet, text_encoder, tokenizer, cfg) from a saved model folder, weights as `dtype`."""
+    folder = Path(folder)
+    if not (folder / "unet" / "diffusion_pytorch_model.safetensors").is_file():
+        raise StarVidError(
+            f"no shapes model in {folder} (train one: python -m starvid.shapes.train)"
+        )
+    info = read_training_info(folder)
+    m = dict(info.get("model", {}))
+    if "channels" in m:
+        m["channels"] = tuple(m["channels"])
+    cfg = ShapesModelConfig(**m)
+    unet = UNet3DConditionModel.from_config(
+        json.loads((folder / "unet" / "config.json").read_text())
+    )
+    unet.load_state_dict(
+        _to(load_file(folder / "unet" / "diffusion_pytorch_model.safetensors"), dtype)
+    )
+    tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer")
+    te_cfg = json.loads((folder / "text_encoder" / "config.json").read_text())
+    te_cfg = {k: v for k, v in te_cfg.items() if k not in ("architectures", "dtype")}
+    text_encoder = CLIPTextModel(CLIPTextConfig(**te_cfg))
+    text_encoder.load_state_dict(
+        _to(load_file(folder / "text_encoder" / "model.safetensors"), dtype)
+    )
+    return unet.to(dtype), text_encoder.to(dtype), tokenizer, cfg
+
+
+def _to(sd: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    return {k: v.to(dtype) if v.is_floating_point() else v for k, v in sd.items()}
+
+
+def load_shapes_backbone(
+    folder: Path = SHAPES_DIR, device: str | torch.device = "cpu", dtype=torch.float32
+):
+    """The trained shapes model as a ``starvid.backbones.Backbone`` (frozen, eval mode)."""
+    from starvid.backbones import Backbone, BackboneDefaults
+
+    unet, text_encoder, tokenizer, cfg = load_parts(folder, dtype)
+    vae = PixelShuffleVAE(
+        patch=cfg.patch,
+        latent_channels=cfg.latent_channels,
+        block_out_channels=(cfg.latent_channels,) * (int(np.log2(cfg.patch)) + 1),
+        sample_size=cfg.size,
+    )
+    dev = torch.device(device)
+    for m in (unet, text_encoder, vae):
+        m.requires_grad_(False).eval().to(dev)
+    sched = DDIMScheduler.from_config(
+        json.loads((Path(folder) / "scheduler" / "scheduler_config.json").read_text())
+    )
+    defaults = BackboneDefaults(
+        height=cfg.size, width=cfg.size, frames=cfg.frames, steps=20, cfg_scale=4.0, fps=8
+    )
+    return Backbone(
+        name="shapes",
+        unet=unet,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        scheduler=sched,
+        device=dev,
+        dtype=dtype,
+        defaults=defaults,
+        source=str(folder),
+    )

@@ -1,0 +1,460 @@
+"""Train the shapes model: ``python -m starvid.shapes.train [--steps N] [--max-minutes M] ...``.
+
+Each step draws a fresh batch of world videos (seeded by the step, so a resumed run continues the
+same stream), adds noise with a DDPM schedule and regresses the velocity (v-prediction). An
+auxiliary loss pulls the cross-attention of each caption's colour and noun tokens (by default)
+into the masks of that word's objects, on every spatial cross-attention layer (``attn2``): the
+maps come from ``starvid.attention``'s recording processor with gradients kept. Without it, noun
+maps of a briefly trained small model do not localize, and StarVid's guidance has nothing to
+steer.
+
+State: the full training state (raw weights, EMA weights, AdamW moments, step) is written to
+``--state`` (default ``runs/shapes/state.safetensors``, not in git) and the EMA weights, in the
+diffusers folder layout, to ``--out`` (default ``assets/shapes``, fp16, a few MB, in git), every
+``--save-minutes`` and at the end (also on SIGTERM / Ctrl-C). A run resumes from ``--state`` when
+it exists, else warm-starts from the weights in ``--out`` (fresh optimizer), else starts from
+scratch. Loss goes to ``<out>/train_log.jsonl`` and a sample grid (rows: captions; columns:
+frames) to ``<out>/samples.png`` every ``--sample-every`` steps, with the scorer's verdict on
+those samples logged next to the loss.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+
+from starvid.attention import AttentionStore, install_recorders, select_layers
+from starvid.errors import StarVidError
+from starvid.shapes import model as M
+from starvid.shapes.score import score_video, summarize
+from starvid.shapes.world import (
+    Group,
+    WorldConfig,
+    caption_of,
+    render,
+    sample_eval_groups,
+    sample_scene,
+)
+
+MAX_WORDS = 20  # 3 groups of up to 6 words and 2 "and": token positions 1..20 are recorded
+AUX_ROLES = ("color", "noun")
+
+
+# -- batches ----------------------------------------------------------------------------------
+
+
+def make_batch(
+    seeds: list[int], world: WorldConfig, roles=AUX_ROLES, drop: list[bool] | None = None
+):
+    """World videos for `seeds` as training tensors.
+
+    Returns (latents ``(b, C, f, h, w)``, captions, aux targets ``(b, P, f, H, W)`` float masks
+    of each recorded token position (zero where that token has no target), aux weights
+    ``(b, P)``). `drop[i]` replaces sample i's caption by "" (classifier-free guidance) and
+    clears its targets.
+    """
+    samples = [sample_scene(s, world) for s in seeds]
+    b, f, size = len(samples), world.frames, world.size
+    targets = np.zeros((b, MAX_WORDS, f, size, size), dtype=np.float32)
+    weights = np.zeros((b, MAX_WORDS), dtype=np.float32)
+    captions = []
+    for i, s in enumerate(samples):
+        if drop is not None and drop[i]:
+            captions.append("")
+            continue
+        captions.append(s.caption)
+        gm = s.group_masks()
+        for w in s.words:
+            if w.role in roles and w.index < MAX_WORDS:
+                targets[i, w.index] = gm[w.group]
+                weights[i, w.index] = 1.0
+    video = np.stack([s.video for s in samples])
+    return M.video_to_latents(video), captions, torch.from_numpy(targets), torch.from_numpy(weights)
+
+
+def aux_loss(store: AttentionStore, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Mean over layers, tokens and frames of ``(1 - share of the map inside its mask)^2``.
+
+    `targets` ``(b, P, f, H, W)`` are the word masks at video resolution (area-pooled to each
+    layer's size), `weights` ``(b, P)`` select the tokens that have one.
+    """
+    if not store.maps or weights.sum() == 0:
+        return torch.zeros(())
+    b, p, f, hh, ww = targets.shape
+    total = 0.0
+    for maps in store.maps.values():  # (b*f, P, h, w), probabilities of positions 1..P
+        h, w = maps.shape[-2:]
+        m = maps.reshape(b, f, p, h, w).transpose(1, 2)
+        t = F.adaptive_avg_pool2d(targets.reshape(-1, 1, hh, ww), (h, w)).reshape(b, p, f, h, w)
+        mass = m.sum((-1, -2)).clamp_min(1e-8)
+        share = (m * t).sum((-1, -2)) / mass  # (b, P, f)
+        has = (t.sum((-1, -2)) > 0).float() * weights[..., None]
+        total = total + ((1 - share) ** 2 * has).sum() / has.sum().clamp_min(1.0)
+    return total / len(store.maps)
+
+
+# -- sampling ---------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def sample_videos(
+    unet,
+    text_encoder,
+    tokenizer,
+    captions: list[str],
+    cfg: M.ShapesModelConfig,
+    steps: int = 20,
+    guidance: float = 4.0,
+    seed: int = 0,
+) -> np.ndarray:
+    """Plain DDIM sampling with classifier-free guidance: uint8 videos ``(n, f, H, W, 3)``."""
+    device = next(unet.parameters()).device
+    sched = M.build_sample_scheduler()
+    sched.set_timesteps(steps)
+    n = len(captions)
+    ids = M.tokenize(tokenizer, [""] * n + captions).to(device)
+    ctx = text_encoder(ids)[0]
+    gen = torch.Generator("cpu").manual_seed(seed)
+    shape = (n, cfg.latent_channels, cfg.frames, cfg.latent_size, cfg.latent_size)
+    z = torch.randn(shape, generator=gen).to(device)
+    for t in sched.timesteps:
+        out = unet(torch.cat([z, z]), t, encoder_hidden_states=ctx).sample
+        u, c = out.chunk(2)
+        v = u + guidance * (c - u)
+        z = _ddim_step(sched, v, t, z)
+    return M.latents_to_video(z, cfg.patch)
+
+
+def _ddim_step(sched, v, t, z):
+    # The scheduler steps on (batch*frames, C, h, w) like diffusers' video pipelines.
+    b, c, f, h, w = z.shape
+
+    def flat(x):
+        return x.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w)
+
+    out = sched.step(flat(v), t, flat(z)).prev_sample
+    return out.reshape(b, f, c, h, w).permute(0, 2, 1, 3, 4)
+
+
+def preview_groups() -> list[list[Group]]:
+    """Captions of the sample grid: four single subjects and four held-out pairs."""
+    singles = [
+        [Group("red", "circle", 1, "right")],
+        [Group("blue", "square", 2, "still")],
+        [Group("yellow", "triangle", 1, "jump")],
+        [Group("green", "circle", 3, "down")],
+    ]
+    return singles + sample_eval_groups(4, seed=1)
+
+
+def write_grid(path: Path, videos: np.ndarray, scale: int = 3) -> None:
+    """Rows: videos; columns: frames; nearest-neighbour upscaled PNG, written atomically."""
+    rows = [np.concatenate(list(v), axis=1) for v in videos]
+    grid = np.concatenate(rows, axis=0)
+    grid = cv2.resize(grid, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+    ok, png = cv2.imencode(".png", grid[..., ::-1])
+    if not ok:
+        raise StarVidError("could not encode the sample grid")
+    M._atomic_write(path, lambda tmp: Path(tmp).write_bytes(png.tobytes()))
+
+
+# -- state ------------------------------------------------------------------------------------
+
+
+class Trainer:
+    """Model, EMA copy, optimizer and the step counter, with save and resume."""
+
+    def __init__(self, args):
+        self.args = args
+        self.device = torch.device(args.device)
+        self.out = Path(args.out)
+        self.state_path = Path(args.state)
+        self.world = WorldConfig(size=32, frames=8, max_kinds=args.max_kinds)
+        self.step = 0
+        self.started = time.time()
+        if self.state_path.is_file() and not args.from_scratch:
+            self._build_from(self.out if (self.out / "training.json").is_file() else None)
+            self._load_state()
+            self.resumed = f"state {self.state_path} (step {self.step})"
+        elif (self.out / "unet" / "config.json").is_file() and not args.from_scratch:
+            self._build_from(self.out)
+            self.step = int(M.read_training_info(self.out).get("step", 0))
+            self.resumed = f"weights in {self.out} (step {self.step}, fresh optimizer)"
+        else:
+            self._build_from(None)
+            self.resumed = "scratch"
+        self.ema_unet.requires_grad_(False)
+        self.ema_text.requires_grad_(False)
+
+    def _build_from(self, folder: Path | None) -> None:
+        if folder is None:
+            self.cfg = M.ShapesModelConfig(channels=tuple(self.args.channels))
+            self.tokenizer = M.write_tokenizer(self.out / "tokenizer")
+            self.unet = M.build_unet(self.cfg)
+            self.text = M.build_text_encoder(self.tokenizer, self.cfg)
+        else:
+            self.unet, self.text, self.tokenizer, self.cfg = M.load_parts(folder)
+        self.ema_unet = M.build_unet(self.cfg)
+        self.ema_unet.load_state_dict(self.unet.state_dict())
+        self.ema_text = M.build_text_encoder(self.tokenizer, self.cfg)
+        self.ema_text.load_state_dict(self.text.state_dict())
+        for m in (self.unet, self.text, self.ema_unet, self.ema_text):
+            m.to(self.device)
+        self.params = list(self.unet.parameters()) + list(self.text.parameters())
+        self.opt = torch.optim.AdamW(self.params, lr=self.args.lr, weight_decay=0.01)
+
+    def _named_state(self) -> dict[str, torch.Tensor]:
+        sd = {}
+        for prefix, m in (
+            ("unet.", self.unet),
+            ("text.", self.text),
+            ("ema_unet.", self.ema_unet),
+            ("ema_text.", self.ema_text),
+        ):
+            sd.update({prefix + k: v for k, v in m.state_dict().items()})
+        names = {id(p): n for n, p in self._param_names()}
+        for p, st in self.opt.state.items():
+            for k in ("exp_avg", "exp_avg_sq"):
+                sd[f"adam.{k}.{names[id(p)]}"] = st[k]
+        sd["step"] = torch.tensor(self.step)
+        return sd
+
+    def _param_names(self):
+        yield from (("unet." + n, p) for n, p in self.unet.named_parameters())
+        yield from (("text." + n, p) for n, p in self.text.named_parameters())
+
+    def _load_state(self) -> None:
+        sd = load_file(self.state_path, device=str(self.device))
+        for prefix, m in (
+            ("unet.", self.unet),
+            ("text.", self.text),
+            ("ema_unet.", self.ema_unet),
+            ("ema_text.", self.ema_text),
+        ):
+            m.load_state_dict({k[len(prefix) :]: v for k, v in sd.items() if k.startswith(prefix)})
+        self.step = int(sd["step"])
+        for name, p in self._param_names():
+            if f"adam.exp_avg.{name}" in sd:
+                self.opt.state[p] = {
+                    "step": torch.tensor(float(self.step)),
+                    "exp_avg": sd[f"adam.exp_avg.{name}"].clone(),
+                    "exp_avg_sq": sd[f"adam.exp_avg_sq.{name}"].clone(),
+                }
+
+    def save(self) -> None:
+        """Full state to --state, then the EMA model (fp16) to --out."""
+        M._save_tensors(self.state_path, self._named_state())
+        extra = {
+            "step": self.step,
+            "aux_weight": self.args.aux_weight,
+            "aux_roles": list(self.args.aux_roles),
+            "batch": self.args.batch,
+            "lr": self.args.lr,
+            "world": {
+                "size": self.world.size,
+                "frames": self.world.frames,
+                "max_kinds": self.world.max_kinds,
+            },
+            "prediction": "v_prediction",
+        }
+        M.save_model(self.out, self.ema_unet, self.ema_text, self.tokenizer, self.cfg, extra=extra)
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        # Warm-up: early EMA follows the weights closely, later it averages ~1/(1-decay) steps.
+        decay = min(self.args.ema, (1 + self.step) / (10 + self.step))
+        for ema, live in ((self.ema_unet, self.unet), (self.ema_text, self.text)):
+            for pe, pl in zip(ema.parameters(), live.parameters(), strict=True):
+                pe.lerp_(pl, 1 - decay)
+
+
+# -- the loop ---------------------------------------------------------------------------------
+
+
+def train(args) -> dict:
+    """Run training as configured by the parsed `args`; returns a summary dict."""
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(1)
+    tr = Trainer(args)
+    log_path = tr.out / "train_log.jsonl"
+    print(
+        f"shapes training: resume from {tr.resumed}; device {tr.device}; "
+        f"{sum(p.numel() for p in tr.unet.parameters()) / 1e6:.2f} M U-Net parameters",
+        flush=True,
+    )
+    sched = M.build_train_scheduler()
+    alphas = sched.alphas_cumprod.to(tr.device)
+    layers = select_layers(tr.unet, "all")
+    store = AttentionStore(list(range(1, MAX_WORDS + 1)), layers, keep_grad=True)
+    stop = {"flag": False}
+
+    def _on_signal(signum, frame):
+        stop["flag"] = True
+
+    old = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    deadline = tr.started + args.max_minutes * 60 if args.max_minutes else math.inf
+    end_step = tr.step + args.steps
+    last_save = time.time()
+    times: list[float] = []
+    summary = {"start_step": tr.step}
+    try:
+        with install_recorders(tr.unet, store):
+            tr.unet.train()
+            tr.text.train()
+            while tr.step < end_step and not stop["flag"] and time.time() < deadline:
+                t0 = time.time()
+                rng = np.random.default_rng([args.seed, tr.step])
+                seeds = [int(x) for x in rng.integers(0, 2**31, args.batch)]
+                drop = list(rng.random(args.batch) < args.cond_drop)
+                x0, caps, tgt, wts = make_batch(seeds, tr.world, args.aux_roles, drop)
+                x0, tgt, wts = x0.to(tr.device), tgt.to(tr.device), wts.to(tr.device)
+                gen = torch.Generator("cpu").manual_seed(int(rng.integers(2**31)))
+                noise = torch.randn(x0.shape, generator=gen).to(tr.device)
+                t = torch.randint(
+                    0, sched.config.num_train_timesteps, (args.batch,), generator=gen
+                ).to(tr.device)
+                a = alphas[t].view(-1, 1, 1, 1, 1)
+                xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
+                v_target = a.sqrt() * noise - (1 - a).sqrt() * x0
+                ctx = tr.text(M.tokenize(tr.tokenizer, caps).to(tr.device))[0]
+                pred = tr.unet(xt, t, encoder_hidden_states=ctx).sample
+                mse = F.mse_loss(pred, v_target)
+                aux = aux_loss(store, tgt, wts) if args.aux_weight > 0 else torch.zeros(())
+                loss = mse + args.aux_weight * aux
+                tr.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                gnorm = torch.nn.utils.clip_grad_norm_(tr.params, 1.0)
+                for g in tr.opt.param_groups:
+                    g["lr"] = args.lr * min(1.0, (tr.step + 1) / args.warmup)
+                tr.opt.step()
+                tr.step += 1
+                tr.update_ema()
+                times.append(time.time() - t0)
+                if tr.step % args.log_every == 0 or tr.step == end_step:
+                    rec = {
+                        "step": tr.step,
+                        "loss": round(loss.detach().item(), 5),
+                        "mse": round(mse.item(), 5),
+                        "aux": round(float(aux.detach()), 5),
+                        "grad_norm": round(float(gnorm), 4),
+                        "s_per_step": round(float(np.mean(times[-args.log_every :])), 3),
+                        "time": round(time.time() - tr.started, 1),
+                    }
+                    _append_jsonl(log_path, rec)
+                    print(json.dumps(rec), flush=True)
+                if args.sample_every and tr.step % args.sample_every == 0:
+                    _preview(tr, log_path)
+                if time.time() - last_save >= args.save_minutes * 60:
+                    tr.save()
+                    last_save = time.time()
+                    print(f"saved step {tr.step}", flush=True)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    tr.save()
+    if args.sample_every:
+        _preview(tr, log_path)
+    summary.update(
+        end_step=tr.step,
+        s_per_step=float(np.mean(times)) if times else None,
+        s_per_step_after_first=float(np.mean(times[1:])) if len(times) > 1 else None,
+        minutes=(time.time() - tr.started) / 60,
+    )
+    print(json.dumps({"done": summary}), flush=True)
+    return summary
+
+
+def _preview(tr: Trainer, log_path: Path) -> None:
+    """Sample the preview captions with the EMA model, write the grid, log the scorer's rates."""
+    groups = preview_groups()
+    vids = sample_videos(
+        tr.ema_unet.eval(),
+        tr.ema_text.eval(),
+        tr.tokenizer,
+        [caption_of(g) for g in groups],
+        tr.cfg,
+        steps=tr.args.sample_steps,
+    )
+    truth = np.stack([render(g, seed=0, cfg=tr.world).video for g in groups[:2]])
+    write_grid(tr.out / "samples.png", np.concatenate([truth, vids]))
+    scores = [score_video(v, g) for v, g in zip(vids, groups, strict=True)]
+    single = summarize(scores[:4])
+    pair = summarize(scores[4:])
+    rec = {"step": tr.step, "preview_single": single, "preview_pair": pair}
+    _append_jsonl(log_path, rec)
+    print(json.dumps(rec), flush=True)
+
+
+def _append_jsonl(path: Path, rec: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(rec) + "\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line options."""
+    ap = argparse.ArgumentParser(
+        prog="python -m starvid.shapes.train", description=__doc__.split("\n")[0]
+    )
+    ap.add_argument("--steps", type=int, default=100_000, help="steps to run in this call")
+    ap.add_argument(
+        "--max-minutes", type=float, default=0, help="stop after this long (0: no limit)"
+    )
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--lr", type=float, default=8e-4)
+    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--ema", type=float, default=0.999)
+    ap.add_argument("--aux-weight", type=float, default=0.5)
+    ap.add_argument(
+        "--aux-roles",
+        type=lambda s: tuple(s.split(",")),
+        default=AUX_ROLES,
+        help="word roles whose attention the aux loss localizes (color,noun,count,verb,direction)",
+    )
+    ap.add_argument("--cond-drop", type=float, default=0.1, help="share of empty captions (CFG)")
+    ap.add_argument("--max-kinds", type=int, default=3)
+    ap.add_argument("--channels", type=int, nargs="+", default=[64, 96])
+    ap.add_argument("--out", default=str(M.SHAPES_DIR))
+    ap.add_argument("--state", default="runs/shapes/state.safetensors")
+    ap.add_argument("--from-scratch", action="store_true", help="ignore saved state and weights")
+    ap.add_argument("--save-minutes", type=float, default=4.0)
+    ap.add_argument("--log-every", type=int, default=10)
+    ap.add_argument("--sample-every", type=int, default=250, help="0: no sample grids")
+    ap.add_argument("--sample-steps", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=0)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; bad options or input print one line and exit 2."""
+    try:
+        args = build_parser().parse_args(argv)
+        if args.device.startswith("cuda") and not torch.cuda.is_available():
+            raise StarVidError("--device cuda requested but CUDA is not available here")
+        bad = set(args.aux_roles) - {"color", "noun", "count", "verb", "direction"}
+        if bad:
+            raise StarVidError(f"unknown --aux-roles {sorted(bad)}")
+        train(args)
+    except StarVidError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    sys.exit(main())

@@ -1,0 +1,298 @@
+"""Shapes world, exact scorer, world tokenizer and model, and a short training run that resumes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from starvid.attention import AttentionStore
+from starvid.shapes.model import (
+    PixelShuffleVAE,
+    build_tokenizer,
+    latents_to_video,
+    load_shapes_backbone,
+    video_to_latents,
+)
+from starvid.shapes.score import classify_motion, score_video, summarize
+from starvid.shapes.train import aux_loss, main
+from starvid.shapes.world import (
+    COLORS,
+    MOTION_VERBS,
+    SHAPES,
+    VOCAB,
+    Group,
+    WorldConfig,
+    caption_of,
+    is_held_out,
+    render,
+    sample_eval_groups,
+    sample_scene,
+)
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    return [sample_scene(i) for i in range(150)]
+
+
+@pytest.fixture(scope="module")
+def eval_groups():
+    return sample_eval_groups(60, seed=0)
+
+
+# -- world ------------------------------------------------------------------------------------
+
+
+def test_world_is_deterministic_and_seeds_differ():
+    a, b, c = sample_scene(11), sample_scene(11), sample_scene(12)
+    assert a.caption == b.caption
+    assert np.array_equal(a.video, b.video) and np.array_equal(a.masks, b.masks)
+    assert a.video.shape == (8, 32, 32, 3) and a.video.dtype == np.uint8
+    assert not np.array_equal(a.video, c.video)
+
+
+def test_sample_truth_is_consistent(scenes):
+    for s in scenes[:40]:
+        assert s.masks.shape == (len(s.objects), 8, 32, 32)
+        assert s.masks.sum(0).max() <= 1  # objects never overlap
+        assert len(s.objects) == sum(g.count for g in s.groups)
+        for obj, m in zip(s.objects, s.masks, strict=True):
+            g = s.groups[obj.group]
+            assert (obj.color, obj.shape, obj.motion) == (g.color, g.shape, g.motion)
+            for f in (0, 7):
+                ys, xs = np.nonzero(m[f])
+                assert abs(xs.mean() + 0.5 - obj.trajectory[f, 0]) < 1.5
+                # a triangle's area centroid sits below its box centre
+                tol = 2.5 if obj.shape == "triangle" else 1.5
+                assert abs(ys.mean() + 0.5 - obj.trajectory[f, 1]) < tol
+        for w in s.words:
+            assert s.caption[w.start : w.end] == w.text == s.caption.split()[w.index]
+        assert set(s.caption.split()) <= set(VOCAB)
+
+
+def test_world_covers_its_categories(scenes):
+    groups = [g for s in scenes for g in s.groups]
+    assert {g.color for g in groups} == set(COLORS)
+    assert {g.shape for g in groups} == set(SHAPES)
+    assert {g.count for g in groups} == {1, 2, 3, 4}
+    assert {g.motion for g in groups} == set(MOTION_VERBS)
+    assert {len(s.groups) for s in scenes} == {1, 2, 3}
+    assert any(s.video.std(axis=(0, 3)).max() > 0 for s in scenes)
+    big = sample_scene(3, WorldConfig(size=64, frames=16))
+    assert big.video.shape == (16, 64, 64, 3)
+
+
+def test_held_out_split(scenes, eval_groups):
+    assert not any(is_held_out(s.groups) for s in scenes)
+    assert len({caption_of(g) for g in eval_groups}) == 60
+    for a, b in eval_groups:
+        assert is_held_out([a, b])
+        assert a.color != b.color and a.shape != b.shape and a.motion != b.motion
+    assert sample_eval_groups(5, seed=0) == eval_groups[:5]
+    assert sample_eval_groups(5, seed=1) != eval_groups[:5]
+
+
+def test_bad_world_settings():
+    from starvid.errors import StarVidError
+
+    with pytest.raises(StarVidError):
+        WorldConfig(size=48)
+    with pytest.raises(StarVidError):
+        render([Group("purple", "circle", 1, "left")], seed=0)
+
+
+# -- captions parse with the project's parser -------------------------------------------------
+
+
+# Known parser defect (reported): after a singular "square" the next -ing verb is read as the
+# head of a compound noun ("a blue square jumping" -> noun "jumping").
+def _square_then_verb(groups):
+    return any(g.shape == "square" and g.count == 1 for g in groups)
+
+
+def _check_parse(captions_groups):
+    from starvid.parsing import parse_prompt
+
+    wrong = []
+    for groups in captions_groups:
+        cap = caption_of(groups)
+        got = [(s.noun, s.count, s.verb_lemmas) for s in parse_prompt(cap).subjects]
+        want = [(g.shape, g.count, [MOTION_VERBS[g.motion]]) for g in groups]
+        if got != want:
+            wrong.append((cap, got))
+    return wrong
+
+
+def test_captions_parse(scenes, eval_groups):
+    pool = (
+        [s.groups for s in scenes]
+        + eval_groups
+        + [s.groups for s in (sample_scene(i) for i in range(150, 250))]
+    )
+    ok = [g for g in pool if not _square_then_verb(g)]
+    assert len(ok) >= 150
+    assert _check_parse(ok) == []
+
+
+@pytest.mark.xfail(reason="parser: singular 'square' + verb becomes a compound noun", strict=False)
+def test_captions_with_a_single_square_parse(scenes):
+    pool = [s.groups for s in scenes if _square_then_verb(s.groups)]
+    assert pool and _check_parse(pool) == []
+
+
+# -- scorer -----------------------------------------------------------------------------------
+
+
+def test_scorer_on_ground_truth(scenes, eval_groups):
+    scores = [score_video(s.video, s.groups) for s in scenes]
+    scores += [score_video(render(g, seed=i % 3).video, g) for i, g in enumerate(eval_groups[:40])]
+    rates = summarize(scores)
+    for cat, r in rates.items():
+        assert r >= 0.95, (cat, r)
+    cfg = WorldConfig(size=64, frames=16)
+    big = [sample_scene(i, cfg) for i in range(12)]
+    assert summarize([score_video(s.video, s.groups, cfg) for s in big])["all"] >= 0.9
+
+
+def test_scorer_catches_wrong_videos(eval_groups):
+    g = eval_groups[0]
+    video = render(g, seed=2).video
+    a, b = g
+    swapped = [replace(a, motion=b.motion), replace(b, motion=a.motion)]
+    s = score_video(video, swapped)
+    assert not s.action_binding and s.numeracy and s.attribute
+    more = [replace(a, count=a.count % 3 + 1), b]
+    assert not score_video(video, more).numeracy
+    other = [s for s in SHAPES if s not in (a.shape, b.shape)][0]
+    assert not score_video(video, [replace(a, shape=other), b]).attribute
+    blank = np.full_like(video, 60)
+    s = score_video(blank, g)
+    assert not (s.numeracy or s.attribute or s.action_binding) and s.motion == 0.0
+
+
+def test_motion_classes():
+    def path(dx, dy, arc=0.0):
+        t = np.linspace(0, 1, 8)
+        return [
+            (i, 10 + dx * ti, 20 + dy * ti - arc * np.sin(np.pi * ti)) for i, ti in enumerate(t)
+        ]
+
+    assert classify_motion(path(-10, 0), 32) == "left"
+    assert classify_motion(path(10, 1), 32) == "right"
+    assert classify_motion(path(0, -10), 32) == "up"
+    assert classify_motion(path(1, 10), 32) == "down"
+    assert classify_motion(path(0, 0, arc=9), 32) == "jump"
+    assert classify_motion(path(0.5, 0.5), 32) == "still"
+
+
+# -- tokenizer, latents, aux loss -------------------------------------------------------------
+
+
+def test_tokenizer_has_one_token_per_world_word(scenes):
+    tok = build_tokenizer()
+    for w in VOCAB:
+        assert len(tok(w, add_special_tokens=False)["input_ids"]) == 1
+    s = scenes[0]
+    ids = tok(s.caption)["input_ids"]
+    assert len(ids) == len(s.caption.split()) + 2
+    from starvid.attention import token_positions
+
+    pos = token_positions(tok, s.caption, [(w.start, w.end) for w in s.words])
+    assert pos == [[w.index + 1] for w in s.words]
+
+
+def test_pixel_shuffle_latents_are_exact(scenes):
+    v = np.stack([scenes[0].video, scenes[1].video])
+    z = video_to_latents(v)
+    assert z.shape == (2, 48, 8, 8, 8) and z.min() >= -1 and z.max() <= 1
+    assert np.array_equal(latents_to_video(z), v)
+    vae = PixelShuffleVAE()
+    frames = vae.decode(z[0].permute(1, 0, 2, 3)).sample
+    back = vae.encode(frames).latent_dist.sample()
+    assert torch.equal(back, z[0].permute(1, 0, 2, 3))
+
+
+def test_aux_loss_is_zero_inside_and_one_outside():
+    b, p, f, size = 1, 2, 2, 32
+    targets = torch.zeros(b, p, f, size, size)
+    targets[0, 0, :, :16, :16] = 1
+    weights = torch.tensor([[1.0, 0.0]])
+    inside = torch.zeros(b * f, p, 8, 8)
+    inside[:, :, :4, :4] = 1 / 16
+    store = AttentionStore([1, 2], ["x"])
+    store.maps = {"x": inside.requires_grad_(True)}
+    assert aux_loss(store, targets, weights).item() == pytest.approx(0.0, abs=1e-6)
+    outside = torch.zeros(b * f, p, 8, 8)
+    outside[:, :, 4:, 4:] = 1 / 16
+    store.maps = {"x": outside}
+    assert aux_loss(store, targets, weights).item() == pytest.approx(1.0, abs=1e-6)
+
+
+# -- training: from scratch, checkpoint, resume, load as a backbone ---------------------------
+
+
+def test_training_writes_and_resumes(tmp_path):
+    out, state = tmp_path / "shapes", tmp_path / "state.safetensors"
+    common = [
+        "--batch",
+        "2",
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+        "--channels",
+        "16",
+        "32",
+        "--out",
+        str(out),
+        "--state",
+        str(state),
+        "--log-every",
+        "1",
+        "--sample-every",
+        "0",
+        "--warmup",
+        "1",
+    ]
+    assert main(["--steps", "2", *common]) == 0
+    info = json.loads((out / "training.json").read_text())
+    assert info["step"] == 2 and info["model"]["channels"] == [16, 32]
+    for rel in (
+        "unet/diffusion_pytorch_model.safetensors",
+        "text_encoder/model.safetensors",
+        "tokenizer/vocab.json",
+        "scheduler/scheduler_config.json",
+        "vae/config.json",
+        "model_index.json",
+    ):
+        assert (out / rel).is_file(), rel
+    assert not list(out.rglob("*.bin")) and not list(out.rglob(".*.tmp*"))
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2] and all(np.isfinite(r["loss"]) for r in log)
+    assert all(r["aux"] > 0 for r in log)
+    bb1 = load_shapes_backbone(out)
+    w1 = bb1.unet.conv_in.weight.clone()
+
+    assert main(["--steps", "1", *common]) == 0  # resumes from the full state
+    info = json.loads((out / "training.json").read_text())
+    assert info["step"] == 3
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert log[-1]["step"] == 3
+    bb = load_shapes_backbone(out)
+    assert not torch.equal(bb.unet.conv_in.weight, w1)  # the EMA weights moved on
+    assert bb.vae_scale_factor == 4 and bb.unet.config.in_channels == 48
+    z = torch.zeros(1, 48, 8, 8)
+    assert bb.vae.decode(z).sample.shape == (1, 3, 32, 32)
+
+    state.unlink()  # without the state file a run warm-starts from the saved weights
+    assert main(["--steps", "1", *common]) == 0
+    assert json.loads((out / "training.json").read_text())["step"] == 4
+
+
+def test_training_rejects_bad_options(capsys):
+    assert main(["--aux-roles", "colour"]) == 2
+    assert "aux-roles" in capsys.readouterr().err
