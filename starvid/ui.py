@@ -927,29 +927,30 @@ def build_app() -> Any:
             prompt = (prompt or "").strip() or (plan.prompt or "")
             if not prompt:
                 raise StarVidError("the prompt is empty")
-            if plan.frames != int(frames):
-                plan = plan.resample(int(frames))
-            values = {
-                "seed": int(seed),
-                "frames": int(frames),
-                "steps": int(steps),
-                "cfg_scale": float(cfg),
-                "spatial_weight": float(spatial),
-                "syntax_weight": float(syntax),
-                "guidance_steps": int(guidance_steps),
-                "iterations": int(iterations),
-                "adjacent_frames": int(adjacent),
-                "step_size": float(step_size),
+            raw = {
+                "seed": (seed, int),
+                "frames": (frames, int),
+                "steps": (steps, int),
+                "cfg_scale": (cfg, float),
+                "spatial_weight": (spatial, float),
+                "syntax_weight": (syntax, float),
+                "guidance_steps": (guidance_steps, int),
+                "iterations": (iterations, int),
+                "adjacent_frames": (adjacent, int),
+                "step_size": (step_size, float),
             }
+            empty = [k for k, (v, _) in raw.items() if v is None or v == ""]
+            if empty:
+                raise StarVidError(f"fill in the generation setting(s): {', '.join(empty)}")
+            values = {k: cast(v) for k, (v, cast) in raw.items()}
+            if plan.frames != values["frames"]:
+                plan = plan.resample(values["frames"])
+            from starvid.parsing import parse_prompt
             from starvid.pipeline import make_settings
 
             settings = make_settings(settings_kwargs(values, fields))
-            parsed = None
-            parse = editor.get("parse")
-            if parse and parse.get("prompt") == prompt:
-                from starvid.parsing import parse_prompt
-
-                parsed = parse_prompt(prompt)  # cached model; cheap
+            # parsed here, not on the GPU worker: a bad prompt fails before any GPU time
+            parsed = parse_prompt(prompt)
         except Exception as exc:  # noqa: BLE001
             msg = user_message(exc)
             gr.Warning(msg, duration=TOAST_S)
