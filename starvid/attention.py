@@ -257,41 +257,78 @@ class RecordingAttnProcessor:
         **kwargs,
     ) -> torch.Tensor:
         store = self.store
-        if encoder_hidden_states is None or not store.positions:
+        if encoder_hidden_states is None or not store.positions or attention_mask is not None:
+            if encoder_hidden_states is not None and store.positions:
+                self._record(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
             return self._sdpa(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
+        # One set of projections serves both the output (fused SDPA) and the recorded maps.
+        residual = hidden_states
+        x, ctx, shape = self._inputs(attn, hidden_states, encoder_hidden_states, temb)
+        q, k = self._heads(attn, attn.to_q(x)), self._heads(attn, attn.to_k(ctx))
+        v = self._heads(attn, attn.to_v(ctx))
+        q, k = self._norm(attn, q, k)
+        rows = q.shape[0] // 2 if store.skip_uncond else 0
+        with torch.set_grad_enabled(store.keep_grad and torch.is_grad_enabled()):
+            self._store_probs(attn, q[rows:], k[rows:], None)
+        out = F.scaled_dot_product_attention(q, k, v, dropout_p=0.0, scale=attn.scale)
+        out = out.transpose(1, 2).reshape(q.shape[0], -1, attn.heads * q.shape[-1]).to(q.dtype)
+        out = attn.to_out[1](attn.to_out[0](out))
+        if shape is not None:
+            out = out.transpose(-1, -2).reshape(shape)
+        if attn.residual_connection:
+            out = out + residual
+        return out / attn.rescale_output_factor
+
+    @staticmethod
+    def _inputs(attn, hidden_states, encoder_hidden_states, temb):
         x = hidden_states
         if attn.spatial_norm is not None:
             x = attn.spatial_norm(x, temb)
+        shape = None
         if x.ndim == 4:
+            shape = x.shape
             x = x.flatten(2).transpose(1, 2)
         if attn.group_norm is not None:
             x = attn.group_norm(x.transpose(1, 2)).transpose(1, 2)
         ctx = encoder_hidden_states
         if attn.norm_cross:
             ctx = attn.norm_encoder_hidden_states(ctx)
-        rows = x.shape[0] // 2 if store.skip_uncond else 0
-        with torch.set_grad_enabled(store.keep_grad and torch.is_grad_enabled()):
-            q = attn.to_q(x[rows:])
-            k = attn.to_k(ctx[rows:])
-            b, n, inner = q.shape
-            heads = attn.heads
-            q = q.view(b, n, heads, inner // heads).transpose(1, 2)
-            k = k.view(b, -1, heads, inner // heads).transpose(1, 2)
-            if attn.norm_q is not None:
-                q = attn.norm_q(q)
-            if attn.norm_k is not None:
-                k = attn.norm_k(k)
-            # Probabilities need the softmax denominator over all 77 tokens; only the
-            # requested columns are then kept, averaged over heads.
-            scores = (q.float() @ k.float().transpose(-1, -2)) * attn.scale
-            if attention_mask is not None:
-                mask = attn.prepare_attention_mask(attention_mask, k.shape[2], b)
-                scores = scores + mask.view(b, heads, -1, mask.shape[-1])[..., : scores.shape[-1]]
-            lse = torch.logsumexp(scores, dim=-1, keepdim=True)
-            idx = torch.as_tensor(store.positions, device=scores.device)
-            probs = torch.exp(scores.index_select(-1, idx) - lse).mean(dim=1)  # (b, n, tokens)
-        store.record(self.name, probs.transpose(1, 2))
-        return self._sdpa(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
+        return x, ctx, shape
+
+    @staticmethod
+    def _heads(attn, t: torch.Tensor) -> torch.Tensor:
+        b, n, inner = t.shape
+        return t.view(b, n, attn.heads, inner // attn.heads).transpose(1, 2)
+
+    @staticmethod
+    def _norm(attn, q, k):
+        if attn.norm_q is not None:
+            q = attn.norm_q(q)
+        if attn.norm_k is not None:
+            k = attn.norm_k(k)
+        return q, k
+
+    def _record(self, attn, hidden_states, encoder_hidden_states, attention_mask, temb) -> None:
+        """Recording for the rare masked case: its own projections, output left to SDPA."""
+        x, ctx, _ = self._inputs(attn, hidden_states, encoder_hidden_states, temb)
+        rows = x.shape[0] // 2 if self.store.skip_uncond else 0
+        with torch.set_grad_enabled(self.store.keep_grad and torch.is_grad_enabled()):
+            q, k = self._heads(attn, attn.to_q(x[rows:])), self._heads(attn, attn.to_k(ctx[rows:]))
+            q, k = self._norm(attn, q, k)
+            self._store_probs(attn, q, k, attention_mask)
+
+    def _store_probs(self, attn, q, k, attention_mask) -> None:
+        b, heads = q.shape[0], q.shape[1]
+        # Probabilities need the softmax denominator over all 77 tokens; only the requested
+        # columns are then kept, averaged over heads.
+        scores = (q.float() @ k.float().transpose(-1, -2)) * attn.scale
+        if attention_mask is not None:
+            mask = attn.prepare_attention_mask(attention_mask, k.shape[2], b)
+            scores = scores + mask.view(b, heads, -1, mask.shape[-1])[..., : scores.shape[-1]]
+        lse = torch.logsumexp(scores, dim=-1, keepdim=True)
+        idx = torch.as_tensor(self.store.positions, device=scores.device)
+        probs = torch.exp(scores.index_select(-1, idx) - lse).mean(dim=1)  # (b, n, tokens)
+        self.store.record(self.name, probs.transpose(1, 2))
 
 
 def _unet_of(model):
