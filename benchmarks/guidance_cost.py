@@ -7,7 +7,9 @@ Same prompt, plan, seed and settings for every mode:
 - ``guided``: StarVid guidance with the ``default`` settings, and ``heavy`` (guidance in the first
   25% of the steps, 5 iterations a step).
 
-Each mode runs once to warm up, then ``--repeats`` times; the median time is reported. Peak memory
+Each mode runs once to warm up, then ``--repeats`` times; the fastest wall time is reported (the
+run least disturbed by other processes), and the process CPU time next to it (``cpu_time_ratio``:
+robust on a shared machine when ``--threads 1``). Peak memory
 is measured as in ``starvid.pipeline.PeakMemory`` (CUDA: ``max_memory_allocated``; CPU: the
 kernel's resident-set high-water mark). On the CPU every mode runs in a fresh process
 (``--isolate``, default there): freed memory stays in the process, so a mode measured after
@@ -26,9 +28,9 @@ import argparse
 import json
 import math
 import os
-import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,11 +73,16 @@ def measure_mode(args, mode: str) -> dict:
     kind, _, setting = mode.partition(":")
     s = base.model_copy(update=settings_for(setting, base.steps)) if kind == "guided" else base
     kw = {"guided": kind == "guided", "record": kind != "baseline"}
-    runs = [generate(bb, args.prompt, plan, parsed, s, **kw) for _ in range(args.repeats + 1)]
-    runs = runs[1:]  # the first one warmed up caches, kernels and the allocator
+    runs, cpu = [], []
+    for _ in range(args.repeats + 1):  # the first run warms up caches, kernels, the allocator
+        c0 = time.process_time()
+        runs.append(generate(bb, args.prompt, plan, parsed, s, **kw))
+        cpu.append(time.process_time() - c0)
+    runs, cpu = runs[1:], cpu[1:]
     return {
         "mode": mode,
-        "s": statistics.median(r.timing_s for r in runs),
+        "s": min(r.timing_s for r in runs),
+        "cpu_s": min(cpu),
         "peak_mb": max(r.peak_memory_mb for r in runs),
         "working_mb": max(r.working_memory_mb for r in runs),
         "settings": s.model_dump(),
@@ -127,6 +134,7 @@ def ratios(base: dict, other: dict, name: str, prefix: str = "guided") -> dict:
     return {
         "setting": name,
         "time_ratio": round(other["s"] / base["s"], 3),
+        "cpu_time_ratio": round(other["cpu_s"] / base["cpu_s"], 3),
         "memory_ratio": round(other["peak_mb"] / base["peak_mb"], 3),
         "working_memory_ratio": round(other["working_mb"] / max(base["working_mb"], 1e-6), 3),
         "baseline_s": round(base["s"], 3),
