@@ -28,6 +28,7 @@ from starvid.shapes.world import (
     WorldConfig,
     caption_of,
     is_held_out,
+    parsed_caption,
     render,
     sample_eval_groups,
     sample_scene,
@@ -120,9 +121,10 @@ def _check_parse(captions_groups):
     wrong = []
     for groups in captions_groups:
         cap = caption_of(groups)
-        got = [(s.noun, s.count, s.verb_lemmas) for s in parse_prompt(cap).subjects]
+        parsed = parse_prompt(cap)
+        got = [(s.noun, s.count, s.verb_lemmas) for s in parsed.subjects]
         want = [(g.shape, g.count, [MOTION_VERBS[g.motion]]) for g in groups]
-        if got != want:
+        if got != want or parsed.to_dict() != parsed_caption(groups).to_dict():
             wrong.append((cap, got))
     return wrong
 
@@ -235,7 +237,7 @@ def test_aux_loss_is_zero_inside_and_one_outside():
 # -- training: from scratch, checkpoint, resume, load as a backbone ---------------------------
 
 
-def test_training_writes_and_resumes(tmp_path):
+def test_training_writes_and_resumes(tmp_path, capsys):
     out, state = tmp_path / "shapes", tmp_path / "state.safetensors"
     common = [
         "--batch",
@@ -288,9 +290,49 @@ def test_training_writes_and_resumes(tmp_path):
     z = torch.zeros(1, 48, 8, 8)
     assert bb.vae.decode(z).sample.shape == (1, 3, 32, 32)
 
+    bench = _load_benchmark()
+    assert (
+        bench.main(
+            [
+                "--n",
+                "1",
+                "--seeds",
+                "1",
+                "--steps",
+                "2",
+                "--threads",
+                "1",
+                "--model",
+                str(out),
+                "--json",
+                "--grid",
+                "",
+            ]
+        )
+        == 0
+    )
+    table = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert table["n_videos"] == 1
+    assert (
+        set(table["baseline"])
+        == set(table["starvid"])
+        == {"numeracy", "attribute", "motion", "action_binding", "all"}
+    )
+
     state.unlink()  # without the state file a run warm-starts from the saved weights
     assert main(["--steps", "1", *common]) == 0
     assert json.loads((out / "training.json").read_text())["step"] == 4
+
+
+def _load_benchmark():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "shapes_eval.py"
+    spec = importlib.util.spec_from_file_location("shapes_eval", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def test_training_rejects_bad_options(capsys):

@@ -350,6 +350,9 @@ def save_model(
         sample_size=cfg.size,
     )
     _save_json(out / "vae" / "config.json", dict(vae.config))
+    # No weights, but an (empty) safetensors file keeps the folder a complete diffusers model:
+    # PixelShuffleVAE.from_pretrained(out, subfolder="vae") loads it.
+    _save_tensors(out / "vae" / "diffusion_pytorch_model.safetensors", {})
     sched = build_sample_scheduler()
     _save_json(out / "scheduler" / "scheduler_config.json", dict(sched.config))
     index = {
@@ -385,6 +388,8 @@ def load_parts(folder: Path = SHAPES_DIR, dtype: torch.dtype = torch.float32):
     unet = UNet3DConditionModel.from_config(
         json.loads((folder / "unet" / "config.json").read_text())
     )
+    if dtype != torch.float32:
+        unet = unet.to(dtype)
     unet.load_state_dict(
         _to(load_file(folder / "unet" / "diffusion_pytorch_model.safetensors"), dtype)
     )
@@ -395,7 +400,8 @@ def load_parts(folder: Path = SHAPES_DIR, dtype: torch.dtype = torch.float32):
     text_encoder.load_state_dict(
         _to(load_file(folder / "text_encoder" / "model.safetensors"), dtype)
     )
-    return unet.to(dtype), text_encoder.to(dtype), tokenizer, cfg
+    # Weights were already cast while loading (a .to() on the U-Net would only warn).
+    return unet, text_encoder.to(dtype), tokenizer, cfg
 
 
 def _to(sd: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:

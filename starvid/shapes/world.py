@@ -474,3 +474,29 @@ def sample_scene(seed: int, cfg: WorldConfig = WorldConfig(), split: str = "trai
         except StarVidError:
             continue  # too crowded for this resolution: draw other groups
     raise StarVidError(f"could not draw a scene for seed {seed}")
+
+
+def parsed_caption(groups: list[Group]):
+    """The exact ``starvid.parsing.ParsedPrompt`` of `caption_of(groups)`, built from the truth.
+
+    Lets benchmarks steer the right words whatever the spaCy parse does (same data types and
+    lemmas as ``parse_prompt``: noun = shape, verbs = move/jump/stay, colour as modifier).
+    """
+    from starvid.parsing import ParsedPrompt, Subject, Word
+
+    caption = caption_of(groups)
+    words = caption_words(groups)
+    subjects = []
+    for gi, g in enumerate(groups):
+        mine = [w for w in words if w.group == gi]
+
+        def word(w: WordSpan, lemma: str) -> Word:
+            return Word(w.text, lemma, w.start, w.end, w.index)
+
+        by_role = {w.role: w for w in mine}
+        head = word(by_role["noun"], g.shape)
+        verb = word(by_role["verb"], MOTION_VERBS[g.motion])
+        color = word(by_role["color"], g.color)
+        span = (mine[0].start, mine[-1].end)
+        subjects.append(Subject(head, g.count, [verb], [color], span, span))
+    return ParsedPrompt(caption, subjects, [])
