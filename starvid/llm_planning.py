@@ -19,7 +19,7 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -553,9 +553,15 @@ def run_llm(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     mode: str = DEFAULT_MODE,
     max_tokens: int | None = None,
+    constrain: bool = True,
 ) -> LlmRun:
-    """Both stages plus repair, with diagnostics (the benchmark reads them). Raises
-    StarVidError for a bad model; an LLM failure is reported in ``LlmRun.failure``."""
+    """Both stages plus repair, with diagnostics (the benchmark reads them).
+
+    ``constrain=False`` offers every option in the grammar even where the prompt states a
+    position or direction (to measure what the model understands by itself); the repair still
+    follows the prompt. Raises StarVidError for a bad model; an LLM failure is reported in
+    ``LlmRun.failure``.
+    """
     if mode not in MODES:
         raise StarVidError(f"unknown LLM planning mode '{mode}' (choose {', '.join(MODES)})")
     if not parsed.subjects:
@@ -564,6 +570,11 @@ def run_llm(
     deadline = start + timeout_s
     try:
         specs = object_specs(parsed)
+        asked = (
+            specs
+            if constrain
+            else [replace(sp, columns=COLUMNS, rows=ROWS, directions=DIRECTIONS) for sp in specs]
+        )
     except LlmFailure as exc:
         return LlmRun(None, [], [], False, [], [], time.monotonic() - start, str(exc))
     last = frames - 1
@@ -581,7 +592,7 @@ def run_llm(
             text = _complete(
                 llm,
                 prompt1,
-                layout_grammar(specs, mode),
+                layout_grammar(asked, mode),
                 max_tokens or budget,
                 deadline,
                 seed,
@@ -598,16 +609,20 @@ def run_llm(
             text = _complete(
                 llm,
                 motion_prompt(prompt1, texts[0]),
-                motion_grammar(specs, mode, values),
+                motion_grammar(asked, mode, values),
                 max_tokens or budget,
                 deadline,
                 seed,
             )
             texts.append(text)
             values = _lines(text, [s.label for s in specs])
-            for first, value in zip(firsts, values, strict=True):
+            for spec, first, value in zip(specs, firsts, values, strict=True):
                 if mode == "coarse":
                     direction, *speed = value.split()
+                    if constrain and set(spec.directions) == {"left", "right"}:
+                        # "across": the long way
+                        direction = "right" if first[0] + first[2] < 1.0 else "left"
+                        speed = ["fast"]
                     draft.append(
                         coarse_keyframes(first, direction, speed[0] if speed else "medium", frames)
                     )
