@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from pydantic import ValidationError
 
 from starvid.errors import StarVidError
 from starvid.llm_prompts import (
@@ -40,7 +41,7 @@ from starvid.llm_prompts import (
     motion_grammar,
     motion_prompt,
 )
-from starvid.plan import Plan
+from starvid.plan import MAX_FRAMES, Plan
 
 if TYPE_CHECKING:
     from starvid.parsing import ParsedPrompt
@@ -665,6 +666,9 @@ def run_llm(
         )
     except LlmFailure as exc:
         return LlmRun(None, draft, specs, valid, [], texts, time.monotonic() - start, str(exc))
+    except ValidationError as exc:  # a repair bug must not take planning down with it
+        reason = f"invalid plan after repair: {exc.errors()[0]['msg']}"
+        return LlmRun(None, draft, specs, valid, [], texts, time.monotonic() - start, reason)
     return LlmRun(plan, draft, specs, valid, notes, texts, time.monotonic() - start)
 
 
@@ -676,9 +680,14 @@ def llm_plan(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     mode: str = DEFAULT_MODE,
 ) -> Plan:
-    """Plan with the LLM; on failure or timeout, the heuristic plan with the reason attached."""
-    if not 1 <= frames <= 512:
-        raise StarVidError(f"frames must be between 1 and 512, got {frames}")
+    """Plan with the LLM; on failure or timeout, the heuristic plan with the reason attached.
+
+    ``planner`` names the model ("llm:smollm2-135m") or says "heuristic (llm fallback: ...)".
+    Seed 0 takes the model's most likely choices (greedy); other seeds sample (temperature 0.7)
+    for alternative plans. ``timeout_s`` bounds both stages together (model loading included).
+    """
+    if not 1 <= frames <= MAX_FRAMES:
+        raise StarVidError(f"frames must be between 1 and {MAX_FRAMES}, got {frames}")
     run = run_llm(parsed, frames=frames, seed=seed, model=model, timeout_s=timeout_s, mode=mode)
     if run.plan is not None:
         return run.plan
