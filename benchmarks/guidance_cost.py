@@ -129,10 +129,12 @@ def run_modes(args, modes: list[str]) -> dict[str, dict]:
     return results
 
 
-def ratios(base: dict, other: dict, name: str, prefix: str = "guided") -> dict:
-    """The JSON object of one measured setting."""
+def ratios(base: dict, other: dict, name: str, mode: str = "guided") -> dict:
+    """The JSON object of one measured setting (``guided_*``: the measured run, whatever mode)."""
+    prefix = "guided"
     return {
         "setting": name,
+        "mode": mode,
         "time_ratio": round(other["s"] / base["s"], 3),
         "cpu_time_ratio": round(other["cpu_s"] / base["cpu_s"], 3),
         "memory_ratio": round(other["peak_mb"] / base["peak_mb"], 3),
@@ -184,7 +186,7 @@ def main() -> None:
     rows = [
         ratios(res["baseline"], res["guided:default"], "default"),
         ratios(res["baseline"], res["guided:heavy"], "heavy"),
-        ratios(res["baseline"], res["heatmaps"], "heatmaps", prefix="heatmaps"),
+        ratios(res["baseline"], res["heatmaps"], "heatmaps", mode="heatmaps only"),
     ]
     if args.json:
         for row in rows:

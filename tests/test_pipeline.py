@@ -54,6 +54,17 @@ def test_guidance_raises_every_objects_inbox_share(run):
     assert run.guided.inbox_share_final.mean() > run.baseline.inbox_share_final.mean()
 
 
+def test_each_of_three_instances_gets_its_share(bb):
+    prompt = "three balloons floating up"
+    parsed = parse_prompt(prompt)
+    plan = heuristic_plan(parsed, frames=bb.defaults.frames, seed=1)
+    assert [o.noun for o in plan.objects] == ["balloon"] * 3
+    base = generate(bb, prompt, plan, parsed, {"seed": 1}, guided=False)
+    guided = generate(bb, prompt, plan, parsed, {"seed": 1}, guided=True)
+    g, b = guided.inbox_share.mean(1), base.inbox_share.mean(1)
+    assert (g > b + 0.03).all() and (g > 1.4 * b).all(), (g, b)
+
+
 def test_losses_fall_during_each_guided_step(run):
     s = run.settings
     losses = run.guided.losses
