@@ -46,6 +46,9 @@ from starvid.plan import Plan, load_plan
 ProgressFn = Callable[[str, int, int, "dict[str, float] | None", "dict[str, np.ndarray]"], None]
 
 
+_RUN_LOCK = threading.RLock()
+
+
 class Cancelled(StarVidError):
     """The run was cancelled through its ``cancel`` event."""
 
@@ -419,7 +422,8 @@ def generate(
 
     t0 = time.perf_counter()
     recorders = install_recorders(unet, store) if record else contextlib.nullcontext()
-    with PeakMemory(device) as mem, recorders:
+    # Backbones are shared and recording swaps the U-Net's processors: one run at a time.
+    with _RUN_LOCK, PeakMemory(device) as mem, recorders:
         embeds = encode_prompt(backbone, prompt)
         cond = embeds[1:]
         scheduler = backbone.new_scheduler()
