@@ -739,6 +739,11 @@ def build_app() -> Any:
             label_colors=colors,
         )
 
+    def canvas_out(editor: dict | None, frame: int, run_state: dict | None) -> tuple:
+        """The canvas and the frame it shows: set together, so an edit event always knows which
+        frame its boxes belong to even while the slider is being scrubbed."""
+        return canvas_value(editor, frame, run_state), int(frame)
+
     def plan_views(editor: dict, frame: int) -> tuple:
         plan = editor_plan(editor)
         kf = {oid: [int(k) for k in v] for oid, v in editor["keyframes"].items()}
@@ -773,7 +778,7 @@ def build_app() -> Any:
                 notice_md(notes),
                 editor,
                 parse_chips(editor["parse"]),
-                canvas_value(editor, 0, run_state),
+                *canvas_out(editor, 0, run_state),
                 gr.Slider(minimum=0, maximum=plan.frames - 1, value=0, step=1),
                 traj,
                 summary,
@@ -782,7 +787,7 @@ def build_app() -> Any:
             )
         except Exception as exc:  # noqa: BLE001 - shown in one line, the old plan stays
             log.exception("planning failed") if not isinstance(exc, StarVidError) else None
-            return fail(user_message(exc), 8)
+            return fail(user_message(exc), 9)
 
     def on_canvas(editor, frame, value, run_state):
         if not editor or not editor.get("plan") or not value:
@@ -811,13 +816,13 @@ def build_app() -> Any:
 
     def on_frame(editor, frame, run_state):
         if not editor or not editor.get("plan"):
-            return (gr.skip(),) * 3
+            return (gr.skip(),) * 4
         traj, summary, _ = plan_views(editor, int(frame))
-        return canvas_value(editor, int(frame), run_state), traj, summary
+        return *canvas_out(editor, int(frame), run_state), traj, summary
 
     def on_clear_keyframe(editor, frame, run_state):
         if not editor or not editor.get("plan"):
-            return (gr.skip(),) * 5
+            return (gr.skip(),) * 7
         new, notices = clear_keyframe(editor, int(frame))
         if not notices:
             notices = [f"No object has a removable keyframe at frame {int(frame)}."]
@@ -825,25 +830,28 @@ def build_app() -> Any:
         return (
             notice_md(notices),
             new,
-            canvas_value(new, int(frame), run_state),
+            *canvas_out(new, int(frame), run_state),
             traj,
             summary,
             code,
         )
 
     def on_frames(editor, frames, frame, run_state):
-        if not editor or not editor.get("plan") or editor["plan"]["frames"] == int(frames):
-            return (gr.skip(),) * 6
+        if not editor or not editor.get("plan") or not frames or int(frames) < 1:
+            return (gr.skip(),) * 8
+        if editor["plan"]["frames"] == int(frames):
+            return (gr.skip(),) * 8
         try:
             new = resample_editor(editor, int(frames))
         except Exception as exc:  # noqa: BLE001
-            return fail(user_message(exc), 5)
+            return fail(user_message(exc), 7)
         f = min(int(frame), int(frames) - 1)
         traj, summary, code = plan_views(new, f)
         return (
             notice_md([f"Plan resampled to {int(frames)} frames."]),
             new,
             gr.Slider(minimum=0, maximum=int(frames) - 1, value=f, step=1),
+            *canvas_out(new, f, run_state),
             traj,
             summary,
             code,
@@ -868,9 +876,9 @@ def build_app() -> Any:
             editor = json.loads(json.dumps(editor))
             editor["size"] = [d.width, d.height]
             # the canvas's pixel size follows the video's aspect: redraw it with the new size
-            out += [editor, canvas_value(editor, int(frame), run_state)]
+            out += [editor, *canvas_out(editor, int(frame), run_state)]
         else:
-            out += [gr.skip(), gr.skip()]
+            out += [gr.skip(), gr.skip(), gr.skip()]
         out.append(backbone_text(name))
         return out
 
@@ -885,7 +893,7 @@ def build_app() -> Any:
                     [f"Imported a plan with {len(plan.objects)} object(s), {plan.frames} frames."]
                 ),
                 new,
-                canvas_value(new, 0, run_state),
+                *canvas_out(new, 0, run_state),
                 gr.Slider(minimum=0, maximum=plan.frames - 1, value=0, step=1),
                 gr.Number(value=plan.frames),
                 traj,
@@ -893,7 +901,7 @@ def build_app() -> Any:
                 code,
             )
         except Exception as exc:  # noqa: BLE001
-            return fail(user_message(exc) + " (your current plan is unchanged)", 7)
+            return fail(user_message(exc) + " (your current plan is unchanged)", 8)
 
     def on_editor_change(editor):
         if not editor or not editor.get("plan"):
@@ -976,7 +984,7 @@ def build_app() -> Any:
             progress_bar: progress_html("starting", 0, int(steps) * runs),
         }
         outcome: tuple = ("error", StarVidError("the generation stopped without a result"))
-        shown = 0.0
+        last_refresh = 0.0
         try:
             for event in stream:
                 if event[0] != "progress":
@@ -993,9 +1001,9 @@ def build_app() -> Any:
                 store_maps(live, run, step, maps)
                 if run == "guided" and losses:
                     _loss_rows(live, run, losses, step)
-                if time.monotonic() - shown < 0.3 and step < total:
+                if time.monotonic() - last_refresh < 0.3 and step < total:
                     continue  # fast models: refresh the page a few times a second at most
-                shown = time.monotonic()
+                last_refresh = time.monotonic()
                 overall = (len(done_runs) - 1) * total + step
                 words = map_words(live)
                 fig = heatmap_for(live, editor, words[0] if words else None, 0, None)
@@ -1068,6 +1076,7 @@ def build_app() -> Any:
             heat_frame: gr.Slider(minimum=0, maximum=result.settings.frames - 1, value=0, step=1),
             heatmap: heatmap_for(live, editor, word, 0, None),
             canvas: canvas_value(editor, 0, live),
+            shown: 0,
             frame_slider: 0,
         }
 
@@ -1079,9 +1088,9 @@ def build_app() -> Any:
 
     def on_show_frame(editor, show, frame, run_state):
         if not editor or not editor.get("plan"):
-            return gr.skip(), gr.skip()
+            return gr.skip(), gr.skip(), gr.skip()
         editor = dict(editor, show_frame=bool(show))
-        return editor, canvas_value(editor, int(frame), run_state)
+        return editor, *canvas_out(editor, int(frame), run_state)
 
     def on_heat(run_state, editor, word, frame, step):
         fig = heatmap_for(run_state, editor, word, int(frame), int(step))
@@ -1097,6 +1106,7 @@ def build_app() -> Any:
         )
         editor = gr.State(None)
         run_state_c = gr.State(None)
+        shown = gr.State(0)  # the frame the canvas shows
 
         with gr.Row():
             with gr.Column(scale=3):
@@ -1260,6 +1270,7 @@ def build_app() -> Any:
             editor,
             chips,
             canvas,
+            shown,
             frame_slider,
             traj_plot,
             summary,
@@ -1272,26 +1283,26 @@ def build_app() -> Any:
         prompt.submit(on_plan, [prompt, planner, frames, seed, backbone, run_state_c], plan_outputs)
         canvas.change(
             on_canvas,
-            [editor, frame_slider, canvas, run_state_c],
+            [editor, shown, canvas, run_state_c],
             [notice, editor, canvas, traj_plot, summary, plan_code],
         )
         frame_slider.change(
-            on_frame, [editor, frame_slider, run_state_c], [canvas, traj_plot, summary]
+            on_frame, [editor, frame_slider, run_state_c], [canvas, shown, traj_plot, summary]
         )
         clear_kf.click(
             on_clear_keyframe,
             [editor, frame_slider, run_state_c],
-            [notice, editor, canvas, traj_plot, summary, plan_code],
+            [notice, editor, canvas, shown, traj_plot, summary, plan_code],
         )
         frames.change(
             on_frames,
             [editor, frames, frame_slider, run_state_c],
-            [notice, editor, frame_slider, traj_plot, summary, plan_code],
+            [notice, editor, frame_slider, canvas, shown, traj_plot, summary, plan_code],
         )
         backbone.change(
             on_backbone,
             [backbone, editor, frame_slider, run_state_c],
-            [frames, steps, cfg, guidance_steps, editor, canvas, backbone_info],
+            [frames, steps, cfg, guidance_steps, editor, canvas, shown, backbone_info],
         )
         inbox_kind.input(
             lambda rs, kind: (
@@ -1303,11 +1314,13 @@ def build_app() -> Any:
         import_btn.upload(
             on_import,
             [import_btn, editor, backbone, run_state_c],
-            [notice, editor, canvas, frame_slider, frames, traj_plot, summary, plan_code],
+            [notice, editor, canvas, shown, frame_slider, frames, traj_plot, summary, plan_code],
         )
         editor.change(on_editor_change, [editor], [export_btn])
         show_frame.input(
-            on_show_frame, [editor, show_frame, frame_slider, run_state_c], [editor, canvas]
+            on_show_frame,
+            [editor, show_frame, frame_slider, run_state_c],
+            [editor, canvas, shown],
         )
         gen_inputs = [
             prompt,
@@ -1341,6 +1354,7 @@ def build_app() -> Any:
             heat_frame,
             heatmap,
             canvas,
+            shown,
             frame_slider,
         ]
         gen_btn.click(
