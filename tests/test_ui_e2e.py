@@ -181,6 +181,18 @@ def test_studio_end_to_end(app_url):
             ]
             assert new_box == pytest.approx(want, abs=0.02)
 
+            # at the last frame, pull dog-1 left: only frames after its previous keyframe move
+            _set_number(page, "frame", 3)
+            expect(page.locator("#keyframes")).to_contain_text("dog-1 (jump): keyframes 0, 1, 2, 3")
+            dog = next(o for o in planned["objects"] if o["id"] == "dog-1")
+            dx, _ = _drag_box(page, dog["boxes"][3], -50, 0, size)
+            expect(page.locator("#notice")).to_contain_text("Pinned dog-1 at frame 3")
+            edited = _download_json(page, page.locator("#export"))
+            dog_boxes = next(o for o in edited["objects"] if o["id"] == "dog-1")["boxes"]
+            assert dog_boxes[3][0] == pytest.approx(dog["boxes"][3][0] + dx, abs=0.02)
+            assert dog_boxes[0] == pytest.approx(dog["boxes"][0], abs=1e-6)
+            _set_number(page, "frame", 0)
+
             # add a dog with the box tool (labelled in the canvas's dialog), then delete it
             to_screen, _, _ = _canvas_map(page, size)
             page.locator('#canvas button[aria-label="Create box"]').click()
