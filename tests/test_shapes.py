@@ -279,11 +279,24 @@ def test_training_writes_and_resumes(tmp_path, capsys):
     bb1 = load_shapes_backbone(out)
     w1 = bb1.unet.conv_in.weight.clone()
 
-    assert main(["--steps", "1", *common]) == 0  # resumes from the full state
+    # resumes from the full state; a preview samples, scores and writes the grid
+    assert main(["--steps", "1", *common, "--sample-every", "1", "--sample-steps", "2"]) == 0
     info = json.loads((out / "training.json").read_text())
     assert info["step"] == 3
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
-    assert log[-1]["step"] == 3
+    assert [r["step"] for r in log[2:]] == [3, 3, 3]  # loss, preview, final preview
+    assert set(log[-1]["preview_pair"]) == {
+        "numeracy",
+        "attribute",
+        "motion",
+        "action_binding",
+        "all",
+    }
+    assert 0 < log[-1]["noun_ratio"] < 20
+    import cv2
+
+    grid = cv2.imread(str(out / "samples.png"))
+    assert grid.shape == (10 * 32 * 3, 8 * 32 * 3, 3)
     bb = load_shapes_backbone(out)
     assert not torch.equal(bb.unet.conv_in.weight, w1)  # the EMA weights moved on
     assert bb.vae_scale_factor == 4 and bb.unet.config.in_channels == 48
