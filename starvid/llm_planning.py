@@ -46,6 +46,9 @@ from starvid.plan import MAX_FRAMES, Plan
 if TYPE_CHECKING:
     from starvid.parsing import ParsedPrompt
 
+# benchmarks/planning.py (56 prompts, SmolLM2): coarse choices keep instances apart in 78% of
+# drafts and follow direction words in 100% (the grammar offers only what the prompt states);
+# raw 0-100 boxes: 0% and 2% (the model copies one box), and slower. Gemma 3 270M: no better.
 DEFAULT_MODE = "coarse"
 DEFAULT_TIMEOUT_S = 30.0
 SEPARATION_IOU = 0.3
