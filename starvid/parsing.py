@@ -376,6 +376,14 @@ def _verb_reading(text: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)
+def _noun_reading(text: str) -> bool:
+    """Whether the tagger reads ``text`` as a noun on its own ("a square": yes, "a red": no)."""
+    nlp = load_nlp()
+    low = text.lower()
+    return nlp(f"a {low}")[1].pos_ == "NOUN" and nlp(f"the {low} is here")[1].pos_ == "NOUN"
+
+
 def _is_plural(tok) -> bool:
     return tok.tag_ in ("NNS", "NNPS") or "Plur" in tok.morph.get("Number")
 
@@ -436,7 +444,16 @@ class _Analysis:
         low = tok.text.lower()
         if prev.i in self.verb_lemma:
             return False  # "chasing bubbles": the noun after a verb is its object
-        if low.endswith("ing") and prev.pos_ in ("NOUN", "PROPN"):
+        noun_before = prev.pos_ in ("NOUN", "PROPN") or (
+            prev.pos_ == "ADJ"  # "a red square jumping", not "a cute jumping puppy"
+            and (
+                nxt is None
+                or nxt.pos_ not in ("NOUN", "PROPN", "ADJ")
+                or nxt.lower_ in DIRECTION_WORDS
+            )
+            and _noun_reading(prev.text)
+        )
+        if low.endswith("ing") and noun_before:
             # "a toddler chasing bubbles": the -ing word after a bare noun is its action.
             return True
         if prev.pos_ == "CCONJ" and tok.i >= 2 and doc[tok.i - 2].i in self.verb_lemma:
@@ -496,7 +513,9 @@ class _Analysis:
         prev, nxt = doc[tok.i - 1], doc[tok.i + 1]
         if tok.dep_ in ("nsubj", "nsubjpass") and prev.pos_ in ("DET", "NUM", "ADJ"):
             return True  # "a golden retriever running": tagged ADV, parsed as the subject
-        return prev.pos_ in ("DET", "NUM") and nxt.i in self.verb_lemma and nxt.dep_ != "amod"
+        if nxt.i not in self.verb_lemma or nxt.dep_ == "amod":
+            return False
+        return prev.pos_ in ("DET", "NUM") or (prev.pos_ == "ADJ" and _noun_reading(tok.text))
 
     def _phrase_and_count(self, head) -> None:
         doc = self.doc

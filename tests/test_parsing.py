@@ -317,3 +317,14 @@ def test_rule_r16_participle_right_after_a_noun_beats_the_parser_subject():
         ("eagle", 1, ["soar"]),
         ("rabbit", 2, ["run"]),
     ]
+
+
+def test_rule_r17_noun_tagged_adjective_before_an_ing_word():
+    # "square" is tagged ADJ and "jumping" NOUN; the tagger reads "a square" alone as a noun.
+    assert _summary("a red square jumping and two blue circles moving left") == [
+        ("square", 1, ["jump"]),
+        ("circle", 2, ["move"]),
+    ]
+    assert _summary("a yellow square moving left") == [("square", 1, ["move"])]
+    # An -ing word before a noun stays that noun's modifier ("a cute jumping puppy").
+    assert [s.noun for s in parse_prompt("a cute jumping puppy").subjects] == ["puppy"]

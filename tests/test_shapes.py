@@ -140,7 +140,6 @@ def test_captions_parse(scenes, eval_groups):
     assert _check_parse(ok) == []
 
 
-@pytest.mark.xfail(reason="parser: singular 'square' + verb becomes a compound noun", strict=False)
 def test_captions_with_a_single_square_parse(scenes):
     pool = [s.groups for s in scenes if _square_then_verb(s.groups)]
     assert pool and _check_parse(pool) == []
