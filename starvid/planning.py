@@ -12,6 +12,8 @@ a region and a direction) can turn intents into boxes with the same layout and r
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import math
 import re
 from dataclasses import dataclass, field, replace
@@ -808,12 +810,11 @@ def _check_frames(frames: int) -> None:
 def _llm_module():
     """``starvid.llm_planning`` or None when that module does not exist (yet)."""
     try:
-        from starvid import llm_planning
+        return importlib.import_module("starvid.llm_planning")
     except ModuleNotFoundError as exc:
         if exc.name != "starvid.llm_planning":
             raise
         return None
-    return llm_planning
 
 
 def make_plan(
@@ -841,6 +842,8 @@ def make_plan(
         if llm is not None and llm.llm_available(model):
             plan = llm.llm_plan(parsed, frames, seed, model=model)
         elif planner == "llm":
+            if model is not None and importlib.util.find_spec("llama_cpp") is not None:
+                llm.resolve_model(model, download=True)  # raises with the precise reason
             raise StarVidError(
                 "no LLM planner model available"
                 + (f" ({model})" if model else "")
