@@ -11,8 +11,8 @@ own verbs say). The table gives each rate, the paired difference and its 95 % in
 Plans: ``--planner world`` (default) lays boxes out where a world video of that caption would
 have its objects (an oracle layout: it measures guidance, not planning); ``--planner heuristic``
 uses the project's heuristic planner. Parse: ``--parse world`` (default) builds the exact parse
-from the caption's truth; ``--parse spacy`` runs ``parse_prompt`` (which misreads a singular
-"square" followed by its verb at the time of writing).
+from the caption's truth; ``--parse spacy`` runs ``parse_prompt`` (the same result, checked by
+tests/test_shapes.py).
 
     python benchmarks/shapes_eval.py --quick          # 8 captions x 1 seed, short
     python benchmarks/shapes_eval.py --json           # 100 captions x 3 seeds

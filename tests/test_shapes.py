@@ -109,40 +109,22 @@ def test_bad_world_settings():
 # -- captions parse with the project's parser -------------------------------------------------
 
 
-# Known parser defect (reported): after a singular "square" the next -ing verb is read as the
-# head of a compound noun ("a blue square jumping" -> noun "jumping").
-def _square_then_verb(groups):
-    return any(g.shape == "square" and g.count == 1 for g in groups)
-
-
-def _check_parse(captions_groups):
+def test_captions_parse(scenes, eval_groups):
+    """Every caption parses into its subjects, counts and verbs (this also guards the parser)."""
     from starvid.parsing import parse_prompt
 
+    more = [sample_scene(i).groups for i in range(150, 250)]
+    pool = [s.groups for s in scenes] + eval_groups + more
+    assert len(pool) >= 300
     wrong = []
-    for groups in captions_groups:
+    for groups in pool:
         cap = caption_of(groups)
         parsed = parse_prompt(cap)
         got = [(s.noun, s.count, s.verb_lemmas) for s in parsed.subjects]
         want = [(g.shape, g.count, [MOTION_VERBS[g.motion]]) for g in groups]
         if got != want or parsed.to_dict() != parsed_caption(groups).to_dict():
             wrong.append((cap, got))
-    return wrong
-
-
-def test_captions_parse(scenes, eval_groups):
-    pool = (
-        [s.groups for s in scenes]
-        + eval_groups
-        + [s.groups for s in (sample_scene(i) for i in range(150, 250))]
-    )
-    ok = [g for g in pool if not _square_then_verb(g)]
-    assert len(ok) >= 150
-    assert _check_parse(ok) == []
-
-
-def test_captions_with_a_single_square_parse(scenes):
-    pool = [s.groups for s in scenes if _square_then_verb(s.groups)]
-    assert pool and _check_parse(pool) == []
+    assert wrong == []
 
 
 # -- scorer -----------------------------------------------------------------------------------
