@@ -194,8 +194,12 @@ def test_studio_end_to_end(app_url):
             _set_number(page, "frame", 0)
 
             # add a dog with the box tool (labelled in the canvas's dialog), then delete it
-            to_screen, _, _ = _canvas_map(page, size)
             page.locator('#canvas button[aria-label="Create box"]').click()
+            # the frame change above redraws the canvas: measure it once it has settled
+            page.locator("#canvas canvas").first.scroll_into_view_if_needed()
+            page.wait_for_timeout(500)
+            to_screen, sw, _ = _canvas_map(page, size)
+            assert sw > 100, "canvas not laid out"
             _mouse_drag(page, to_screen(0.72, 0.06), to_screen(0.92, 0.26))
             dialog = page.locator("#canvas #model-box-edit")
             dialog.locator('input[aria-label="Label"]').click()
