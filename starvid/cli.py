@@ -181,7 +181,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one subcommand per step of the method."""
-    parser = _ArgumentParser(prog="python -m starvid", description=__doc__.splitlines()[0])
+    parser = _ArgumentParser(
+        prog="python -m starvid",
+        description="StarVid Studio: parse a prompt, plan its layout, generate a guided video.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
 
     p = sub.add_parser("parse", help="parse a prompt into subjects, counts and verbs")
