@@ -18,23 +18,7 @@ from starvid.attention import (
     select_layers,
     token_positions,
 )
-from starvid.backbones import load_backbone
 from starvid.errors import StarVidError
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # The tiny model's ops are too small to gain from intra-op threads, and threads waiting for
-    # each other on a shared 2-core machine multiply the wall time (measured: 148 s -> 25 s).
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def bb():
-    return load_backbone("tiny", device="cpu")
 
 
 def _span(prompt: str, word: str, nth: int = 0) -> tuple[int, int]:

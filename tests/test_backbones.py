@@ -30,16 +30,6 @@ def _offline(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # The tiny model is too small to gain from threads; on a shared 2-core machine extra
-    # threads spin and make forwards several times slower.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def tiny() -> Backbone:
     return load_backbone("tiny", device="cpu")

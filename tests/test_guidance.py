@@ -160,16 +160,6 @@ def test_compute_losses_weights_and_values():
 PROMPT = "two cats walking to the left and a dog jumping on the right"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # The tiny model's ops are too small to gain from intra-op threads, and threads waiting for
-    # each other on a shared 2-core machine multiply the wall time (measured: 148 s -> 25 s).
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def setup():
     bb = load_backbone("tiny", device="cpu")

@@ -7,10 +7,8 @@ import threading
 
 import numpy as np
 import pytest
-import torch
 
 from starvid.attention import RecordingAttnProcessor
-from starvid.backbones import load_backbone
 from starvid.cli import main
 from starvid.export import load_maps, read_video
 from starvid.parsing import parse_prompt
@@ -19,21 +17,6 @@ from starvid.plan import load_plan
 from starvid.planning import heuristic_plan
 
 PROMPT = "two cats walking to the left and a dog jumping on the right"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # The tiny model's ops are too small to gain from intra-op threads, and threads waiting for
-    # each other on a shared 2-core machine multiply the wall time (measured: 148 s -> 25 s).
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def bb():
-    return load_backbone("tiny", device="cpu")
 
 
 @pytest.fixture(scope="module")
