@@ -506,9 +506,12 @@ def _relation_anchors(
 
 
 def _placement_order(intents: list[Intent]) -> list[int]:
-    """Subjects in prompt order, except that a relation's target is placed before it."""
+    """Subjects in prompt order, except that a relation's target is placed before it and
+    subjects whose words name a place ("on the left") go before those free to go anywhere."""
     order: list[int] = []
-    pending = list(range(len(intents)))
+    pending = sorted(
+        range(len(intents)), key=lambda i: (intents[i].x is None and intents[i].y is None, i)
+    )
     while pending:
         ready = [i for i in pending if intents[i].target is None or intents[i].target in order]
         if not ready:  # a cycle of relations: drop the first one

@@ -590,3 +590,14 @@ def test_generated_prompts_separated_and_inside():
         assert frame0_max_iou(plan) < SEPARATION_IOU, prompt
         b = plan.boxes_array()
         assert (b >= 0).all() and (b <= 1).all(), prompt
+
+
+def test_named_place_wins_over_a_free_subjects_path():
+    # the walking cat is placed after the dog, whose words pin it to the left
+    plan = heuristic_plan(
+        parse_prompt("a cat walking to the right and a dog jumping on the left"), frames=8
+    )
+    cat, dog = plan.objects
+    dog_x = (dog.boxes[0][0] + dog.boxes[0][2]) / 2
+    assert dog_x < 0.45
+    assert cat.center_path()[-1, 0] > cat.center_path()[0, 0]
