@@ -291,6 +291,8 @@ def stated_options(parsed: ParsedPrompt, index: int) -> tuple[tuple[str, ...], .
         directions = ("toward",) if m.scale > 1 else ("away",)
     elif abs(m.dy) >= 0.1 and _VERTICAL_WORDS.search(text):
         directions = ("up",) if m.dy < 0 else ("down",)
+    elif m.hops and not m.dx:
+        directions = ("bounce",)  # "a dog jumping on the left": it hops where it is
     return columns or COLUMNS, rows or ROWS, directions or DIRECTIONS
 
 

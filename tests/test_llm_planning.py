@@ -320,3 +320,13 @@ def test_cli_plan_with_llm_planner():
         env=env,
     )
     assert proc.returncode == 2 and "missing.gguf" in proc.stderr
+
+
+def test_stated_options_follow_the_words():
+    from starvid.llm_planning import stated_options
+
+    parsed = parse_prompt("a cat walking to the right and a dog jumping on the left")
+    assert stated_options(parsed, 0)[2] == ("right",)
+    columns, _, directions = stated_options(parsed, 1)
+    # the dog is placed on the left and hops where it is; the model may not send it travelling
+    assert columns == ("left",) and directions == ("bounce",)
