@@ -4,8 +4,9 @@ Same prompt, plan, seed and settings for every mode:
 
 - ``baseline``: the plain denoising loop (fused SDPA everywhere, no recording at all);
 - ``heatmaps``: the same loop recording per-word heat maps (no guidance);
-- ``guided``: StarVid guidance with the ``default`` settings, and ``heavy`` (guidance in the first
-  25% of the steps, 5 iterations a step).
+- ``guided``: StarVid guidance with the ``default`` settings, ``heavy`` (guidance in the first
+  25% of the steps, 5 iterations a step) and ``reference`` (default, but every gradient iteration
+  runs the whole U-Net instead of stopping after the last recorded layer: what that saves).
 
 Each mode runs once to warm up, then ``--repeats`` times; the fastest wall time is reported (the
 run least disturbed by other processes), and the process CPU time next to it (``cpu_time_ratio``:
@@ -45,6 +46,8 @@ def settings_for(name: str, steps: int) -> dict:
         return {}
     if name == "heavy":
         return {"guidance_steps": max(1, math.ceil(0.25 * steps)), "iterations": 5}
+    if name == "reference":  # default, with the whole U-Net run in every gradient iteration
+        return {"stop_early": False}
     raise SystemExit(f"unknown setting {name}")
 
 
@@ -181,11 +184,12 @@ def main() -> None:
 
         cuda = (args.device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda")
         args.isolate = not cuda
-    modes = ["baseline", "heatmaps", "guided:default", "guided:heavy"]
+    modes = ["baseline", "heatmaps", "guided:default", "guided:heavy", "guided:reference"]
     res = run_modes(args, modes)
     rows = [
         ratios(res["baseline"], res["guided:default"], "default"),
         ratios(res["baseline"], res["guided:heavy"], "heavy"),
+        ratios(res["baseline"], res["guided:reference"], "reference"),
         ratios(res["baseline"], res["heatmaps"], "heatmaps", mode="heatmaps only"),
     ]
     if args.json:

@@ -80,6 +80,11 @@ class GenerationSettings(BaseModel):
     final_fraction: float = Field(
         0.2, gt=0.0, le=1.0, description="inbox_share_final: maps of the last fraction of steps"
     )
+    stop_early: bool = Field(
+        True,
+        description="gradient iterations stop the U-Net after the last recorded layer (same "
+        "gradient, less work); off runs the whole U-Net, as a reference for cost and quality",
+    )
 
     def resolve(self, backbone) -> GenerationSettings:
         """A copy with every ``None`` filled from the backbone's defaults."""
@@ -500,7 +505,7 @@ def generate(
 
 def _guide(unet, scheduler, latents, t, cond, store, targets, s, step, losses, warn, check_cancel):
     """``s.iterations`` gradient updates of the latents at one step (conditional branch only)."""
-    store.keep_grad, store.stop_early, store.skip_uncond = True, True, False
+    store.keep_grad, store.stop_early, store.skip_uncond = True, s.stop_early, False
     scale = _noise_scale(scheduler, t, s.step_schedule)
     latest = None
     for it in range(s.iterations):

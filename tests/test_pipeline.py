@@ -48,6 +48,19 @@ def test_each_of_three_instances_gets_its_share(bb):
     assert (g > b + 0.03).all() and (g > 1.4 * b).all(), (g, b)
 
 
+def test_stopping_the_forward_early_keeps_the_result(run, bb):
+    """The cost saving of issue 8 must not change quality: a full U-Net forward in every
+    gradient iteration (the slower reference) gives the same latents, shares and losses."""
+    full = generate(bb, PROMPT, run.plan, run.parsed, {"stop_early": False}, guided=True)
+    fast = run.guided
+    np.testing.assert_allclose(full.inbox_share, fast.inbox_share, atol=1e-4)
+    np.testing.assert_allclose(full.inbox_share_final, fast.inbox_share_final, atol=1e-4)
+    assert [r["total"] for r in full.losses] == pytest.approx(
+        [r["total"] for r in fast.losses], rel=1e-4, abs=1e-6
+    )
+    assert np.abs(full.frames.astype(int) - fast.frames.astype(int)).max() <= 1
+
+
 def test_losses_fall_during_each_guided_step(run):
     s = run.settings
     losses = run.guided.losses
