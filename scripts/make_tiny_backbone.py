@@ -32,6 +32,7 @@ import torch
 import transformers
 from diffusers import AutoencoderKL, DDIMScheduler, UNet3DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+from transformers.convert_slow_tokenizer import bytes_to_unicode  # GPT-2/CLIP byte alphabet
 
 SEED = 20240923
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,20 +94,6 @@ SCHEDULER_CONFIG = dict(
     steps_offset=1,
     prediction_type="epsilon",
 )
-
-
-def bytes_to_unicode() -> dict[int, str]:
-    """GPT-2/CLIP reversible byte -> printable unicode character table."""
-    bs = list(range(ord("!"), ord("~") + 1))
-    bs += list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, [chr(c) for c in cs], strict=True))
 
 
 def convert_bpe(bpe_gz: Path, out_dir: Path) -> None:

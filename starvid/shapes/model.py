@@ -29,6 +29,7 @@ from diffusers.models.autoencoders.vae import DecoderOutput
 from diffusers.models.modeling_utils import ModelMixin
 from safetensors.torch import load_file, save_file
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+from transformers.convert_slow_tokenizer import bytes_to_unicode  # GPT-2/CLIP byte alphabet
 
 from starvid.errors import StarVidError
 from starvid.shapes.world import VOCAB
@@ -63,20 +64,6 @@ class ShapesModelConfig:
 # -- tokenizer --------------------------------------------------------------------------------
 
 
-def _bytes_to_unicode() -> dict[int, str]:
-    """GPT-2/CLIP byte -> printable character table (the BPE's base alphabet)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
-    bs += list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, [chr(c) for c in cs], strict=True))
-
-
 def write_tokenizer(out_dir: Path, words: tuple[str, ...] = VOCAB) -> CLIPTokenizer:
     """Write a CLIPTokenizer (vocab.json, merges.txt, config) where each of `words` is one token.
 
@@ -84,7 +71,7 @@ def write_tokenizer(out_dir: Path, words: tuple[str, ...] = VOCAB) -> CLIPTokeni
     world word gets a left-to-right chain of merges ending in the whole word.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    alphabet = list(_bytes_to_unicode().values())
+    alphabet = list(bytes_to_unicode().values())
     vocab = alphabet + [c + "</w>" for c in alphabet]
     merges: list[tuple[str, str]] = []
     ranks: dict[tuple[str, str], int] = {}
