@@ -17,6 +17,19 @@ from starvid.plan import load_plan
 from starvid.planning import heuristic_plan
 
 PROMPT = "two cats walking to the left and a dog jumping on the right"
+# The run report's keys that external checks rely on (design notes, section 2).
+REPORT_KEYS = (
+    "prompt",
+    "backbone",
+    "seed",
+    "settings",
+    "plan",
+    "losses",
+    "objects",
+    "timing_s",
+    "peak_memory_mb",
+    "warnings",
+)
 
 
 @pytest.fixture(scope="module")
@@ -76,18 +89,7 @@ def test_losses_fall_during_each_guided_step(run):
 
 def test_run_report_follows_the_contract(run, bb):
     rep = json.loads(json.dumps(run.report))  # plain JSON throughout
-    for key in (
-        "prompt",
-        "backbone",
-        "seed",
-        "settings",
-        "plan",
-        "losses",
-        "objects",
-        "timing_s",
-        "peak_memory_mb",
-        "warnings",
-    ):
+    for key in REPORT_KEYS:
         assert key in rep, key
     assert rep["prompt"] == PROMPT and rep["backbone"] == "tiny" and rep["seed"] == 0
     assert rep["settings"]["steps"] == bb.defaults.steps
@@ -182,18 +184,7 @@ def test_cli_generate_end_to_end(tmp_path, capsys):
     both = read_video(tmp_path / "out.side_by_side.mp4")
     assert both.shape[0] == 4 and both.shape[2] > read_video(out).shape[2]
     rep = json.loads((tmp_path / "r.json").read_text())
-    for key in (
-        "prompt",
-        "backbone",
-        "seed",
-        "settings",
-        "plan",
-        "losses",
-        "objects",
-        "timing_s",
-        "peak_memory_mb",
-        "warnings",
-    ):
+    for key in REPORT_KEYS:
         assert key in rep
     assert rep["settings"]["steps"] == 4 and rep["plan"]["frames"] == 4
     assert len(rep["objects"][0]["inbox_share"]["baseline"]) == 4
