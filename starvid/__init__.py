@@ -6,5 +6,8 @@ and its trajectories, and guide the cross-attention of a video U-Net with that p
 
 from starvid.errors import StarVidError
 
-__all__ = ["StarVidError"]
+# The backbone the app and the CLI use when no other is chosen: the shipped shapes-world model.
+DEFAULT_BACKBONE = "shapes"
+
+__all__ = ["DEFAULT_BACKBONE", "StarVidError"]
 __version__ = "0.1.0"

@@ -2,7 +2,8 @@
 
 A backbone is a diffusers U-Net text-to-video model in the usual folder layout (unet/, vae/,
 text_encoder/, tokenizer/, scheduler/), loaded with diffusers' and transformers' own classes from
-safetensors only. Registry names: `tiny` (shipped in assets/tiny, random toy weights, CPU tests),
+safetensors only. Registry names: `shapes` (shipped in assets/shapes, trained by the project on
+its shapes world, the offline default), `tiny` (assets/tiny, random toy weights, CPU tests),
 `zeroscope` and `modelscope` (hub ids). Any local folder or hub id in that layout also works.
 """
 
@@ -25,6 +26,7 @@ from diffusers import (
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
+from starvid import DEFAULT_BACKBONE
 from starvid.errors import StarVidError
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
@@ -39,6 +41,12 @@ _WEIGHT_PARTS = {
 }
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 _SCHEDULERS = ("dpmsolver++", "ddim", "folder")
+# VAE classes a folder's model_index.json may name. An allow-list, never an import of whatever
+# module a user's folder asks for; the shapes model's weight-free pixel-shuffle "VAE" is ours.
+_VAE_CLASSES = {
+    ("diffusers", "AutoencoderKL"): "diffusers:AutoencoderKL",
+    ("starvid.shapes.model", "PixelShuffleVAE"): "starvid.shapes.model:PixelShuffleVAE",
+}
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,17 @@ class BackboneSpec:
 
 
 BACKBONES: dict[str, BackboneSpec] = {
+    "shapes": BackboneSpec(
+        source="assets/shapes",
+        defaults=BackboneDefaults(height=32, width=32, frames=8, steps=20, cfg_scale=4.0, fps=8),
+        description=(
+            "Shipped shapes-world model, trained by the project (32x32, 8 frames, coloured "
+            "circles, squares and triangles moving left/right/up/down, jumping or still); "
+            "runs on a CPU in seconds. Prompts: its world's words, e.g. "
+            "'two red circles moving left and a blue square jumping'."
+        ),
+        scheduler="folder",
+    ),
     "tiny": BackboneSpec(
         source="assets/tiny",
         defaults=BackboneDefaults(height=64, width=64, frames=8, steps=10, cfg_scale=7.5, fps=8),
@@ -184,7 +203,7 @@ _LOCK = threading.Lock()
 
 
 def load_backbone(
-    name_or_path: str = "tiny",
+    name_or_path: str = DEFAULT_BACKBONE,
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
     random_weights: bool = False,
@@ -430,7 +449,7 @@ def _load_folder(
         unet = UNet3DConditionModel.from_pretrained(
             folder, subfolder="unet", torch_dtype=dtype, variant=variants["unet"], **common
         )
-        vae = AutoencoderKL.from_pretrained(
+        vae = _vae_class(folder).from_pretrained(
             folder, subfolder="vae", torch_dtype=dtype, variant=variants["vae"], **common
         )
         text_encoder = _quietly(
@@ -449,6 +468,25 @@ def _load_folder(
     scheduler = _make_scheduler(_read_json(folder / "scheduler" / "scheduler_config.json"), sched)
     defaults = spec.defaults if spec else _guess_defaults(unet, vae)
     return _assemble(name, unet, vae, text_encoder, tokenizer, scheduler, device, dtype, defaults)
+
+
+def _vae_class(folder: Path) -> type:
+    """The VAE class named by the folder's model_index.json (AutoencoderKL when unnamed)."""
+    index = folder / "model_index.json"
+    entry = _read_json(index).get("vae") if index.is_file() else None
+    key = tuple(entry) if isinstance(entry, list) and len(entry) == 2 else None
+    if key is None or key == ("diffusers", "AutoencoderKL"):
+        return AutoencoderKL
+    if key not in _VAE_CLASSES:
+        raise StarVidError(
+            f"{folder}: unsupported VAE class {'.'.join(key)} (supported: "
+            + ", ".join(".".join(k) for k in _VAE_CLASSES)
+            + ")"
+        )
+    module, _, cls = _VAE_CLASSES[key].partition(":")
+    import importlib
+
+    return getattr(importlib.import_module(module), cls)
 
 
 def _quietly(fn, *args, **kwargs):
@@ -470,7 +508,8 @@ def _assemble(name, unet, vae, text_encoder, tokenizer, scheduler, device, dtype
         m.requires_grad_(False).eval()
         if device.type != "meta":
             m.to(device=device)
-            if next(m.parameters()).dtype != dtype:
+            first = next(m.parameters(), None)  # the pixel-shuffle VAE has no weights
+            if first is not None and first.dtype != dtype:
                 m.to(dtype=dtype)
     return Backbone(
         name=name,
@@ -510,7 +549,8 @@ def _build_random(
     # Build directly on the target device: initialising 1.4B parameters on CPU takes long.
     with torch.device(device):
         unet = UNet3DConditionModel.from_config(configs["unet"])
-        vae = AutoencoderKL.from_config(configs["vae"])
+        vae_cls = _vae_class(spec.local_path()) if spec.is_local else AutoencoderKL
+        vae = vae_cls.from_config(configs["vae"])
         text_encoder = CLIPTextModel(CLIPTextConfig(**configs["text_encoder"]))
     tok_dir = cfg_dir / "tokenizer" if (cfg_dir / "tokenizer").is_dir() else TINY_DIR / "tokenizer"
     tokenizer = CLIPTokenizer.from_pretrained(tok_dir)

@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 
+from starvid import DEFAULT_BACKBONE
 from starvid.errors import StarVidError
 
 EXIT_BAD_INPUT = 2
@@ -211,7 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="generate a video with StarVid guidance")
     p.add_argument("prompt")
-    p.add_argument("--backbone", default="tiny", help="registry name, hub id or folder")
+    p.add_argument(
+        "--backbone",
+        default=DEFAULT_BACKBONE,
+        help=f"registry name, hub id or folder (default {DEFAULT_BACKBONE})",
+    )
     p.add_argument("--out", default="out.mp4", help="MP4 path (default out.mp4)")
     p.add_argument("--report", metavar="JSON", help="write the run report here")
     p.add_argument("--plan", metavar="JSON", help="plan file (default: heuristic plan)")

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from starvid import DEFAULT_BACKBONE
 from starvid.attention import (
     AttentionStore,
     StopForward,
@@ -569,7 +570,7 @@ def _share_lists(a: np.ndarray) -> list[list[float]]:
 def run_generation(
     prompt: str,
     plan: Plan | dict | str | None = None,
-    backbone="tiny",
+    backbone=DEFAULT_BACKBONE,
     settings: GenerationSettings | dict | None = None,
     baseline: bool = False,
     progress: ProgressFn | None = None,

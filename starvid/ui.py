@@ -31,6 +31,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
+from starvid import DEFAULT_BACKBONE
 from starvid.errors import StarVidError
 from starvid.plan import Plan, interpolate_keyframes, load_plan
 from starvid.viz import object_colors, rgb
@@ -44,7 +45,11 @@ TOAST_S = 8  # seconds a warning stays up (the notice line under the prompt keep
 KEYFRAME_TOLERANCE = 0.002  # how far interpolation may stray from a planner's path
 NOUN_LABEL_COLOR = (90, 90, 90)
 
+# The shapes world first: the default backbone draws these; the others need a real backbone.
 EXAMPLE_PROMPTS = [
+    "two red circles moving left and a blue square jumping",
+    "three yellow triangles moving up",
+    "a green square moving right and two blue circles staying still",
     "a cat walking to the right and a dog jumping on the left",
     "three hot air balloons floating over a field",
     "two dogs running to the left",
@@ -707,7 +712,7 @@ CSS = """
 def _backbone_defaults(name: str):
     from starvid.backbones import BACKBONES
 
-    spec = BACKBONES.get(name) or BACKBONES["tiny"]
+    spec = BACKBONES.get(name) or BACKBONES[DEFAULT_BACKBONE]
     return spec.defaults
 
 
@@ -721,7 +726,7 @@ def build_app() -> Any:
 
     fields = set(GenerationSettings.model_fields)
     gs = GenerationSettings()
-    d0 = _backbone_defaults("tiny")
+    d0 = _backbone_defaults(DEFAULT_BACKBONE)
 
     def canvas_value(editor: dict | None, frame: int, run_state: dict | None) -> Any:
         size = (editor or {}).get("size") or [d0.width, d0.height]
@@ -1173,7 +1178,7 @@ def build_app() -> Any:
         gr.Markdown("## Generation")
         with gr.Row():
             backbone = gr.Dropdown(
-                list_backbones(), value="tiny", label="Backbone", elem_id="backbone"
+                list_backbones(), value=DEFAULT_BACKBONE, label="Backbone", elem_id="backbone"
             )
             seed = gr.Number(0, label="Seed", precision=0, minimum=0, elem_id="seed")
             frames = gr.Number(
@@ -1183,7 +1188,7 @@ def build_app() -> Any:
                 d0.steps, label="Steps", precision=0, minimum=1, maximum=1000, elem_id="steps"
             )
             cfg = gr.Number(d0.cfg_scale, label="CFG scale", minimum=0, maximum=100, elem_id="cfg")
-        backbone_info = gr.Markdown(backbone_text("tiny"))
+        backbone_info = gr.Markdown(backbone_text(DEFAULT_BACKBONE))
         with gr.Row():
             spatial = gr.Slider(
                 0, 10, value=gs.spatial_weight, step=0.1, label="Spatial weight", elem_id="spatial"

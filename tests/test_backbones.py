@@ -13,7 +13,7 @@ import torch
 from diffusers import AutoencoderKL, UNet3DConditionModel
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from starvid import backbones
+from starvid import DEFAULT_BACKBONE, backbones
 from starvid.backbones import (
     BACKBONES,
     TINY_DIR,
@@ -45,7 +45,8 @@ def _encode(bb: Backbone, prompt: str) -> tuple[torch.Tensor, list[int]]:
 
 
 def test_registry_names_and_defaults():
-    assert list_backbones() == ["tiny", "zeroscope", "modelscope"]
+    assert list_backbones() == ["shapes", "tiny", "zeroscope", "modelscope"]
+    assert DEFAULT_BACKBONE == "shapes"
     zs, ms = BACKBONES["zeroscope"], BACKBONES["modelscope"]
     assert zs.source == "cerspense/zeroscope_v2_576w"
     assert (zs.defaults.width, zs.defaults.height, zs.defaults.frames) == (576, 320, 24)
@@ -70,6 +71,40 @@ def test_tiny_loads_offline_with_real_classes(tiny):
     assert fresh is not tiny.scheduler and type(fresh) is type(tiny.scheduler)
     # Cached per (name, device, dtype).
     assert load_backbone("tiny", device="cpu") is tiny
+
+
+def test_shapes_is_the_default_and_loads_its_own_vae_and_scheduler():
+    from starvid.shapes.model import PixelShuffleVAE, read_training_info
+
+    bb = load_backbone(device="cpu")  # no name: the default
+    assert bb.name == "shapes" and isinstance(bb.unet, UNet3DConditionModel)
+    assert isinstance(bb.vae, PixelShuffleVAE) and bb.vae_scale_factor == 4
+    assert isinstance(bb.text_encoder, CLIPTextModel)
+    # the folder's own DDIM (trailing spacing) with the objective the model was trained for
+    assert type(bb.scheduler).__name__ == "DDIMScheduler"
+    assert bb.scheduler.config.timestep_spacing == "trailing"
+    want = read_training_info().get("model", {}).get("prediction") or read_training_info().get(
+        "prediction"
+    )
+    assert bb.scheduler.config.prediction_type == want
+    d = bb.defaults
+    assert (d.height, d.width, d.frames, d.steps) == (32, 32, 8, 20)
+    assert bb.tokenizer.tokenize("two red circles jumping") == [
+        "two</w>",
+        "red</w>",
+        "circles</w>",
+        "jumping</w>",
+    ]
+
+
+def test_folder_naming_an_unknown_vae_class_is_refused(tmp_path):
+    folder = tmp_path / "m"
+    shutil.copytree(BACKBONES["shapes"].local_path(), folder)
+    index = json.loads((folder / "model_index.json").read_text())
+    index["vae"] = ["os", "system"]
+    (folder / "model_index.json").write_text(json.dumps(index))
+    with pytest.raises(StarVidError, match="unsupported VAE class os.system"):
+        load_backbone(str(folder), device="cpu")
 
 
 def test_tiny_load_is_fast():
@@ -404,8 +439,9 @@ def test_cli_lists_and_loads_backbones(capsys):
 
     assert main(["backbones", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [r["name"] for r in rows] == ["tiny", "zeroscope", "modelscope"]
+    assert [r["name"] for r in rows] == ["shapes", "tiny", "zeroscope", "modelscope"]
     assert rows[0]["available_offline"] is True and rows[0]["defaults"]["frames"] == 8
+    assert rows[1]["available_offline"] is True and rows[1]["defaults"]["height"] == 64
     assert main(["backbones", "--load", "tiny", "--device", "cpu", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["params"]["unet"] > 1e6 and info["vae_scale_factor"] == 4

@@ -37,6 +37,7 @@ from starvid.shapes.world import VOCAB
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
 SHAPES_DIR = ASSETS_DIR / "shapes"
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"
+PREDICTIONS = ("sample", "v_prediction")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,14 @@ class ShapesModelConfig:
     text_hidden: int = 64
     text_layers: int = 2
     text_heads: int = 2
+    # What the U-Net predicts: "sample" (the clean latents, x0) or "v_prediction". x0 suits
+    # pixel-space patches: clean world frames are simple, the per-pixel noise is not (a v model
+    # trained 1,600 steps left visible noise on every sample; see assets/shapes/README.md).
+    prediction: str = "sample"
+
+    def __post_init__(self):
+        if self.prediction not in PREDICTIONS:
+            raise StarVidError(f"prediction must be one of {PREDICTIONS}, got {self.prediction!r}")
 
     @property
     def latent_channels(self) -> int:
@@ -179,25 +188,28 @@ def build_unet(cfg: ShapesModelConfig) -> UNet3DConditionModel:
     )
 
 
-def scheduler_config() -> dict:
-    """Noise schedule shared by training (DDPM) and sampling (DDIM): cosine, v-prediction."""
+def scheduler_config(prediction: str = "sample") -> dict:
+    """Noise schedule shared by training (DDPM) and sampling (DDIM): cosine, given prediction."""
     return dict(
         num_train_timesteps=1000,
         beta_schedule="squaredcos_cap_v2",
-        prediction_type="v_prediction",
+        prediction_type=prediction,
         clip_sample=False,
     )
 
 
-def build_train_scheduler() -> DDPMScheduler:
-    """The training scheduler (adds noise, gives the velocity target)."""
-    return DDPMScheduler(**scheduler_config())
+def build_train_scheduler(prediction: str = "sample") -> DDPMScheduler:
+    """The training scheduler (its ``alphas_cumprod`` noise the batches)."""
+    return DDPMScheduler(**scheduler_config(prediction))
 
 
-def build_sample_scheduler() -> DDIMScheduler:
+def build_sample_scheduler(prediction: str = "sample") -> DDIMScheduler:
     """The sampling scheduler saved with the model."""
     return DDIMScheduler(
-        **scheduler_config(), timestep_spacing="trailing", set_alpha_to_one=True, steps_offset=0
+        **scheduler_config(prediction),
+        timestep_spacing="trailing",
+        set_alpha_to_one=True,
+        steps_offset=0,
     )
 
 
@@ -340,7 +352,7 @@ def save_model(
     # No weights, but an (empty) safetensors file keeps the folder a complete diffusers model:
     # PixelShuffleVAE.from_pretrained(out, subfolder="vae") loads it.
     _save_tensors(out / "vae" / "diffusion_pytorch_model.safetensors", {})
-    sched = build_sample_scheduler()
+    sched = build_sample_scheduler(cfg.prediction)
     _save_json(out / "scheduler" / "scheduler_config.json", dict(sched.config))
     index = {
         "_class_name": "TextToVideoSDPipeline",
@@ -371,6 +383,8 @@ def load_parts(folder: Path = SHAPES_DIR, dtype: torch.dtype = torch.float32):
     m = dict(info.get("model", {}))
     if "channels" in m:
         m["channels"] = tuple(m["channels"])
+    # Folders written before the field existed record it next to the model config.
+    m.setdefault("prediction", info.get("prediction", "v_prediction"))
     cfg = ShapesModelConfig(**m)
     unet = UNet3DConditionModel.from_config(
         json.loads((folder / "unet" / "config.json").read_text())

@@ -1,7 +1,9 @@
 """Train the shapes model: ``python -m starvid.shapes.train [--steps N] [--max-minutes M] ...``.
 
 Each step draws a fresh batch of world videos (seeded by the step, so a resumed run continues the
-same stream), adds noise with a DDPM schedule and regresses the velocity (v-prediction). An
+same stream), adds noise with a DDPM schedule and regresses the clean latents (x0, by default;
+weighted like a velocity loss, ``1/(1 - alpha_bar)``, clipped at ``--max-weight``) or the
+velocity (``--prediction v_prediction``). An
 auxiliary loss pulls the cross-attention of each caption's colour and noun tokens (by default)
 into the masks of that word's objects, on every spatial cross-attention layer (``attn2``): the
 maps come from ``starvid.attention``'s recording processor with gradients kept. Without it, noun
@@ -27,6 +29,7 @@ import os
 import signal
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -105,6 +108,20 @@ def aux_loss(store: AttentionStore, targets: torch.Tensor, weights: torch.Tensor
     return total / len(store.maps)
 
 
+def denoising_loss(pred, x0, noise, alpha_bar, prediction: str, max_weight: float):
+    """The diffusion loss of `pred` for clean `x0` noised with `noise` at `alpha_bar`.
+
+    For x0 prediction the squared error is weighted ``1/(1 - alpha_bar)``, which makes it equal to
+    the velocity loss of the velocity the prediction implies; clipping the weight at `max_weight`
+    keeps the nearly clean timesteps (where x0 is easy) from dominating.
+    """
+    if prediction == "v_prediction":
+        v_target = alpha_bar.sqrt() * noise - (1 - alpha_bar).sqrt() * x0
+        return F.mse_loss(pred, v_target)
+    w = (1.0 / (1.0 - alpha_bar)).clamp(max=max_weight)
+    return (w * (pred - x0) ** 2).mean()
+
+
 # -- sampling ---------------------------------------------------------------------------------
 
 
@@ -121,7 +138,7 @@ def sample_videos(
 ) -> np.ndarray:
     """Plain DDIM sampling with classifier-free guidance: uint8 videos ``(n, f, H, W, 3)``."""
     device = next(unet.parameters()).device
-    sched = M.build_sample_scheduler()
+    sched = M.build_sample_scheduler(cfg.prediction)
     sched.set_timesteps(steps)
     n = len(captions)
     ids = M.tokenize(tokenizer, [""] * n + captions).to(device)
@@ -241,12 +258,19 @@ class Trainer:
 
     def _build_from(self, folder: Path | None) -> None:
         if folder is None:
-            self.cfg = M.ShapesModelConfig(channels=tuple(self.args.channels))
+            self.cfg = M.ShapesModelConfig(
+                channels=tuple(self.args.channels), prediction=self.args.prediction
+            )
             self.tokenizer = M.write_tokenizer(self.out / "tokenizer")
             self.unet = M.build_unet(self.cfg)
             self.text = M.build_text_encoder(self.tokenizer, self.cfg)
         else:
             self.unet, self.text, self.tokenizer, self.cfg = M.load_parts(folder)
+        if self.cfg.prediction != self.args.prediction:
+            # Warm start across objectives: the features and the text encoder carry over, the
+            # output layer relearns what it predicts.
+            print(f"switching prediction {self.cfg.prediction} -> {self.args.prediction}")
+            self.cfg = replace(self.cfg, prediction=self.args.prediction)
         self.ema_unet = M.build_unet(self.cfg)
         self.ema_unet.load_state_dict(self.unet.state_dict())
         self.ema_text = M.build_text_encoder(self.tokenizer, self.cfg)
@@ -308,7 +332,8 @@ class Trainer:
                 "frames": self.world.frames,
                 "max_kinds": self.world.max_kinds,
             },
-            "prediction": "v_prediction",
+            "prediction": self.cfg.prediction,
+            "max_weight": self.args.max_weight,
         }
         M.save_model(self.out, self.ema_unet, self.ema_text, self.tokenizer, self.cfg, extra=extra)
 
@@ -368,10 +393,9 @@ def train(args) -> dict:
                 ).to(tr.device)
                 a = alphas[t].view(-1, 1, 1, 1, 1)
                 xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
-                v_target = a.sqrt() * noise - (1 - a).sqrt() * x0
                 ctx = tr.text(M.tokenize(tr.tokenizer, caps).to(tr.device))[0]
                 pred = tr.unet(xt, t, encoder_hidden_states=ctx).sample
-                mse = F.mse_loss(pred, v_target)
+                mse = denoising_loss(pred, x0, noise, a, tr.cfg.prediction, args.max_weight)
                 aux = aux_loss(store, tgt, wts) if args.aux_weight > 0 else torch.zeros(())
                 loss = mse + args.aux_weight * aux
                 tr.opt.zero_grad(set_to_none=True)
@@ -461,6 +485,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--aux-weight", type=float, default=0.5)
+    ap.add_argument("--prediction", choices=M.PREDICTIONS, default="sample")
+    ap.add_argument(
+        "--max-weight", type=float, default=5.0, help="clip of the x0 loss weight 1/(1-alpha_bar)"
+    )
     ap.add_argument(
         "--aux-roles",
         type=lambda s: tuple(s.split(",")),
