@@ -17,6 +17,8 @@ tests/test_shapes.py).
     python benchmarks/shapes_eval.py --quick          # 8 captions x 1 seed, short
     python benchmarks/shapes_eval.py --json           # 100 captions x 3 seeds
     python benchmarks/shapes_eval.py --ablation       # spatial only / syntax only / both; k=0..3
+    python benchmarks/shapes_eval.py --single         # 12 single-object captions (baseline skill)
+    ... --workers 2 --threads 2                       # two processes, one thread each
 
 The model was trained with an auxiliary loss that localizes colour and noun attention (see
 assets/shapes/training.json): this makes it friendlier to guidance than a large model.
@@ -38,6 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from starvid.errors import StarVidError  # noqa: E402
 from starvid.shapes.score import CATEGORIES, score_video  # noqa: E402
 from starvid.shapes.world import (  # noqa: E402
+    COLORS,
+    MOTIONS,
+    SHAPES,
+    Group,
     WorldConfig,
     caption_of,
     parsed_caption,
@@ -112,60 +118,94 @@ def _score_dict(score) -> dict:
     return {c: float(getattr(score, c)) for c in CATEGORIES}
 
 
-def run(args, overrides: dict | None = None, label: str = "") -> tuple[dict, list]:
-    """Generate and score every caption x seed; returns (table, per-video records)."""
+def single_groups() -> list[list[Group]]:
+    """One object of every colour x shape, each motion in turn: 12 single-object captions."""
+    kinds = [(c, sh) for c in COLORS for sh in SHAPES]
+    return [[Group(c, sh, 1, MOTIONS[i % len(MOTIONS)])] for i, (c, sh) in enumerate(kinds)]
+
+
+def _jobs(args) -> list[tuple[int, int]]:
+    return [(gi, seed) for gi in range(args.n) for seed in range(args.seeds)]
+
+
+def _caption_groups(args, cfg: WorldConfig) -> list[list[Group]]:
+    if args.single:
+        return single_groups()[: args.n]
+    return sample_eval_groups(args.n, seed=args.caption_seed, cfg=cfg)
+
+
+def _work(args, overrides: dict | None, jobs: list[tuple[int, int]], threads: int):
+    """Generate and score the (caption index, seed) `jobs`; returns (rows, examples)."""
     import torch
 
     from starvid.parsing import parse_prompt
     from starvid.pipeline import run_generation
     from starvid.shapes.model import load_shapes_backbone
 
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(threads)
     bb = load_shapes_backbone(args.model, device=args.device)
     cfg = WorldConfig(size=bb.defaults.height, frames=bb.defaults.frames)
-    groups_list = sample_eval_groups(args.n, seed=args.caption_seed, cfg=cfg)
+    groups_list = _caption_groups(args, cfg)
     settings = {**DEFAULT_SETTINGS, **(overrides or {})}
     if args.steps:
         settings["steps"] = args.steps
         settings["guidance_steps"] = max(1, round(args.steps * 0.3))
     rows, examples = [], []
-    t0 = time.time()
-    for gi, groups in enumerate(groups_list):
+    for gi, seed in jobs:
+        groups = groups_list[gi]
         caption = caption_of(groups)
         parsed = parse_prompt(caption) if args.parse == "spacy" else parsed_caption(groups)
-        for seed in range(args.seeds):
-            plan = world_plan(groups, parsed, seed % 3, cfg) if args.planner == "world" else None
-            res = run_generation(
-                caption,
-                plan,
-                backbone=bb,
-                settings={**settings, "seed": seed},
-                baseline=True,
-                parsed=parsed,
+        plan = world_plan(groups, parsed, seed % 3, cfg) if args.planner == "world" else None
+        res = run_generation(
+            caption,
+            plan,
+            backbone=bb,
+            settings={**settings, "seed": seed},
+            baseline=True,
+            parsed=parsed,
+        )
+        sb = score_video(res.baseline.frames, groups, cfg)
+        sg = score_video(res.guided.frames, groups, cfg)
+        rows.append(
+            {
+                "caption": caption,
+                "seed": seed,
+                "baseline": _score_dict(sb),
+                "starvid": _score_dict(sg),
+            }
+        )
+        if len(examples) < args.grid_rows:
+            examples.append((res.baseline.frames, res.guided.frames))
+    return rows, examples
+
+
+def run(args, overrides: dict | None = None, label: str = "") -> tuple[dict, list]:
+    """Generate and score every caption x seed; returns (table, example video pairs).
+
+    With ``--workers N`` the jobs are split across N processes (each loads the model and runs
+    ``--threads // N`` torch threads): on a small CPU model, processes scale better than threads.
+    """
+    jobs = _jobs(args)
+    workers = max(1, min(args.workers, len(jobs)))
+    threads = max(1, args.threads // workers)
+    t0 = time.time()
+    if workers == 1:
+        rows, examples = _work(args, overrides, jobs, threads)
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        chunks = [jobs[i::workers] for i in range(workers)]
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+            parts = list(
+                pool.map(
+                    _work, [args] * workers, [overrides] * workers, chunks, [threads] * workers
+                )
             )
-            sb = score_video(res.baseline.frames, groups, cfg)
-            sg = score_video(res.guided.frames, groups, cfg)
-            rows.append(
-                {
-                    "caption": caption,
-                    "seed": seed,
-                    "baseline": _score_dict(sb),
-                    "starvid": _score_dict(sg),
-                }
-            )
-            if len(examples) < args.grid_rows:
-                examples.append((res.baseline.frames, res.guided.frames))
-        if not args.json:
-            done = (gi + 1) / len(groups_list)
-            print(
-                f"\r{label}{gi + 1}/{len(groups_list)} captions, "
-                f"{time.time() - t0:.0f}s (eta {(time.time() - t0) * (1 / done - 1):.0f}s)",
-                end="",
-                file=sys.stderr,
-                flush=True,
-            )
+        rows = [r for part, _ in parts for r in part]
+        examples = [e for _, part in parts for e in part][: args.grid_rows]
     if not args.json:
-        print(file=sys.stderr)
+        print(f"{label}{len(rows)} videos x 2 in {time.time() - t0:.0f}s", file=sys.stderr)
     return rate_table(rows), examples
 
 
@@ -214,11 +254,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=0, help="denoising steps (0: 20)")
     ap.add_argument("--model", default=str(Path(__file__).resolve().parents[1] / "assets/shapes"))
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads in all")
+    ap.add_argument("--workers", type=int, default=1, help="processes sharing the jobs")
+    ap.add_argument(
+        "--single",
+        action="store_true",
+        help="single-object captions (every colour x shape): has the model learned its world?",
+    )
     ap.add_argument("--caption-seed", type=int, default=0)
     ap.add_argument("--grid", default="out/shapes_eval.png", help="example grid PNG ('' to skip)")
     ap.add_argument("--grid-rows", type=int, default=8)
     args = ap.parse_args(argv)
+    if args.single:
+        args.n = min(args.n, len(single_groups()))
     if args.quick:
         args.n, args.seeds, args.steps = min(args.n, 8), 1, args.steps or 12
     try:

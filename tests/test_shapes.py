@@ -244,6 +244,7 @@ def test_training_writes_and_resumes(tmp_path, capsys):
     assert main(["--steps", "2", *common]) == 0
     info = json.loads((out / "training.json").read_text())
     assert info["step"] == 2 and info["model"]["channels"] == [16, 32]
+    assert info["model"]["prediction"] == "sample"  # the default objective
     for rel in (
         "unet/diffusion_pytorch_model.safetensors",
         "text_encoder/model.safetensors",
@@ -313,20 +314,44 @@ def test_training_writes_and_resumes(tmp_path, capsys):
         == {"numeracy", "attribute", "motion", "action_binding", "all"}
     )
 
+    # single-object captions, split across two worker processes
+    assert (
+        bench.main(
+            [
+                *("--single", "--n", "2", "--seeds", "1", "--steps", "2", "--workers", "2"),
+                *("--threads", "2", "--model", str(out), "--json", "--grid", ""),
+            ]
+        )
+        == 0
+    )
+    table = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert table["n_videos"] == 2 and 0 <= table["baseline"]["attribute"] <= 1
+    kinds = {(g[0].color, g[0].shape) for g in bench.single_groups()}
+    assert len(kinds) == 12
+
     state.unlink()  # without the state file a run warm-starts from the saved weights
     assert main(["--steps", "1", *common]) == 0
     assert json.loads((out / "training.json").read_text())["step"] == 4
 
+    # switching the objective warm-starts from the same weights and records the new one
+    assert main(["--steps", "1", "--prediction", "v_prediction", *common]) == 0
+    info = json.loads((out / "training.json").read_text())
+    assert info["step"] == 5 and info["model"]["prediction"] == "v_prediction"
+    sched = json.loads((out / "scheduler" / "scheduler_config.json").read_text())
+    assert sched["prediction_type"] == "v_prediction"
+    assert load_shapes_backbone(out).scheduler.config.prediction_type == "v_prediction"
+
 
 def _load_benchmark():
-    import importlib.util
+    """The benchmark script as module ``shapes_eval`` (importable by its worker processes)."""
+    import importlib
+    import sys
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "shapes_eval.py"
-    spec = importlib.util.spec_from_file_location("shapes_eval", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    bench_dir = str(Path(__file__).resolve().parents[1] / "benchmarks")
+    if bench_dir not in sys.path:
+        sys.path.insert(0, bench_dir)
+    return importlib.import_module("shapes_eval")
 
 
 def test_training_rejects_bad_options(capsys):
@@ -334,14 +359,15 @@ def test_training_rejects_bad_options(capsys):
     assert "aux-roles" in capsys.readouterr().err
 
 
-def test_sampler_matches_the_training_schedule(scenes):
-    """A model that predicts the true velocity of one video makes DDIM sampling return it."""
+@pytest.mark.parametrize("prediction", ["sample", "v_prediction"])
+def test_sampler_matches_the_training_schedule(scenes, prediction):
+    """A model predicting the true x0 (or velocity) of one video makes DDIM sampling return it."""
     from types import SimpleNamespace
 
     from starvid.shapes import model as M
     from starvid.shapes.train import sample_videos
 
-    cfg = M.ShapesModelConfig()
+    cfg = M.ShapesModelConfig(prediction=prediction)
     x0 = video_to_latents(scenes[0].video[None])
     alphas = M.build_train_scheduler().alphas_cumprod
 
@@ -353,6 +379,8 @@ def test_sampler_matches_the_training_schedule(scenes):
         def forward(self, x, t, encoder_hidden_states=None):
             a = alphas[int(t)]
             target = x0.expand_as(x)
+            if prediction == "sample":
+                return SimpleNamespace(sample=target)
             eps = (x - a.sqrt() * target) / (1 - a).sqrt()
             return SimpleNamespace(sample=a.sqrt() * eps - (1 - a).sqrt() * target)
 
@@ -360,3 +388,24 @@ def test_sampler_matches_the_training_schedule(scenes):
     text = M.build_text_encoder(tok, cfg)
     out = sample_videos(Oracle(), text, tok, ["a red circle moving left"], cfg, steps=10)
     assert np.abs(out[0].astype(int) - scenes[0].video.astype(int)).max() <= 2
+
+
+def test_x0_loss_is_the_velocity_loss_of_the_implied_velocity():
+    from starvid.shapes.train import denoising_loss
+
+    g = torch.Generator().manual_seed(0)
+    x0, noise, pred = (torch.randn(4, 48, 2, 8, 8, generator=g) for _ in range(3))
+    a = torch.tensor([0.1, 0.5, 0.9, 0.99]).view(-1, 1, 1, 1, 1)
+    xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
+
+    def velocity(x0_hat):
+        eps_hat = (xt - a.sqrt() * x0_hat) / (1 - a).sqrt()
+        return a.sqrt() * eps_hat - (1 - a).sqrt() * x0_hat
+
+    v_loss = denoising_loss(velocity(pred), x0, noise, a, "v_prediction", 5.0)
+    x_loss = denoising_loss(pred, x0, noise, a, "sample", 1e9)  # unclipped
+    assert torch.allclose(v_loss, x_loss, rtol=1e-4)
+    # clipping lowers the weight of the nearly clean sample (1 / (1 - 0.99) = 100 > 5) only
+    clipped = denoising_loss(pred, x0, noise, a, "sample", 5.0)
+    assert clipped < x_loss
+    assert denoising_loss(x0, x0, noise, a, "sample", 5.0) == 0
