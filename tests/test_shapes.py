@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from starvid.attention import AttentionStore
+from starvid.plan import load_plan
 from starvid.shapes.model import (
     PixelShuffleVAE,
     build_tokenizer,
@@ -409,3 +410,26 @@ def test_x0_loss_is_the_velocity_loss_of_the_implied_velocity():
     clipped = denoising_loss(pred, x0, noise, a, "sample", 5.0)
     assert clipped < x_loss
     assert denoising_loss(x0, x0, noise, a, "sample", 5.0) == 0
+
+
+def test_early_stop_keeps_the_shapes_scores():
+    """Issue 8's quality guard on the shipped shapes model: stopping the U-Net after the last
+    recorded layer during gradient iterations gives the same videos, so the same scores, as the
+    full forward (the slower reference)."""
+    from starvid.backbones import load_backbone
+    from starvid.pipeline import generate, make_settings
+
+    bench = _load_benchmark()
+    bb = load_backbone("shapes", device="cpu")
+    cfg = WorldConfig()
+    for groups in sample_eval_groups(2, seed=3, cfg=cfg):
+        parsed = parsed_caption(groups)
+        plan = load_plan(bench.world_plan(groups, parsed, 0, cfg))
+        videos = []
+        for stop_early in (True, False):
+            s = make_settings({**bench.DEFAULT_SETTINGS, "steps": 8, "stop_early": stop_early})
+            res = generate(bb, caption_of(groups), plan, parsed, s.resolve(bb), guided=True)
+            videos.append(res.frames)
+        assert np.abs(videos[0].astype(int) - videos[1].astype(int)).max() <= 1
+        scores = [score_video(v, groups, cfg).to_dict() for v in videos]
+        assert scores[0] == scores[1]
