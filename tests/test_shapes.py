@@ -433,3 +433,17 @@ def test_early_stop_keeps_the_shapes_scores():
         assert np.abs(videos[0].astype(int) - videos[1].astype(int)).max() <= 1
         scores = [score_video(v, groups, cfg).to_dict() for v in videos]
         assert scores[0] == scores[1]
+
+
+def test_learning_rate_warms_up_and_anneals():
+    from starvid.shapes.train import build_parser, learning_rate
+
+    plain = build_parser().parse_args(["--lr", "1e-3", "--warmup", "10"])
+    assert learning_rate(plain, 0, 0.0) == pytest.approx(1e-4)
+    assert learning_rate(plain, 500, 0.9) == pytest.approx(1e-3)  # no decay unless asked
+    ann = build_parser().parse_args(["--lr", "1e-3", "--warmup", "10", "--anneal-to", "1e-4"])
+    rates = [learning_rate(ann, 500, p) for p in (0.0, 0.25, 0.5, 1.0)]
+    assert rates[0] == pytest.approx(1e-3) and rates[-1] == pytest.approx(1e-4)
+    assert rates[2] == pytest.approx(5.5e-4) and all(
+        a > b for a, b in zip(rates, rates[1:], strict=False)
+    )

@@ -108,6 +108,15 @@ def aux_loss(store: AttentionStore, targets: torch.Tensor, weights: torch.Tensor
     return total / len(store.maps)
 
 
+def learning_rate(args, step: int, progress: float) -> float:
+    """Linear warm-up over the first ``--warmup`` steps of training; with ``--anneal-to``, a
+    cosine decay from ``--lr`` to that rate over this call (`progress` from 0 to 1)."""
+    lr = args.lr * min(1.0, (step + 1) / args.warmup)
+    if args.anneal_to is not None:
+        lr = args.anneal_to + (lr - args.anneal_to) * 0.5 * (1 + math.cos(math.pi * progress))
+    return lr
+
+
 def denoising_loss(pred, x0, noise, alpha_bar, prediction: str, max_weight: float):
     """The diffusion loss of `pred` for clean `x0` noised with `noise` at `alpha_bar`.
 
@@ -327,6 +336,8 @@ class Trainer:
             "aux_roles": list(self.args.aux_roles),
             "batch": self.args.batch,
             "lr": self.args.lr,
+            "anneal_to": self.args.anneal_to,
+            "ema": self.args.ema,
             "world": {
                 "size": self.world.size,
                 "frames": self.world.frames,
@@ -372,6 +383,14 @@ def train(args) -> dict:
     old = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     deadline = tr.started + args.max_minutes * 60 if args.max_minutes else math.inf
     end_step = tr.step + args.steps
+    first_step = tr.step
+
+    def progress(step: int) -> float:
+        # Share of this call done: by steps or by time, whichever limit comes first.
+        by_steps = (step - first_step) / max(1, end_step - first_step)
+        by_time = (time.time() - tr.started) / (deadline - tr.started)
+        return min(1.0, max(by_steps, by_time))
+
     last_save = time.time()
     times: list[float] = []
     summary = {"start_step": tr.step}
@@ -402,7 +421,7 @@ def train(args) -> dict:
                 loss.backward()
                 gnorm = torch.nn.utils.clip_grad_norm_(tr.params, 1.0)
                 for g in tr.opt.param_groups:
-                    g["lr"] = args.lr * min(1.0, (tr.step + 1) / args.warmup)
+                    g["lr"] = learning_rate(args, tr.step, progress(tr.step))
                 tr.opt.step()
                 tr.step += 1
                 tr.update_ema()
@@ -483,6 +502,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--lr", type=float, default=8e-4)
     ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument(
+        "--anneal-to",
+        type=float,
+        default=None,
+        help="cosine-decay the learning rate to this over this call (its --steps or --max-minutes)",
+    )
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--aux-weight", type=float, default=0.5)
     ap.add_argument("--prediction", choices=M.PREDICTIONS, default="sample")
