@@ -131,6 +131,9 @@ class Backbone:
     defaults: BackboneDefaults
     source: str = ""
     random_weights: bool = False
+    # Words the model was trained on; None for open-vocabulary models. Prompts with other words
+    # still run (the tokenizer splits them) but get a warning in the run report.
+    vocabulary: frozenset[str] | None = None
 
     @property
     def vae_scale_factor(self) -> int:
@@ -467,7 +470,12 @@ def _load_folder(
         ) from exc
     scheduler = _make_scheduler(_read_json(folder / "scheduler" / "scheduler_config.json"), sched)
     defaults = spec.defaults if spec else _guess_defaults(unet, vae)
-    return _assemble(name, unet, vae, text_encoder, tokenizer, scheduler, device, dtype, defaults)
+    bb = _assemble(name, unet, vae, text_encoder, tokenizer, scheduler, device, dtype, defaults)
+    if (folder / "training.json").is_file():  # a shapes-world model trained by the project
+        from starvid.shapes.world import VOCAB
+
+        bb.vocabulary = frozenset(VOCAB)
+    return bb
 
 
 def _vae_class(folder: Path) -> type:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import threading
 import time
 import warnings
@@ -567,6 +568,23 @@ def _share_lists(a: np.ndarray) -> list[list[float]]:
     return [[round(float(v), 4) for v in row] for row in a]
 
 
+def vocabulary_warnings(prompt: str, backbone) -> list[str]:
+    """A warning naming the prompt's words a closed-vocabulary backbone never saw in training."""
+    vocab = getattr(backbone, "vocabulary", None)
+    if not vocab:
+        return []
+    words = re.findall(r"[a-z]+", prompt.lower())
+    unknown = list(dict.fromkeys(w for w in words if w not in vocab))
+    if not unknown:
+        return []
+    return [
+        f"the {backbone.name} backbone knows only the words of its world ("
+        + ", ".join(sorted(vocab))
+        + "); new to it: "
+        + ", ".join(unknown)
+    ]
+
+
 def run_generation(
     prompt: str,
     plan: Plan | dict | str | None = None,
@@ -600,6 +618,7 @@ def run_generation(
     elif plan.frames != s.frames:
         run_warnings.append(f"plan has {plan.frames} frames; resampled to {s.frames}")
         plan = plan.resample(s.frames)
+    run_warnings += vocabulary_warnings(prompt, bb)
     guided = generate(bb, prompt, plan, parsed, s, guided=True, progress=progress, cancel=cancel)
     base = None
     if baseline:

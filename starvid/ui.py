@@ -779,6 +779,12 @@ def build_app() -> Any:
             traj, summary, code = plan_views(editor, 0)
             notes = [f"Planned {len(plan.objects)} object(s) with the {plan.planner} planner."]
             notes += plan.warnings
+            if backbone in BACKBONES and BACKBONES[backbone].is_local:
+                # Shipped models load in a second; a closed vocabulary is worth saying up front.
+                from starvid.backbones import load_backbone
+                from starvid.pipeline import vocabulary_warnings
+
+                notes += vocabulary_warnings(prompt, load_backbone(backbone))
             return (
                 notice_md(notes),
                 editor,

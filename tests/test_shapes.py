@@ -447,3 +447,17 @@ def test_learning_rate_warms_up_and_anneals():
     assert rates[2] == pytest.approx(5.5e-4) and all(
         a > b for a, b in zip(rates, rates[1:], strict=False)
     )
+
+
+def test_words_outside_the_shapes_world_are_flagged():
+    from starvid.backbones import load_backbone
+    from starvid.pipeline import run_generation, vocabulary_warnings
+
+    bb = load_backbone("shapes", device="cpu")
+    assert bb.vocabulary == frozenset(VOCAB)
+    assert vocabulary_warnings("Two red circles moving left and a blue square jumping", bb) == []
+    res = run_generation("a red circle and a cat jumping", backbone=bb, settings={"steps": 2})
+    warn = [w for w in res.report["warnings"] if "new to it" in w]
+    assert len(warn) == 1 and warn[0].endswith("new to it: cat")
+    assert res.guided.frames.shape == (8, 32, 32, 3)  # it still runs
+    assert vocabulary_warnings("a cat", load_backbone("tiny", device="cpu")) == []

@@ -431,7 +431,10 @@ def load_shapes_backbone(
     defaults = BackboneDefaults(
         height=cfg.size, width=cfg.size, frames=cfg.frames, steps=20, cfg_scale=4.0, fps=8
     )
+    from starvid.shapes.world import VOCAB
+
     return Backbone(
+        vocabulary=frozenset(VOCAB),
         name="shapes",
         unet=unet,
         vae=vae,
