@@ -151,6 +151,9 @@ def test_scorer_catches_wrong_videos(eval_groups):
     assert not s.action_binding and s.numeracy and s.attribute
     more = [replace(a, count=a.count % 3 + 1), b]
     assert not score_video(video, more).numeracy
+    # the other subject recoloured: its count is not checked, but the extra colour fails numeracy
+    s = score_video(video, [a])
+    assert s.extra_objects == b.count and not s.numeracy and s.attribute
     other = [s for s in SHAPES if s not in (a.shape, b.shape)][0]
     assert not score_video(video, [replace(a, shape=other), b]).attribute
     blank = np.full_like(video, 60)

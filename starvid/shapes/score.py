@@ -248,7 +248,8 @@ def score_video(
     shape. Numeracy: the count seen in most frames is the group's count and objects have about
     the right size. Attribute: the colour is there and its objects have the group's shape.
     Motion: every object of the group (track) moves as the group's motion. Action binding: every
-    group's motion is right.
+    group's motion is right. Objects of colours the caption does not name (in most frames) fail
+    numeracy.
     """
     if not groups:
         raise StarVidError("score_video needs at least one group")
@@ -292,7 +293,10 @@ def score_video(
         )
     named = set(color_uses)
     extras = sorted(sum(1 for d in dets if d.color not in named) for dets in frames)
-    numeracy = all(r.count_ok and r.size_ok for r in results)
+    extra = int(extras[len(extras) // 2])
+    # Objects the caption does not name break the count too: otherwise guidance could "fix" a
+    # count by recolouring the extra objects (seen on the shapes model) instead of removing them.
+    numeracy = extra == 0 and all(r.count_ok and r.size_ok for r in results)
     attribute = all(r.attribute_ok for r in results)
     binding = all(r.motion_ok for r in results)
     return VideoScore(
@@ -302,7 +306,7 @@ def score_video(
         motion=float(np.mean([r.motion_ok for r in results])),
         action_binding=binding,
         all=numeracy and attribute and binding,
-        extra_objects=int(extras[len(extras) // 2]),
+        extra_objects=extra,
     )
 
 
