@@ -464,3 +464,16 @@ def test_words_outside_the_shapes_world_are_flagged():
     assert len(warn) == 1 and warn[0].endswith("new to it: cat")
     assert res.guided.frames.shape == (8, 32, 32, 3)  # it still runs
     assert vocabulary_warnings("a cat", load_backbone("tiny", device="cpu")) == []
+
+
+def test_quick_benchmark_on_the_shipped_model(capsys):
+    """The issue's JSON contract, from the shipped weights (a short --quick run)."""
+    bench = _load_benchmark()
+    argv = ["--quick", "--n", "3", "--steps", "8", "--threads", "1", "--json", "--grid", ""]
+    assert bench.main(argv) == 0
+    table = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert table["n_videos"] == 3
+    for arm in ("baseline", "starvid"):
+        assert set(table[arm]) == {"numeracy", "attribute", "motion", "action_binding", "all"}
+        assert all(0.0 <= r <= 1.0 for r in table[arm].values())
+    assert set(table["difference"]["numeracy"]) == {"mean", "ci95"}
