@@ -9,6 +9,7 @@ its shapes world, the offline default), `tiny` (assets/tiny, random toy weights,
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -43,10 +44,7 @@ _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 _SCHEDULERS = ("dpmsolver++", "ddim", "folder")
 # VAE classes a folder's model_index.json may name. An allow-list, never an import of whatever
 # module a user's folder asks for; the shapes model's weight-free pixel-shuffle "VAE" is ours.
-_VAE_CLASSES = {
-    ("diffusers", "AutoencoderKL"): "diffusers:AutoencoderKL",
-    ("starvid.shapes.model", "PixelShuffleVAE"): "starvid.shapes.model:PixelShuffleVAE",
-}
+_VAE_CLASSES = {("diffusers", "AutoencoderKL"), ("starvid.shapes.model", "PixelShuffleVAE")}
 
 
 @dataclass(frozen=True)
@@ -491,9 +489,7 @@ def _vae_class(folder: Path) -> type:
             + ", ".join(".".join(k) for k in _VAE_CLASSES)
             + ")"
         )
-    module, _, cls = _VAE_CLASSES[key].partition(":")
-    import importlib
-
+    module, cls = key
     return getattr(importlib.import_module(module), cls)
 
 

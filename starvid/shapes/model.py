@@ -412,37 +412,20 @@ def _to(sd: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tens
 def load_shapes_backbone(
     folder: Path = SHAPES_DIR, device: str | torch.device = "cpu", dtype=torch.float32
 ):
-    """The trained shapes model as a ``starvid.backbones.Backbone`` (frozen, eval mode)."""
-    from starvid.backbones import Backbone, BackboneDefaults
+    """A shapes model folder as a ``starvid.backbones.Backbone`` (frozen, eval mode).
 
-    unet, text_encoder, tokenizer, cfg = load_parts(folder, dtype)
-    vae = PixelShuffleVAE(
-        patch=cfg.patch,
-        latent_channels=cfg.latent_channels,
-        block_out_channels=(cfg.latent_channels,) * (int(np.log2(cfg.patch)) + 1),
-        sample_size=cfg.size,
-    )
-    dev = torch.device(device)
-    for m in (unet, text_encoder, vae):
-        m.requires_grad_(False).eval().to(dev)
-    sched = DDIMScheduler.from_config(
-        json.loads((Path(folder) / "scheduler" / "scheduler_config.json").read_text())
-    )
-    defaults = BackboneDefaults(
-        height=cfg.size, width=cfg.size, frames=cfg.frames, steps=20, cfg_scale=4.0, fps=8
-    )
-    from starvid.shapes.world import VOCAB
+    Unlike ``load_backbone("shapes")`` it is not cached (training rewrites the folder in place) and
+    takes any folder; the defaults are the registry's at the folder's trained size.
+    """
+    from dataclasses import replace
 
-    return Backbone(
-        vocabulary=frozenset(VOCAB),
-        name="shapes",
-        unet=unet,
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        scheduler=sched,
-        device=dev,
-        dtype=dtype,
-        defaults=defaults,
-        source=str(folder),
+    from starvid.backbones import BACKBONES, _load_folder
+
+    bb = _load_folder(
+        Path(folder), "shapes", BACKBONES["shapes"], torch.device(device), dtype, "folder"
     )
+    model = read_training_info(folder).get("model", {})
+    size, frames = model.get("size", bb.defaults.height), model.get("frames", bb.defaults.frames)
+    bb.defaults = replace(bb.defaults, height=size, width=size, frames=frames)
+    bb.source = str(folder)
+    return bb

@@ -343,7 +343,6 @@ class Trainer:
                 "frames": self.world.frames,
                 "max_kinds": self.world.max_kinds,
             },
-            "prediction": self.cfg.prediction,
             "max_weight": self.args.max_weight,
         }
         M.save_model(self.out, self.ema_unet, self.ema_text, self.tokenizer, self.cfg, extra=extra)
