@@ -261,16 +261,22 @@ class RecordingAttnProcessor:
             if encoder_hidden_states is not None and store.positions:
                 self._record(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
             return self._sdpa(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
-        # One set of projections serves both the output (fused SDPA) and the recorded maps.
+        # One softmax serves both the output and the recorded maps: a second fused SDPA pass
+        # for the output would cost more than the whole recording (forward and backward).
         residual = hidden_states
         x, ctx, shape = self._inputs(attn, hidden_states, encoder_hidden_states, temb)
         q, k = self._heads(attn, attn.to_q(x)), self._heads(attn, attn.to_k(ctx))
         v = self._heads(attn, attn.to_v(ctx))
         q, k = self._norm(attn, q, k)
         rows = q.shape[0] // 2 if store.skip_uncond else 0
-        with torch.set_grad_enabled(store.keep_grad and torch.is_grad_enabled()):
-            self._store_probs(attn, q[rows:], k[rows:], None)
-        out = F.scaled_dot_product_attention(q, k, v, dropout_p=0.0, scale=attn.scale)
+        probs = self._softmax(attn, q[rows:], k[rows:], None)
+        self._keep(probs)
+        out = probs.to(v.dtype) @ v[rows:]
+        if rows:  # the unconditional half is not recorded: fused SDPA as in the plain U-Net
+            uncond = F.scaled_dot_product_attention(
+                q[:rows], k[:rows], v[:rows], dropout_p=0.0, scale=attn.scale
+            )
+            out = torch.cat([uncond, out])
         out = out.transpose(1, 2).reshape(q.shape[0], -1, attn.heads * q.shape[-1]).to(q.dtype)
         out = attn.to_out[1](attn.to_out[0](out))
         if shape is not None:
@@ -315,20 +321,24 @@ class RecordingAttnProcessor:
         with torch.set_grad_enabled(self.store.keep_grad and torch.is_grad_enabled()):
             q, k = self._heads(attn, attn.to_q(x[rows:])), self._heads(attn, attn.to_k(ctx[rows:]))
             q, k = self._norm(attn, q, k)
-            self._store_probs(attn, q, k, attention_mask)
+            self._keep(self._softmax(attn, q, k, attention_mask))
 
-    def _store_probs(self, attn, q, k, attention_mask) -> None:
+    @staticmethod
+    def _softmax(attn, q, k, attention_mask) -> torch.Tensor:
+        """Attention probabilities ``(b, heads, n, keys)`` over all 77 tokens, in float32."""
         b, heads = q.shape[0], q.shape[1]
-        # Probabilities need the softmax denominator over all 77 tokens; only the requested
-        # columns are then kept, averaged over heads.
-        scores = (q.float() @ k.float().transpose(-1, -2)) * attn.scale
+        # scaling q rather than the scores: q is 77/head_dim times smaller
+        scores = (q.float() * attn.scale) @ k.float().transpose(-1, -2)
         if attention_mask is not None:
             mask = attn.prepare_attention_mask(attention_mask, k.shape[2], b)
             scores = scores + mask.view(b, heads, -1, mask.shape[-1])[..., : scores.shape[-1]]
-        lse = torch.logsumexp(scores, dim=-1, keepdim=True)
-        idx = torch.as_tensor(self.store.positions, device=scores.device)
-        probs = torch.exp(scores.index_select(-1, idx) - lse).mean(dim=1)  # (b, n, tokens)
-        self.store.record(self.name, probs.transpose(1, 2))
+        return scores.softmax(dim=-1)
+
+    def _keep(self, probs: torch.Tensor) -> None:
+        """Record the store's token columns of ``probs``, averaged over heads."""
+        idx = torch.as_tensor(self.store.positions, device=probs.device)
+        kept = probs.index_select(-1, idx).mean(dim=1)  # (b, n, tokens)
+        self.store.record(self.name, kept.transpose(1, 2))
 
 
 def _unet_of(model):
