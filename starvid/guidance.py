@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from starvid.layout import boxes_to_masks
+
 EPS = 1e-8
 
 
@@ -74,23 +76,11 @@ def box_masks(boxes: np.ndarray, h: int, w: int) -> torch.Tensor:
     """Soft masks ``(objects, frames, h, w)``: the fraction of each map cell the box covers.
 
     Coverage rather than a hard threshold keeps small boxes visible on coarse maps (an 8x8 map
-    cell is 1/8 of the frame).
+    cell is 1/8 of the frame); exact areas (no marked centre cell) keep each box's share honest.
     """
-    b = torch.as_tensor(np.asarray(boxes, dtype=np.float32))
-    ys = torch.arange(h, dtype=torch.float32)
-    xs = torch.arange(w, dtype=torch.float32)
-
-    def cover(lo: torch.Tensor, hi: torch.Tensor, cells: torch.Tensor, n: int) -> torch.Tensor:
-        # overlap of [lo, hi] (fractions) with cell [c/n, (c+1)/n], in cell units
-        a = torch.clamp(
-            torch.minimum(hi[..., None] * n, cells + 1) - torch.maximum(lo[..., None] * n, cells),
-            min=0.0,
-        )
-        return a
-
-    cx = cover(b[..., 0], b[..., 2], xs, w)  # (O, F, w)
-    cy = cover(b[..., 1], b[..., 3], ys, h)  # (O, F, h)
-    return cy[..., :, None] * cx[..., None, :]
+    return boxes_to_masks(
+        np.asarray(boxes, dtype=np.float32), h, w, coverage=True, mark_centre=False
+    )
 
 
 def word_map(maps: torch.Tensor, cols: Sequence[int]) -> torch.Tensor:

@@ -28,11 +28,13 @@ def boxes_to_masks(
     soft: bool = False,
     softness: float = DEFAULT_SOFTNESS,
     coverage: bool = False,
+    mark_centre: bool = True,
 ) -> torch.Tensor:
     """Masks for boxes of shape ``(..., 4)`` (fractions, ``[x0, y0, x1, y1]``): ``(..., h, w)``.
 
-    Float32 in [0, 1]; the pixel holding each box centre is always 1. ``coverage`` (instead of
-    hard or soft): each pixel's value is the fraction of its area inside the box.
+    Float32 in [0, 1]; with ``mark_centre`` the pixel holding each box centre is always 1.
+    ``coverage`` (instead of hard or soft): each pixel's value is the fraction of its area inside
+    the box (exact areas with ``mark_centre=False``).
     """
     if height < 1 or width < 1:
         raise StarVidError(f"mask size must be at least 1x1, got {height}x{width}")
@@ -58,6 +60,8 @@ def boxes_to_masks(
         mx = ((xc >= x0) & (xc < x1)).float()
         my = ((yc >= y0) & (yc < y1)).float()
     masks = my[:, :, None] * mx[:, None, :]  # (N, h, w)
+    if not mark_centre:
+        return masks.reshape(*lead, height, width)
     # the pixel that holds the centre, so tiny boxes do not vanish at coarse resolutions
     cx = ((x0 + x1) / 2).floor().long().clamp(0, width - 1).squeeze(1)
     cy = ((y0 + y1) / 2).floor().long().clamp(0, height - 1).squeeze(1)
