@@ -179,6 +179,20 @@ def _work(args, overrides: dict | None, jobs: list[tuple[int, int]], threads: in
     return rows, examples
 
 
+def _die_with_parent() -> None:
+    """Worker initializer: on Linux, end this worker when the benchmark process dies.
+
+    A killed parent (not a Ctrl-C, which reaches the whole process group) would otherwise leave
+    its workers generating to the end of their jobs.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def run(args, overrides: dict | None = None, label: str = "") -> tuple[dict, list]:
     """Generate and score every caption x seed; returns (table, example video pairs).
 
@@ -196,7 +210,9 @@ def run(args, overrides: dict | None = None, label: str = "") -> tuple[dict, lis
         from concurrent.futures import ProcessPoolExecutor
 
         chunks = [jobs[i::workers] for i in range(workers)]
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(
+            workers, mp_context=mp.get_context("spawn"), initializer=_die_with_parent
+        ) as pool:
             parts = list(
                 pool.map(
                     _work, [args] * workers, [overrides] * workers, chunks, [threads] * workers
