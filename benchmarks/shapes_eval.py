@@ -19,6 +19,7 @@ tests/test_shapes.py).
     python benchmarks/shapes_eval.py --ablation       # spatial only / syntax only / both; k=0..3
     python benchmarks/shapes_eval.py --single         # 12 single-object captions (baseline skill)
     ... --workers 2 --threads 2                       # two processes, one thread each
+    ... --set step_size=0.05 --set guidance_steps=6   # other guidance settings, both arms
 
 The model was trained with an auxiliary loss that localizes colour and noun attention (see
 assets/shapes/training.json): this makes it friendlier to guidance than a large model.
@@ -51,11 +52,12 @@ from starvid.shapes.world import (  # noqa: E402
     sample_eval_groups,
 )
 
-# Anchors measured on the prototype shapes model (design notes, section 3): guide the first 6 of
-# 20 steps, 3 updates a step, normalized by the gradient's RMS, size 0.1.
+# What the app and the CLI run on the shapes backbone: its defaults (20 steps, CFG 4, guidance
+# in the first 5 steps, 3 updates a step normalized by the gradient's RMS, size 0.1), stated
+# here so that a change of defaults shows in this file. ``--set key=value`` explores others.
 DEFAULT_SETTINGS = dict(
     steps=20,
-    guidance_steps=6,
+    guidance_steps=5,
     iterations=3,
     step_size=0.1,
     normalize_grad="rms",
@@ -70,6 +72,22 @@ ABLATIONS = {
     "both": {},
     **{f"both, k={k}": dict(adjacent_frames=k) for k in range(4)},
 }
+
+
+def parse_settings(pairs: list[str]) -> dict:
+    """``["step_size=0.05", ...]`` as validated generation settings (only the keys given)."""
+    from starvid.pipeline import make_settings
+
+    raw = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise StarVidError(f"--set wants KEY=VALUE, got {pair!r}")
+        try:
+            raw[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            raw[key.strip()] = value
+    return make_settings(raw).model_dump(include=set(raw))
 
 
 def world_plan(groups, parsed, seed: int, cfg: WorldConfig) -> dict:
@@ -149,7 +167,8 @@ def _work(args, overrides: dict | None, jobs: list[tuple[int, int]], threads: in
     settings = {**DEFAULT_SETTINGS, **(overrides or {})}
     if args.steps:
         settings["steps"] = args.steps
-        settings["guidance_steps"] = max(1, round(args.steps * 0.3))
+        settings["guidance_steps"] = max(1, math.ceil(args.steps * 0.25))
+    settings.update(args.set)
     rows, examples = [], []
     for gi, seed in jobs:
         groups = groups_list[gi]
@@ -280,7 +299,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--caption-seed", type=int, default=0)
     ap.add_argument("--grid", default="out/shapes_eval.png", help="example grid PNG ('' to skip)")
     ap.add_argument("--grid-rows", type=int, default=8)
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a generation setting for both arms, e.g. --set step_size=0.05 (repeatable)",
+    )
     args = ap.parse_args(argv)
+    try:
+        args.set = parse_settings(args.set)
+    except StarVidError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.single:
         args.n = min(args.n, len(single_groups()))
     if args.quick:

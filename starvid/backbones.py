@@ -57,6 +57,9 @@ class BackboneDefaults:
     steps: int
     cfg_scale: float
     fps: int
+    # Guidance step (RMS-normalized). A small model's few, coarse latent cells move far per
+    # unit step: on the shapes model 0.3 split and merged objects, 0.1 moved them intact.
+    step_size: float = 0.3
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,9 @@ class BackboneSpec:
 BACKBONES: dict[str, BackboneSpec] = {
     "shapes": BackboneSpec(
         source="assets/shapes",
-        defaults=BackboneDefaults(height=32, width=32, frames=8, steps=20, cfg_scale=4.0, fps=8),
+        defaults=BackboneDefaults(
+            height=32, width=32, frames=8, steps=20, cfg_scale=4.0, fps=8, step_size=0.1
+        ),
         description=(
             "Shipped shapes-world model, trained by the project (32x32, 8 frames, coloured "
             "circles, squares and triangles moving left/right/up/down, jumping or still); "

@@ -63,7 +63,7 @@ class GenerationSettings(BaseModel):
     steps: int | None = Field(None, ge=1, le=1000)
     guidance_steps: int | None = Field(None, ge=0, description="guide the first N steps")
     iterations: int = Field(3, ge=0, le=50, description="gradient iterations per guided step")
-    step_size: float = Field(0.3, ge=0.0, le=100.0)
+    step_size: float | None = Field(None, ge=0.0, le=100.0)
     step_schedule: Literal["sqrt_one_minus_alpha", "constant"] = "sqrt_one_minus_alpha"
     normalize_grad: Literal["rms", "none"] = "rms"
     spatial_weight: float = Field(1.0, ge=0.0)
@@ -101,6 +101,7 @@ class GenerationSettings(BaseModel):
                     else max(1, math.ceil(0.25 * steps))
                 ),
                 cfg_scale=d.cfg_scale if self.cfg_scale is None else self.cfg_scale,
+                step_size=d.step_size if self.step_size is None else self.step_size,
                 frames=self.frames or d.frames,
                 height=self.height or d.height,
                 width=self.width or d.width,

@@ -882,6 +882,7 @@ def build_app() -> Any:
             gr.Number(value=d.steps),
             gr.Number(value=d.cfg_scale),
             gr.Slider(value=max(1, -(-d.steps // 4))),  # the paper guides about the first 1/4
+            gr.Slider(value=d.step_size),
         ]
         if editor and editor.get("plan"):
             editor = json.loads(json.dumps(editor))
@@ -1227,7 +1228,7 @@ def build_app() -> Any:
                 elem_id="adjacent",
             )
             step_size = gr.Slider(
-                0, 2, value=gs.step_size, step=0.05, label="Step size", elem_id="step-size"
+                0, 2, value=d0.step_size, step=0.05, label="Step size", elem_id="step-size"
             )
         with gr.Row():
             baseline = gr.Checkbox(
@@ -1313,7 +1314,7 @@ def build_app() -> Any:
         backbone.change(
             on_backbone,
             [backbone, editor, frame_slider, run_state_c],
-            [frames, steps, cfg, guidance_steps, editor, canvas, shown, backbone_info],
+            [frames, steps, cfg, guidance_steps, step_size, editor, canvas, shown, backbone_info],
         )
         inbox_kind.input(
             lambda rs, kind: (

@@ -156,6 +156,17 @@ def test_settings_validation():
     assert make_settings({"iterations": 2}, iterations=None).iterations == 2
 
 
+def test_unset_settings_take_the_backbones_defaults(bb):
+    from starvid.backbones import BACKBONES
+
+    s = make_settings().resolve(bb)
+    assert (s.steps, s.cfg_scale, s.step_size) == (10, 7.5, 0.3)  # the tiny backbone's
+    assert s.guidance_steps == 3  # the first quarter of the steps
+    assert make_settings(step_size=0.05, steps=20).resolve(bb).step_size == 0.05
+    assert make_settings(steps=20).resolve(bb).guidance_steps == 5
+    assert BACKBONES["shapes"].defaults.step_size == 0.1
+
+
 def test_cli_generate_end_to_end(tmp_path, capsys):
     out = tmp_path / "out.mp4"
     rc = main(

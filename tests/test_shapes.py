@@ -477,3 +477,22 @@ def test_quick_benchmark_on_the_shipped_model(capsys):
         assert set(table[arm]) == {"numeracy", "attribute", "motion", "action_binding", "all"}
         assert all(0.0 <= r <= 1.0 for r in table[arm].values())
     assert set(table["difference"]["numeracy"]) == {"mean", "ci95"}
+
+
+def test_benchmark_settings_are_the_apps_shapes_defaults():
+    """What the benchmark measures is what a user of the default backbone gets."""
+    from starvid.backbones import load_backbone
+    from starvid.pipeline import make_settings
+
+    bench = _load_benchmark()
+    app = make_settings().resolve(load_backbone("shapes", device="cpu")).model_dump()
+    assert {k: app[k] for k in bench.DEFAULT_SETTINGS} == bench.DEFAULT_SETTINGS
+    assert bench.parse_settings(["step_size=0.05", "distance=cosine"]) == {
+        "step_size": 0.05,
+        "distance": "cosine",
+    }
+    from starvid.errors import StarVidError
+
+    for bad in (["step_size"], ["step_size=-1"], ["no_such=1"]):
+        with pytest.raises(StarVidError):
+            bench.parse_settings(bad)

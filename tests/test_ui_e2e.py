@@ -145,6 +145,8 @@ def test_studio_end_to_end(app_url):
         expect.set_options(timeout=15_000)  # a busy 2-core CI box is slow to answer
         try:
             page.goto(app_url)
+            # the default backbone's own guidance step (shapes: 0.1, see backbones.py)
+            expect(page.locator("#step-size input[type=number]")).to_have_value("0.1")
             # bad input first: an empty prompt gives a visible message, not a traceback
             page.locator("#plan-btn").click()
             expect(page.locator("#notice")).to_contain_text("prompt is empty")
@@ -262,6 +264,19 @@ def test_studio_end_to_end(app_url):
             page.screenshot(path=str(ARTIFACTS / "5-cancelled.png"), full_page=True)
             expect(page.locator("#video-guided video")).to_have_attribute("src", re.compile("mp4"))
             assert _download_json(page, page.locator("#export")) == edited
+
+            # 6. another backbone brings its own defaults; the edited plan is resampled to its
+            # 8 frames, its first and last boxes kept
+            page.locator("#backbone input").click()
+            page.get_by_role("option", name="tiny", exact=True).click()
+            expect(page.locator("#steps input[type=number]")).to_have_value("10")
+            expect(page.locator("#step-size input[type=number]")).to_have_value("0.3")
+            expect(page.locator("#frames input[type=number]")).to_have_value("8")
+            moved = _download_json(page, page.locator("#export"))
+            assert moved["frames"] == 8
+            for new, old in zip(moved["objects"], edited["objects"], strict=True):
+                assert new["boxes"][0] == pytest.approx(old["boxes"][0], abs=1e-6)
+                assert new["boxes"][-1] == pytest.approx(old["boxes"][-1], abs=1e-6)
         finally:
             page.screenshot(path=str(ARTIFACTS / "last.png"), full_page=True)
             browser.close()
