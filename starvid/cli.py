@@ -142,6 +142,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         step_size=args.step_size,
         distance=args.distance,
         record_layers=args.record_layers,
+        spatial_words=args.spatial_words,
     )
     out = Path(args.out)
     if out.suffix.lower() != ".mp4":
@@ -239,6 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step-size", type=float, default=None)
     p.add_argument("--distance", choices=("kl", "cosine"), default=None)
     p.add_argument("--record-layers", default=None, help="low, mid, all or name prefixes")
+    p.add_argument(
+        "--spatial-words",
+        choices=("noun", "phrase"),
+        default=None,
+        help="boxes pull the head noun's attention (default) or the noun's and its adjectives'",
+    )
     p.add_argument("--maps", metavar="NPZ", help="save per-word attention maps (npz)")
     p.add_argument("--gif", action="store_true", help="also write GIFs")
     p.set_defaults(func=_cmd_generate)

@@ -36,6 +36,8 @@ class GuidanceTargets:
     occurrence with the subject that does it; ``extra_negative_cols`` are nouns that are no subject
     (scene nouns), used only as contrastive negatives; ``object_subject[i]`` is the subject of
     plan object ``i`` and ``boxes`` the plan's boxes ``(objects, frames, 4)``.
+    ``spatial_cols[s]``, when given, are the columns the spatial loss pulls into subject ``s``'s
+    boxes instead of its noun's (e.g. the noun and its adjectives).
     """
 
     noun_cols: list[list[int]]
@@ -43,6 +45,7 @@ class GuidanceTargets:
     object_subject: list[int]
     boxes: np.ndarray
     extra_negative_cols: list[list[int]] = field(default_factory=list)
+    spatial_cols: list[list[int]] | None = None
     _mask_cache: dict = field(default_factory=dict, repr=False)
 
     def masks(self, h: int, w: int, device=None) -> torch.Tensor:
@@ -112,9 +115,10 @@ def spatial_loss(
     """Mean over objects and frames of the box-share term (see the module docstring)."""
     masks = targets.masks(maps.shape[-2], maps.shape[-1], maps.device)
     counts = targets.instances()
+    cols = targets.spatial_cols or targets.noun_cols
     terms = []
     for i, s in enumerate(targets.object_subject):
-        p = distribution(word_map(maps, targets.noun_cols[s]).float())  # (F, h, w)
+        p = distribution(word_map(maps, cols[s]).float())  # (F, h, w)
         if form == "topk":
             others = [j for j, t in enumerate(targets.object_subject) if t == s]
             union = masks[others].amax(0)

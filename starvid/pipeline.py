@@ -69,6 +69,11 @@ class GenerationSettings(BaseModel):
     spatial_weight: float = Field(1.0, ge=0.0)
     syntax_weight: float = Field(0.1, ge=0.0)
     spatial_form: Literal["mass", "topk"] = "mass"
+    spatial_words: Literal["noun", "phrase"] = Field(
+        "noun",
+        description="what the spatial loss pulls into the boxes: the head noun (the paper) or "
+        "the noun with its adjectives ('red' in 'two red circles')",
+    )
     adjacent_frames: int = Field(1, ge=0, le=64)
     distance: Literal["kl", "cosine"] = "kl"
     temperature: float = Field(0.5, gt=0.0)
@@ -252,8 +257,14 @@ def _unique(label: str, taken: dict) -> str:
     return key
 
 
-def build_targets(tokenizer, parsed, plan: Plan, warn: list[str]) -> _Words:
-    """Map the parse's nouns/verbs to token columns and the plan's objects to subjects."""
+def build_targets(
+    tokenizer, parsed, plan: Plan, warn: list[str], spatial_words: str = "noun"
+) -> _Words:
+    """Map the parse's nouns/verbs to token columns and the plan's objects to subjects.
+
+    ``spatial_words="phrase"`` also records each subject's adjectives and has the spatial loss
+    pull them into the subject's boxes with its noun.
+    """
     subjects = parsed.subjects
     for obj in plan.objects:
         if obj.subject >= len(subjects):
@@ -270,6 +281,8 @@ def build_targets(tokenizer, parsed, plan: Plan, warn: list[str]) -> _Words:
     for s, sub in enumerate(subjects):
         words.append(("noun", s, sub.head))
         words.extend(("verb", s, v) for v in sub.verbs)
+        if spatial_words == "phrase":
+            words.extend(("modifier", s, m) for m in sub.modifiers)
     words.extend(("scene", -1, w) for w in getattr(parsed, "scene_words", []) or [])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -278,6 +291,7 @@ def build_targets(tokenizer, parsed, plan: Plan, warn: list[str]) -> _Words:
     positions = sorted({p for ps in pos for p in ps})
     col = {p: i for i, p in enumerate(positions)}
     noun_cols: list[list[int]] = [[] for _ in subjects]
+    modifier_cols: list[list[int]] = [[] for _ in subjects]
     verb_cols: list[tuple[int, list[int]]] = []
     scene_cols: list[list[int]] = []
     labels: dict[str, list[int]] = {}
@@ -287,6 +301,8 @@ def build_targets(tokenizer, parsed, plan: Plan, warn: list[str]) -> _Words:
             noun_cols[s] = cols
         elif kind == "verb":
             verb_cols.append((s, cols))
+        elif kind == "modifier":
+            modifier_cols[s] += cols
         else:
             scene_cols.append(cols)
         if kind != "scene":
@@ -297,6 +313,11 @@ def build_targets(tokenizer, parsed, plan: Plan, warn: list[str]) -> _Words:
         object_subject=[obj.subject for obj in plan.objects],
         boxes=plan.boxes_array(),
         extra_negative_cols=scene_cols,
+        spatial_cols=(
+            [n + m for n, m in zip(noun_cols, modifier_cols, strict=True)]
+            if spatial_words == "phrase"
+            else None
+        ),
     )
     return _Words(positions, labels, targets)
 
@@ -411,7 +432,7 @@ def generate(
     warn: list[str] = []
     if plan.frames != s.frames:
         plan = plan.resample(s.frames)
-    words = build_targets(backbone.tokenizer, parsed, plan, warn)
+    words = build_targets(backbone.tokenizer, parsed, plan, warn, s.spatial_words)
     targets = words.targets
     for s_idx, cols in enumerate(targets.noun_cols):
         if not cols and s_idx in targets.object_subject:

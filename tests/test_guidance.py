@@ -79,6 +79,35 @@ def test_spatial_loss_asks_each_instance_for_its_share():
     assert k_both < k_one
 
 
+def test_phrase_mode_pulls_the_adjective_into_the_box_too():
+    frames, h, w = 1, 8, 8
+    t = _targets([[[0, 0, 0.5, 1]]], [0])  # column 0: the noun; column 1: its adjective
+    noun_in = _blob(frames, h, w, 0, 0, 4, 8)
+    adj_out = _blob(frames, h, w, 4, 0, 8, 8)
+    maps = torch.stack([noun_in, adj_out], dim=1)
+    assert float(spatial_loss(maps, t)) == pytest.approx(0.0, abs=1e-4)  # the noun is in
+    t.spatial_cols = [[0, 1]]
+    assert float(spatial_loss(maps, t)) == pytest.approx(0.25, abs=1e-3)  # half the phrase out
+    both_in = torch.stack([noun_in, noun_in], dim=1)
+    assert float(spatial_loss(both_in, t)) == pytest.approx(0.0, abs=1e-4)
+
+
+def test_build_targets_phrase_mode_records_the_adjectives():
+    bb = load_backbone("tiny", device="cpu")
+    prompt = "two red cats walking and a small dog"
+    parsed = parse_prompt(prompt)
+    plan = heuristic_plan(parsed, frames=4, seed=0)
+    plain = build_targets(bb.tokenizer, parsed, plan, [])
+    phrase = build_targets(bb.tokenizer, parsed, plan, [], spatial_words="phrase")
+    assert plain.targets.spatial_cols is None and "red" not in plain.labels
+    assert {"red", "small"} <= set(phrase.labels)
+    assert phrase.targets.noun_cols == [phrase.labels["cats"], phrase.labels["dog"]]
+    assert phrase.targets.spatial_cols == [
+        phrase.labels["cats"] + phrase.labels["red"],
+        phrase.labels["dog"] + phrase.labels["small"],
+    ]
+
+
 def test_contrastive_loss_prefers_own_noun():
     frames, h, w = 3, 8, 8
     cat = _blob(frames, h, w, 0, 0, 3, 3)
