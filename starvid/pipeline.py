@@ -83,7 +83,9 @@ class GenerationSettings(BaseModel):
     width: int | None = Field(None, ge=8, le=4096)
     seed: int = Field(0, ge=0, le=2**63 - 1)
     max_grad_norm: float | None = Field(None, gt=0.0)
-    record_layers: str = "low"
+    record_layers: str | None = Field(
+        None, description="cross-attention layers the losses read: low, mid, all or prefixes"
+    )
     final_fraction: float = Field(
         0.2, gt=0.0, le=1.0, description="inbox_share_final: maps of the last fraction of steps"
     )
@@ -107,6 +109,7 @@ class GenerationSettings(BaseModel):
                 ),
                 cfg_scale=d.cfg_scale if self.cfg_scale is None else self.cfg_scale,
                 step_size=d.step_size if self.step_size is None else self.step_size,
+                record_layers=self.record_layers or d.record_layers,
                 frames=self.frames or d.frames,
                 height=self.height or d.height,
                 width=self.width or d.width,

@@ -164,7 +164,10 @@ def test_unset_settings_take_the_backbones_defaults(bb):
     assert s.guidance_steps == 3  # the first quarter of the steps
     assert make_settings(step_size=0.05, steps=20).resolve(bb).step_size == 0.05
     assert make_settings(steps=20).resolve(bb).guidance_steps == 5
-    assert BACKBONES["shapes"].defaults.step_size == 0.1
+    assert s.record_layers == "low"
+    assert make_settings(record_layers="mid").resolve(bb).record_layers == "mid"
+    shapes = BACKBONES["shapes"].defaults
+    assert (shapes.step_size, shapes.record_layers) == (0.05, "down_blocks,mid_block,up_blocks.0")
 
 
 def test_cli_generate_end_to_end(tmp_path, capsys):

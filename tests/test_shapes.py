@@ -481,12 +481,18 @@ def test_quick_benchmark_on_the_shipped_model(capsys):
 
 def test_benchmark_settings_are_the_apps_shapes_defaults():
     """What the benchmark measures is what a user of the default backbone gets."""
+    from starvid.attention import cross_attention_layers, select_layers
     from starvid.backbones import load_backbone
     from starvid.pipeline import make_settings
 
     bench = _load_benchmark()
-    app = make_settings().resolve(load_backbone("shapes", device="cpu")).model_dump()
+    bb = load_backbone("shapes", device="cpu")
+    app = make_settings().resolve(bb).model_dump()
     assert {k: app[k] for k in bench.DEFAULT_SETTINGS} == bench.DEFAULT_SETTINGS
+    # the default layers: the 8x8 down layer among them, and the forward can still stop early
+    chosen = select_layers(bb.unet, app["record_layers"])
+    every = cross_attention_layers(bb.unet)
+    assert chosen[0] == every[0].name and chosen[-1] != every[-1].name
     assert bench.parse_settings(["step_size=0.05", "distance=cosine"]) == {
         "step_size": 0.05,
         "distance": "cosine",
