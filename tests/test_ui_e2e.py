@@ -127,6 +127,8 @@ def _drag_box(page, box: list[float], dx: float, dy: float, image_size: tuple[in
 
     Returns the move in frame fractions, from the canvas's drawn image scale."""
     page.locator('#canvas button[aria-label="Drag boxes"]').click()  # the hand tool
+    # a frame change redraws the canvas: let it settle, or a loaded machine drags the old one
+    page.wait_for_timeout(400)
     to_screen, sw, sh = _canvas_map(page, image_size)
     cx, cy = to_screen((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
     _mouse_drag(page, (cx, cy), (cx + dx, cy + dy))
@@ -136,7 +138,12 @@ def _drag_box(page, box: list[float], dx: float, dy: float, image_size: tuple[in
 def test_studio_end_to_end(app_url):
     from playwright.sync_api import expect, sync_playwright
 
+    from starvid import DEFAULT_BACKBONE
+    from starvid.backbones import BACKBONES
     from starvid.ui import canvas_size
+
+    first_step = BACKBONES[DEFAULT_BACKBONE].defaults.step_size
+    assert first_step != 0.3  # the check below must tell the backbone's value from the generic
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -145,8 +152,8 @@ def test_studio_end_to_end(app_url):
         expect.set_options(timeout=15_000)  # a busy 2-core CI box is slow to answer
         try:
             page.goto(app_url)
-            # the default backbone's own guidance step (shapes: 0.1, see backbones.py)
-            expect(page.locator("#step-size input[type=number]")).to_have_value("0.1")
+            # the default backbone's own guidance step (shapes: 0.05, see backbones.py)
+            expect(page.locator("#step-size input[type=number]")).to_have_value(f"{first_step:g}")
             # bad input first: an empty prompt gives a visible message, not a traceback
             page.locator("#plan-btn").click()
             expect(page.locator("#notice")).to_contain_text("prompt is empty")
