@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import subprocess
 import sys
@@ -44,8 +43,10 @@ def settings_for(name: str, steps: int) -> dict:
     """Guidance settings of a named configuration (the rest: GenerationSettings defaults)."""
     if name == "default":
         return {}
-    if name == "heavy":
-        return {"guidance_steps": max(1, math.ceil(0.25 * steps)), "iterations": 5}
+    if name == "heavy":  # the default window (the first quarter of the steps), 5 iterations
+        from starvid.pipeline import default_guidance_steps
+
+        return {"guidance_steps": default_guidance_steps(steps), "iterations": 5}
     if name == "reference":  # default, with the whole U-Net run in every gradient iteration
         return {"stop_early": False}
     raise SystemExit(f"unknown setting {name}")

@@ -167,9 +167,9 @@ def _work(args, overrides: dict | None, jobs: list[tuple[int, int]], threads: in
     cfg = WorldConfig(size=bb.defaults.height, frames=bb.defaults.frames)
     groups_list = _caption_groups(args, cfg)
     settings = {**DEFAULT_SETTINGS, **(overrides or {})}
-    if args.steps:
+    if args.steps:  # the guidance window follows: the default quarter of the steps
         settings["steps"] = args.steps
-        settings["guidance_steps"] = max(1, math.ceil(args.steps * 0.25))
+        del settings["guidance_steps"]
     settings.update(args.set)
     rows, examples = [], []
     for gi, seed in jobs:

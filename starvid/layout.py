@@ -60,12 +60,10 @@ def boxes_to_masks(
         mx = ((xc >= x0) & (xc < x1)).float()
         my = ((yc >= y0) & (yc < y1)).float()
     masks = my[:, :, None] * mx[:, None, :]  # (N, h, w)
-    if not mark_centre:
-        return masks.reshape(*lead, height, width)
-    # the pixel that holds the centre, so tiny boxes do not vanish at coarse resolutions
-    cx = ((x0 + x1) / 2).floor().long().clamp(0, width - 1).squeeze(1)
-    cy = ((y0 + y1) / 2).floor().long().clamp(0, height - 1).squeeze(1)
-    masks[torch.arange(len(b)), cy, cx] = 1.0
+    if mark_centre:  # the centre's pixel, so tiny boxes do not vanish at coarse resolutions
+        cx = ((x0 + x1) / 2).floor().long().clamp(0, width - 1).squeeze(1)
+        cy = ((y0 + y1) / 2).floor().long().clamp(0, height - 1).squeeze(1)
+        masks[torch.arange(len(b)), cy, cx] = 1.0
     return masks.reshape(*lead, height, width)
 
 

@@ -55,6 +55,11 @@ class Cancelled(StarVidError):
     """The run was cancelled through its ``cancel`` event."""
 
 
+def default_guidance_steps(steps: int) -> int:
+    """The default guidance window: the first quarter of the steps (as the paper), at least 1."""
+    return max(1, math.ceil(0.25 * steps))
+
+
 class GenerationSettings(BaseModel):
     """Knobs of one generation. ``None`` means: the backbone's default (see ``resolve``)."""
 
@@ -105,7 +110,7 @@ class GenerationSettings(BaseModel):
                 guidance_steps=(
                     self.guidance_steps
                     if self.guidance_steps is not None
-                    else max(1, math.ceil(0.25 * steps))
+                    else default_guidance_steps(steps)
                 ),
                 cfg_scale=d.cfg_scale if self.cfg_scale is None else self.cfg_scale,
                 step_size=d.step_size if self.step_size is None else self.step_size,

@@ -721,7 +721,7 @@ def build_app() -> Any:
     from gradio_image_annotation import image_annotator
 
     from starvid.backbones import BACKBONES, list_backbones
-    from starvid.pipeline import GenerationSettings
+    from starvid.pipeline import GenerationSettings, default_guidance_steps
     from starvid.viz import inbox_share_figure, loss_figure, trajectory_figure
 
     fields = set(GenerationSettings.model_fields)
@@ -881,7 +881,7 @@ def build_app() -> Any:
             gr.Number(value=d.frames),
             gr.Number(value=d.steps),
             gr.Number(value=d.cfg_scale),
-            gr.Slider(value=max(1, -(-d.steps // 4))),  # the paper guides about the first 1/4
+            gr.Slider(value=default_guidance_steps(d.steps)),
             gr.Slider(value=d.step_size),
         ]
         if editor and editor.get("plan"):
@@ -1206,7 +1206,7 @@ def build_app() -> Any:
             guidance_steps = gr.Slider(
                 0,
                 50,
-                value=max(1, -(-d0.steps // 4)),
+                value=default_guidance_steps(d0.steps),
                 step=1,
                 label="Guidance window (first N steps)",
                 elem_id="guidance-steps",
