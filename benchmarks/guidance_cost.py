@@ -6,7 +6,13 @@ Same prompt, plan, seed and settings for every mode:
 - ``heatmaps``: the same loop recording per-word heat maps (no guidance);
 - ``guided``: StarVid guidance with the ``default`` settings, ``heavy`` (guidance in the first
   25% of the steps, 5 iterations a step) and ``reference`` (default, but every gradient iteration
-  runs the whole U-Net instead of stopping after the last recorded layer: what that saves).
+  runs the whole U-Net instead of stopping after the last recorded layer: what that saves),
+  and ``checkpointing`` / ``no-checkpointing`` (default with activation checkpointing flipped
+  from the backbone's default: its memory saving and its time).
+
+``--modes guided`` runs only the baseline, the default and the flipped checkpointing: enough for
+a full-size model on a CPU, at a few frames (``--frames 1``, ``--frames 2``: the working memory
+grows linearly with the frames, so two points extrapolate to 24), cold (``--repeats 0``).
 
 Each mode runs once to warm up, then ``--repeats`` times; the fastest wall time is reported (the
 run least disturbed by other processes), and the process CPU time next to it (``cpu_time_ratio``:
@@ -21,6 +27,8 @@ Usage:
   python benchmarks/guidance_cost.py                 # tiny model, CPU
   python benchmarks/guidance_cost.py --json
   python benchmarks/guidance_cost.py --backbone zeroscope --random-weights   # on a GPU
+  python benchmarks/guidance_cost.py --backbone zeroscope --random-weights --dtype bfloat16 \
+      --frames 2 --steps 2 --repeats 0 --modes guided --threads 2              # on a CPU
 """
 
 from __future__ import annotations
@@ -49,6 +57,8 @@ def settings_for(name: str, steps: int) -> dict:
         return {"guidance_steps": default_guidance_steps(steps), "iterations": 5}
     if name == "reference":  # default, with the whole U-Net run in every gradient iteration
         return {"stop_early": False}
+    if name in ("checkpointing", "no-checkpointing"):  # default, memory saving on / off
+        return {"checkpointing": name == "checkpointing"}
     raise SystemExit(f"unknown setting {name}")
 
 
@@ -59,7 +69,10 @@ def _load(args):
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    return load_backbone(args.backbone, device=args.device, random_weights=args.random_weights)
+    dtype = getattr(torch, args.dtype) if args.dtype else None
+    return load_backbone(
+        args.backbone, device=args.device, dtype=dtype, random_weights=args.random_weights
+    )
 
 
 def measure_mode(args, mode: str) -> dict:
@@ -82,7 +95,8 @@ def measure_mode(args, mode: str) -> dict:
         c0 = time.process_time()
         runs.append(generate(bb, args.prompt, plan, parsed, s, **kw))
         cpu.append(time.process_time() - c0)
-    runs, cpu = runs[1:], cpu[1:]
+    if args.repeats:  # --repeats 0: the one cold run is the figure (full size on a CPU)
+        runs, cpu = runs[1:], cpu[1:]
     return {
         "mode": mode,
         "s": min(r.timing_s for r in runs),
@@ -111,7 +125,7 @@ def _child_args(args, mode: str) -> list[str]:
         "--repeats",
         str(args.repeats),
     ]
-    for flag in ("steps", "frames", "height", "width", "device", "threads"):
+    for flag in ("steps", "frames", "height", "width", "device", "threads", "dtype"):
         v = getattr(args, flag)
         if v is not None:
             out += [f"--{flag}", str(v)]
@@ -166,7 +180,19 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=None)
     ap.add_argument("--height", type=int, default=None)
     ap.add_argument("--width", type=int, default=None)
-    ap.add_argument("--repeats", type=int, default=2, help="measured runs after one warm-up")
+    ap.add_argument(
+        "--dtype",
+        choices=["float32", "float16", "bfloat16"],
+        help="default: fp16 on CUDA, else fp32",
+    )
+    ap.add_argument(
+        "--repeats", type=int, default=2, help="measured runs after one warm-up (0: one cold run)"
+    )
+    ap.add_argument(
+        "--modes",
+        default="all",
+        help="'all', or 'guided' (baseline and default guidance only: full size on a CPU)",
+    )
     ap.add_argument("--threads", type=int, default=None, help="torch threads (CPU)")
     ap.add_argument(
         "--isolate",
@@ -185,13 +211,19 @@ def main() -> None:
 
         cuda = (args.device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda")
         args.isolate = not cuda
-    modes = ["baseline", "heatmaps", "guided:default", "guided:heavy", "guided:reference"]
+    if args.modes not in ("all", "guided"):
+        raise SystemExit("--modes: 'all' or 'guided'")
+    from starvid.backbones import BACKBONES
+
+    spec = BACKBONES.get(args.backbone)
+    flipped = "no-checkpointing" if spec and spec.defaults.checkpointing else "checkpointing"
+    modes = ["baseline", "guided:default", f"guided:{flipped}"]
+    if args.modes == "all":
+        modes += ["guided:heavy", "guided:reference", "heatmaps"]
     res = run_modes(args, modes)
     rows = [
-        ratios(res["baseline"], res["guided:default"], "default"),
-        ratios(res["baseline"], res["guided:heavy"], "heavy"),
-        ratios(res["baseline"], res["guided:reference"], "reference"),
-        ratios(res["baseline"], res["heatmaps"], "heatmaps", mode="heatmaps only"),
+        ratios(res["baseline"], res[m], m.partition(":")[2] or m, mode=m.partition(":")[0])
+        for m in modes[1:]
     ]
     if args.json:
         for row in rows:
@@ -212,7 +244,8 @@ def main() -> None:
         )
         print(
             f"  {what:<32} time x{row['time_ratio']:.2f}  peak memory x{row['memory_ratio']:.2f}"
-            f"  working memory x{row['working_memory_ratio']:.2f}"
+            f" ({row['guided_peak_mb']:.0f} MB)  working memory x{row['working_memory_ratio']:.2f}"
+            f" ({row['guided_working_mb']:.0f} MB)"
         )
 
 

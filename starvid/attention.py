@@ -171,6 +171,7 @@ class AttentionStore:
     keep_grad: bool = False
     skip_uncond: bool = False  # CFG batch: unconditional half first, record only the rest
     stop_early: bool = False
+    replaying: bool = False  # a checkpointed layer recomputed in the backward pass
     accumulate: bool = False
     maps: dict[str, torch.Tensor] = field(default_factory=dict)
     summed: dict[str, torch.Tensor] = field(default_factory=dict)
@@ -183,6 +184,8 @@ class AttentionStore:
 
     def record(self, name: str, probs: torch.Tensor) -> None:
         """Store maps ``(rows, tokens, h*w)`` of one layer as ``(rows, tokens, h, w)``."""
+        if self.replaying:  # the loss already holds this layer's maps
+            return
         h, w = _map_shape(probs.shape[-1], self.latent_hw)
         maps = probs.reshape(*probs.shape[:-1], h, w)
         if not self.keep_grad:

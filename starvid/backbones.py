@@ -64,6 +64,9 @@ class BackboneDefaults:
     # coarse layers) suits large models; at 32x32 the shapes model's 4x4 maps cannot tell two
     # neighbouring objects apart, so guidance grew and merged them: it needs its 8x8 layers.
     record_layers: str = "low"
+    # Recompute layers in the backward pass of gradient iterations instead of keeping their
+    # activations (starvid.checkpointing): less memory, one more partial forward per iteration.
+    checkpointing: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,12 @@ BACKBONES: dict[str, BackboneSpec] = {
     ),
     "zeroscope": BackboneSpec(
         source="cerspense/zeroscope_v2_576w",
-        defaults=BackboneDefaults(height=320, width=576, frames=24, steps=40, cfg_scale=9.0, fps=8),
+        # A gradient iteration at 576x320 keeps about 1 GB of activations a frame (bf16): about
+        # 28 GB at 24 frames, too much for a 24 GB card; recomputing layers needs about 11 GB
+        # (benchmarks/guidance_cost.py at 1 and 2 frames, extrapolated; see README).
+        defaults=BackboneDefaults(
+            height=320, width=576, frames=24, steps=40, cfg_scale=9.0, fps=8, checkpointing=True
+        ),
         description="ZeroScope v2 576w (ModelScope fine-tune, 576x320, 24 frames); GPU advised.",
     ),
     "modelscope": BackboneSpec(
@@ -554,7 +562,10 @@ def _guess_defaults(unet: UNet3DConditionModel, vae: AutoencoderKL) -> BackboneD
     """Defaults for an unregistered folder: its training resolution, 16 frames."""
     scale = 2 ** (len(vae.config.block_out_channels) - 1)
     side = int(unet.config.sample_size or 32) * scale
-    return BackboneDefaults(height=side, width=side, frames=16, steps=25, cfg_scale=9.0, fps=8)
+    # an unknown folder is most likely a full-size model: save memory unless told otherwise
+    return BackboneDefaults(
+        height=side, width=side, frames=16, steps=25, cfg_scale=9.0, fps=8, checkpointing=True
+    )
 
 
 def _build_random(

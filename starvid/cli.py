@@ -143,6 +143,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         distance=args.distance,
         record_layers=args.record_layers,
         spatial_words=args.spatial_words,
+        checkpointing=args.checkpointing,
     )
     out = Path(args.out)
     if out.suffix.lower() != ".mp4":
@@ -245,6 +246,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("noun", "phrase"),
         default=None,
         help="boxes pull the head noun's attention (default) or the noun's and its adjectives'",
+    )
+    p.add_argument(
+        "--checkpointing",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="recompute U-Net layers in guidance's backward pass: less memory, more time "
+        "(default: the backbone's)",
     )
     p.add_argument("--maps", metavar="NPZ", help="save per-word attention maps (npz)")
     p.add_argument("--gif", action="store_true", help="also write GIFs")

@@ -427,8 +427,8 @@ def user_message(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}"
     if "out of memory" in text.lower() or type(exc).__name__ == "OutOfMemoryError":
         return (
-            "out of memory: lower frames, steps or resolution, or turn off 'baseline too' "
-            "(the plan is kept)"
+            "out of memory: turn on 'save memory', lower frames, steps or resolution, or turn "
+            "off 'baseline too' (the plan is kept)"
         )
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return (
@@ -883,6 +883,7 @@ def build_app() -> Any:
             gr.Number(value=d.cfg_scale),
             gr.Slider(value=default_guidance_steps(d.steps)),
             gr.Slider(value=d.step_size),
+            gr.Checkbox(value=d.checkpointing),
         ]
         if editor and editor.get("plan"):
             editor = json.loads(json.dumps(editor))
@@ -937,6 +938,7 @@ def build_app() -> Any:
         iterations,
         adjacent,
         step_size,
+        save_memory,
         baseline,
         run_state,
         request: gr.Request,
@@ -958,6 +960,7 @@ def build_app() -> Any:
                 "iterations": (iterations, int),
                 "adjacent_frames": (adjacent, int),
                 "step_size": (step_size, float),
+                "checkpointing": (save_memory, bool),
             }
             empty = [k for k, (v, _) in raw.items() if v is None or v == ""]
             if empty:
@@ -1234,6 +1237,11 @@ def build_app() -> Any:
             baseline = gr.Checkbox(
                 True, label="Baseline too (same seed, no guidance)", elem_id="baseline"
             )
+            save_memory = gr.Checkbox(
+                d0.checkpointing,
+                label="Save memory (recompute U-Net layers in guidance's backward pass; slower)",
+                elem_id="save-memory",
+            )
             gen_btn = gr.Button("Generate", variant="primary", elem_id="generate")
             cancel_btn = gr.Button("Cancel", variant="stop", elem_id="cancel")
         progress_bar = gr.HTML(progress_html("idle", 0, 1), elem_id="progress")
@@ -1314,7 +1322,18 @@ def build_app() -> Any:
         backbone.change(
             on_backbone,
             [backbone, editor, frame_slider, run_state_c],
-            [frames, steps, cfg, guidance_steps, step_size, editor, canvas, shown, backbone_info],
+            [
+                frames,
+                steps,
+                cfg,
+                guidance_steps,
+                step_size,
+                save_memory,
+                editor,
+                canvas,
+                shown,
+                backbone_info,
+            ],
         )
         inbox_kind.input(
             lambda rs, kind: (
@@ -1348,6 +1367,7 @@ def build_app() -> Any:
             iterations,
             adjacent,
             step_size,
+            save_memory,
             baseline,
             run_state_c,
         ]

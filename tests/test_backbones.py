@@ -53,6 +53,9 @@ def test_registry_names_and_defaults():
     assert ms.source == "ali-vilab/text-to-video-ms-1.7b"
     assert (ms.defaults.width, ms.defaults.height, ms.defaults.frames) == (256, 256, 16)
     assert ms.defaults.cfg_scale == 9.0
+    # ZeroScope's guided run would not fit 24 GB without recomputing layers; the others do
+    assert zs.defaults.checkpointing and not ms.defaults.checkpointing
+    assert not BACKBONES["shapes"].defaults.checkpointing
 
 
 def test_tiny_loads_offline_with_real_classes(tiny):

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from starvid.attention import RecordingAttnProcessor
+from starvid.attention import RecordingAttnProcessor, StopForward
 from starvid.cli import main
 from starvid.export import load_maps, read_video
 from starvid.parsing import parse_prompt
@@ -72,6 +72,63 @@ def test_stopping_the_forward_early_keeps_the_result(run, bb):
         [r["total"] for r in fast.losses], rel=1e-4, abs=1e-6
     )
     assert np.abs(full.frames.astype(int) - fast.frames.astype(int)).max() <= 1
+
+
+def test_checkpointing_keeps_the_result(run, bb):
+    """Recomputing layers in the backward pass (memory saving) gives the same gradients."""
+    ck = generate(bb, PROMPT, run.plan, run.parsed, {"checkpointing": True}, guided=True)
+    assert ck.settings.checkpointing and not run.guided.settings.checkpointing
+    assert [r["total"] for r in ck.losses] == pytest.approx(
+        [r["total"] for r in run.guided.losses], rel=1e-5, abs=1e-7
+    )
+    assert np.abs(ck.frames.astype(int) - run.guided.frames.astype(int)).max() <= 1
+
+
+@pytest.mark.parametrize("record_layers", ["low", "all"])
+def test_checkpointing_keeps_less_for_the_backward_pass(bb, record_layers):
+    """Bytes a gradient iteration keeps for its backward pass, with and without checkpointing:
+    checkpointed layers keep only their inputs, and the gradient stays the same."""
+    import torch
+
+    from starvid.attention import AttentionStore, install_recorders, select_layers
+    from starvid.checkpointing import checkpointed_layers
+    from starvid.guidance import compute_losses
+    from starvid.pipeline import build_targets, encode_prompt, prepare_latents
+
+    parsed = parse_prompt(PROMPT)
+    plan = heuristic_plan(parsed, frames=bb.defaults.frames, seed=0)
+    words = build_targets(bb.tokenizer, parsed, plan, [])
+    store = AttentionStore(words.positions, select_layers(bb.unet, record_layers))
+    store.keep_grad = store.stop_early = True
+    cond = encode_prompt(bb, PROMPT)[1:]
+    scheduler = bb.new_scheduler()
+    scheduler.set_timesteps(10)
+    z0 = prepare_latents(bb, make_settings().resolve(bb), scheduler)
+    t = scheduler.timesteps[0]
+
+    def iteration(enabled: bool):
+        kept = []
+
+        def pack(x):
+            kept.append(x.numel() * x.element_size())
+            return x
+
+        z = z0.clone().requires_grad_(True)
+        with install_recorders(bb.unet, store), checkpointed_layers(bb.unet, store, enabled):
+            with torch.autograd.graph.saved_tensors_hooks(pack, lambda x: x):
+                try:
+                    bb.unet(z, t, encoder_hidden_states=cond)
+                except StopForward:
+                    pass
+                loss = compute_losses(store.layer_mean(), words.targets, 1.0, 0.1).total
+            (grad,) = torch.autograd.grad(loss, z)
+        return sum(kept), grad
+
+    plain_bytes, plain_grad = iteration(False)
+    ck_bytes, ck_grad = iteration(True)
+    assert ck_bytes < 0.5 * plain_bytes, (ck_bytes, plain_bytes)
+    torch.testing.assert_close(ck_grad, plain_grad, rtol=1e-4, atol=1e-7)
+    assert "forward" not in vars(bb.unet.down_blocks[0].resnets[0])  # unpatched on exit
 
 
 def test_losses_fall_during_each_guided_step(run):

@@ -237,6 +237,9 @@ def test_studio_end_to_end(app_url):
             _set_number(page, "steps", 3)
             _set_number(page, "guidance-steps", 1)
             _set_number(page, "iterations", 2)
+            save_memory = page.locator("#save-memory input")
+            expect(save_memory).not_to_be_checked()  # the shapes model's default
+            save_memory.check()
             page.locator("#generate").click()
             expect(page.locator("#progress")).to_contain_text("guided run", timeout=120_000)
             expect(page.locator("#heatmap .js-plotly-plot")).to_be_attached()  # live, mid-run
@@ -262,6 +265,7 @@ def test_studio_end_to_end(app_url):
             assert used != pytest.approx(cat["boxes"][0], abs=0.01)
             assert {o["id"] for o in report["objects"]} == {"cat-1", "dog-1"}
             assert "baseline" in report["timing_s"]
+            assert report["settings"]["checkpointing"] is True
             # 5. cancel a second, longer run: a visible message, the results and plan stay
             _set_number(page, "steps", 12)
             page.locator("#generate").click()
