@@ -95,7 +95,7 @@ class GenerationSettings(BaseModel):
     checkpointing: bool | None = Field(
         None,
         description="gradient iterations recompute the U-Net's layers in the backward pass "
-        "instead of keeping their activations: less memory, about a third more time per iteration",
+        "instead of keeping their activations: less memory, about 1.5x the time per iteration",
     )
     final_fraction: float = Field(
         0.2, gt=0.0, le=1.0, description="inbox_share_final: maps of the last fraction of steps"
