@@ -27,6 +27,7 @@ Usage:
   python benchmarks/guidance_cost.py                 # tiny model, CPU
   python benchmarks/guidance_cost.py --json
   python benchmarks/guidance_cost.py --backbone zeroscope --random-weights   # on a GPU
+  python benchmarks/guidance_cost.py --backbone zeroscope --estimate      # memory, any machine
   python benchmarks/guidance_cost.py --backbone zeroscope --random-weights --dtype bfloat16 \
       --frames 2 --steps 2 --repeats 0 --modes guided --threads 2              # on a CPU
 """
@@ -169,6 +170,41 @@ def ratios(base: dict, other: dict, name: str, mode: str = "guided") -> dict:
     }
 
 
+def estimate(args) -> list[dict]:
+    """Activation memory of one gradient iteration, with and without checkpointing, sized on the
+    meta device (no weights, no compute): full-size models in seconds on any machine."""
+    import torch
+
+    from starvid.backbones import load_backbone
+    from starvid.pipeline import iteration_activation_bytes, make_settings
+
+    dtype = getattr(torch, args.dtype or "bfloat16")
+    bb = load_backbone(args.backbone, device="meta", dtype=dtype, random_weights=True)
+    weights = sum(p.numel() * p.element_size() for p in bb.unet.parameters())
+    base = make_settings(
+        seed=args.seed, steps=args.steps, frames=args.frames, height=args.height, width=args.width
+    ).resolve(bb)
+    rows = []
+    for ck in (False, True):
+        kept = iteration_activation_bytes(
+            bb, args.prompt, base.model_copy(update={"checkpointing": ck})
+        )
+        rows.append(
+            {
+                "backbone": bb.name,
+                "dtype": str(dtype).removeprefix("torch."),
+                "frames": base.frames,
+                "height": base.height,
+                "width": base.width,
+                "checkpointing": ck,
+                "unet_weights_gib": round(weights / 2**30, 3),
+                "activations_gib": round(kept / 2**30, 3),
+                "default": ck == base.checkpointing,
+            }
+        )
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--backbone", default="tiny")
@@ -200,11 +236,29 @@ def main() -> None:
         default=None,
         help="one fresh process per mode (default: on CPU)",
     )
+    ap.add_argument(
+        "--estimate",
+        action="store_true",
+        help="size a gradient iteration's activations on the meta device (no timing)",
+    )
     ap.add_argument("--json", action="store_true", help="one JSON object per setting")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         print(json.dumps(measure_mode(args, args.child)))
+        return
+    if args.estimate:
+        for row in estimate(args):
+            if args.json:
+                print(json.dumps(row))
+                continue
+            print(
+                f"{row['backbone']} {row['width']}x{row['height']}x{row['frames']} {row['dtype']}"
+                f", checkpointing {'on ' if row['checkpointing'] else 'off'}"
+                f"{' (default)' if row['default'] else '          '}: a gradient iteration keeps"
+                f" {row['activations_gib']:.2f} GiB of activations (U-Net weights"
+                f" {row['unet_weights_gib']:.2f} GiB)"
+            )
         return
     if args.isolate is None:
         import torch

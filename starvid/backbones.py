@@ -123,9 +123,8 @@ BACKBONES: dict[str, BackboneSpec] = {
     ),
     "zeroscope": BackboneSpec(
         source="cerspense/zeroscope_v2_576w",
-        # A gradient iteration at 576x320 keeps about 1 GB of activations a frame (bf16): about
-        # 28 GB at 24 frames, too much for a 24 GB card; recomputing layers needs about 11 GB
-        # (benchmarks/guidance_cost.py at 1 and 2 frames, extrapolated; see README).
+        # A gradient iteration at 576x320x24 keeps 29 GiB of activations (bf16): too much for a
+        # 24 GB card; recomputing layers keeps 3.1 GiB (benchmarks/guidance_cost.py --estimate).
         defaults=BackboneDefaults(
             height=320, width=576, frames=24, steps=40, cfg_scale=9.0, fps=8, checkpointing=True
         ),
@@ -542,9 +541,9 @@ def _assemble(name, unet, vae, text_encoder, tokenizer, scheduler, device, dtype
         m.requires_grad_(False).eval()
         if device.type != "meta":
             m.to(device=device)
-            first = next(m.parameters(), None)  # the pixel-shuffle VAE has no weights
-            if first is not None and first.dtype != dtype:
-                m.to(dtype=dtype)
+        first = next(m.parameters(), None)  # the pixel-shuffle VAE has no weights
+        if first is not None and first.dtype != dtype:
+            m.to(dtype=dtype)
     return Backbone(
         name=name,
         unet=unet,

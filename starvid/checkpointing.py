@@ -20,7 +20,7 @@ from contextlib import contextmanager
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from starvid.attention import AttentionStore
+from starvid.attention import AttentionStore, StopForward, install_recorders
 
 # Children of a U-Net block that hold its layers (UNet3D and AnimateDiff's UNetMotion names).
 _LAYER_LISTS = ("resnets", "temp_convs", "attentions", "temp_attentions", "motion_modules")
@@ -82,3 +82,31 @@ def _checkpointed(forward, store: AttentionStore):
         return checkpoint(body, *args, use_reentrant=False, **kwargs)
 
     return run
+
+
+def activation_bytes(unet, store: AttentionStore, latents, timestep, cond, checkpointing: bool):
+    """Bytes of activations a gradient iteration's U-Net forward keeps for the backward pass.
+
+    Each tensor storage counts once and the weights not at all. On the meta device nothing is
+    computed, so this sizes a full-size model in a second on any machine.
+    """
+    weights = {t.untyped_storage()._cdata for t in [*unet.parameters(), *unet.buffers()]}
+    kept: dict[int, int] = {}
+
+    def pack(x: torch.Tensor) -> torch.Tensor:
+        storage = x.untyped_storage()
+        if storage._cdata not in weights:
+            kept[storage._cdata] = storage.nbytes()
+        return x
+
+    store.keep_grad, store.stop_early, store.skip_uncond = True, True, False
+    z = latents.detach().requires_grad_(True)
+    with install_recorders(unet, store), checkpointed_layers(unet, store, checkpointing):
+        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda x: x):
+            try:
+                unet(z, timestep, encoder_hidden_states=cond)
+            except StopForward:
+                pass
+            store.layer_mean()
+    store.reset()
+    return sum(kept.values())

@@ -41,7 +41,7 @@ from starvid.attention import (
     select_layers,
     token_positions,
 )
-from starvid.checkpointing import checkpointed_layers
+from starvid.checkpointing import activation_bytes, checkpointed_layers
 from starvid.errors import StarVidError
 from starvid.guidance import GuidanceTargets, compute_losses, inbox_share, latent_step
 from starvid.plan import Plan, load_plan
@@ -591,6 +591,30 @@ def _iterate(
             break
         latents = (latents - update).detach()
     return latents, latest
+
+
+def iteration_activation_bytes(
+    backbone, prompt: str, settings: GenerationSettings | dict | None = None
+) -> int:
+    """Bytes of activations one gradient iteration keeps for its backward pass (heuristic plan).
+
+    The bulk of guidance's extra memory. With a backbone on the meta device nothing is computed:
+    a full-size model is sized in seconds on any machine.
+    """
+    from starvid.parsing import parse_prompt
+    from starvid.planning import heuristic_plan
+
+    s = make_settings(settings).resolve(backbone)
+    parsed = parse_prompt(prompt)
+    plan = heuristic_plan(parsed, frames=s.frames, seed=s.seed)
+    words = build_targets(backbone.tokenizer, parsed, plan, [], s.spatial_words)
+    store = AttentionStore(words.positions, select_layers(backbone.unet, s.record_layers))
+    scheduler = backbone.new_scheduler()
+    scheduler.set_timesteps(s.steps)
+    latents = prepare_latents(backbone, s, scheduler)
+    cond = encode_prompt(backbone, prompt)[1:]
+    t = scheduler.timesteps[0]
+    return activation_bytes(backbone.unet, store, latents, t, cond, s.checkpointing)
 
 
 # -- a whole run ------------------------------------------------------------------------------
