@@ -614,7 +614,8 @@ def iteration_activation_bytes(
     latents = prepare_latents(backbone, s, scheduler)
     cond = encode_prompt(backbone, prompt)[1:]
     t = scheduler.timesteps[0]
-    return activation_bytes(backbone.unet, store, latents, t, cond, s.checkpointing)
+    with _RUN_LOCK:  # swaps the shared U-Net's processors, as a run does
+        return activation_bytes(backbone.unet, store, latents, t, cond, s.checkpointing)
 
 
 # -- a whole run ------------------------------------------------------------------------------
