@@ -297,7 +297,7 @@ def main() -> None:
             else f"{row['setting']}: {s['guidance_steps']} guided steps x {s['iterations']} it"
         )
         print(
-            f"  {what:<32} time x{row['time_ratio']:.2f}  peak memory x{row['memory_ratio']:.2f}"
+            f"  {what:<37} time x{row['time_ratio']:.2f}  peak memory x{row['memory_ratio']:.2f}"
             f" ({row['guided_peak_mb']:.0f} MB)  working memory x{row['working_memory_ratio']:.2f}"
             f" ({row['guided_working_mb']:.0f} MB)"
         )
