@@ -314,6 +314,8 @@ def _save_tensors(path: Path, tensors: dict[str, torch.Tensor], dtype=None) -> N
 
 
 def _save_json(path: Path, obj: dict) -> None:
+    if isinstance(obj.get("_use_default_values"), list):  # diffusers fills it from a set
+        obj = {**obj, "_use_default_values": sorted(obj["_use_default_values"])}
     text = json.dumps(obj, indent=2, sort_keys=True) + "\n"
     _atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
