@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 PROMPT = "two cats walking to the left and a dog jumping on the right"
+PARSED = ROOT / "benchmarks" / "data" / "cost_prompt_parse.json"  # PROMPT's parse, for GPU boxes
 
 
 def settings_for(name: str, steps: int) -> dict:
@@ -76,17 +77,25 @@ def _load(args):
     )
 
 
+def load_parse(args):
+    """The prompt's parse: spaCy's, or ``--parsed``'s saved one (machines without spaCy)."""
+    from starvid.parsing import ParsedPrompt, parse_prompt
+
+    if not args.parsed:
+        return parse_prompt(args.prompt)
+    return ParsedPrompt.from_details(json.loads(Path(args.parsed).read_text(encoding="utf-8")))
+
+
 def measure_mode(args, mode: str) -> dict:
     """Warm up once, then time ``args.repeats`` runs of one mode in this process."""
-    from starvid.parsing import parse_prompt
     from starvid.pipeline import generate, make_settings
     from starvid.planning import heuristic_plan
 
     bb = _load(args)
+    parsed = load_parse(args)
     base = make_settings(
         seed=args.seed, steps=args.steps, frames=args.frames, height=args.height, width=args.width
     ).resolve(bb)
-    parsed = parse_prompt(args.prompt)
     plan = heuristic_plan(parsed, frames=base.frames, seed=args.seed)
     kind, _, setting = mode.partition(":")
     s = base.model_copy(update=settings_for(setting, base.steps)) if kind == "guided" else base
@@ -94,7 +103,7 @@ def measure_mode(args, mode: str) -> dict:
     runs, cpu = [], []
     for _ in range(args.repeats + 1):  # the first run warms up caches, kernels, the allocator
         c0 = time.process_time()
-        runs.append(generate(bb, args.prompt, plan, parsed, s, **kw))
+        runs.append(generate(bb, parsed.prompt, plan, parsed, s, **kw))
         cpu.append(time.process_time() - c0)
     if args.repeats:  # --repeats 0: the one cold run is the figure (full size on a CPU)
         runs, cpu = runs[1:], cpu[1:]
@@ -126,7 +135,7 @@ def _child_args(args, mode: str) -> list[str]:
         "--repeats",
         str(args.repeats),
     ]
-    for flag in ("steps", "frames", "height", "width", "device", "threads", "dtype"):
+    for flag in ("steps", "frames", "height", "width", "device", "threads", "dtype", "parsed"):
         v = getattr(args, flag)
         if v is not None:
             out += [f"--{flag}", str(v)]
@@ -211,6 +220,12 @@ def main() -> None:
     ap.add_argument("--random-weights", action="store_true", help="full size from config")
     ap.add_argument("--device", default=None)
     ap.add_argument("--prompt", default=PROMPT)
+    ap.add_argument(
+        "--parsed",
+        metavar="JSON",
+        help="a saved parse (ParsedPrompt.details()) instead of spaCy's: its prompt is used "
+        f"(the default prompt's: {PARSED.relative_to(ROOT)})",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--frames", type=int, default=None)

@@ -93,6 +93,24 @@ class ParsedPrompt:
             "scene": self.scene_words and [asdict(w) for w in self.scene_words],
         }
 
+    @classmethod
+    def from_details(cls, details: dict) -> ParsedPrompt:
+        """Rebuild a parse from ``details()`` (where spaCy is missing, e.g. a bare GPU machine)."""
+        subjects = [
+            Subject(
+                head=Word(**s["head"]),
+                count=s["count"],
+                verbs=[Word(**w) for w in s["verbs"]],
+                modifiers=[Word(**w) for w in s["modifiers"]],
+                phrase=tuple(s["phrase"]),
+                clause=tuple(s["clause"]),
+            )
+            for s in details["subjects"]
+        ]
+        scene_words = [Word(**w) for w in details["scene"] or []]
+        scene = list(dict.fromkeys(w.lemma for w in scene_words))
+        return cls(details["prompt"], subjects, scene, scene_words)
+
 
 @lru_cache(maxsize=1)
 def load_nlp():

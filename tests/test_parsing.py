@@ -56,6 +56,15 @@ def test_exact_parse_rate_on_prompt_set():
     assert rate >= 0.95, f"exact rate {rate:.1%}; failures: {failures}"
 
 
+def test_details_round_trip_without_spacy():
+    """A saved parse (``details()`` as JSON) rebuilds the same ParsedPrompt."""
+    from starvid.parsing import ParsedPrompt
+
+    for prompt, _ in _load_cases():
+        parsed = parse_prompt(prompt)
+        assert ParsedPrompt.from_details(json.loads(json.dumps(parsed.details()))) == parsed
+
+
 def test_spans_and_token_indices_point_at_the_words():
     prompt = "a pair of ducks swimming in a pond while a frog jumps"
     parsed = parse_prompt(prompt)

@@ -1,0 +1,37 @@
+#!/bin/bash
+# One call on a lent GPU machine (bare image: PyTorch, transformers, OpenCV, no diffusers, no
+# pydantic, no spaCy; nothing can be fetched there): the full-size cost benchmark, then shapes
+# training on the GPU. What it writes under $OUT comes back.
+#
+# Here, before the call (the wheels the image lacks, about 9 MB, for its Python 3.12):
+#   echo /.whl/ >> .git/info/exclude
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .whl \
+#     diffusers==0.42.1 pydantic==2.14.3 pydantic-core==2.50.4 annotated-types \
+#     typing-inspection importlib-metadata
+# Then: run(command="bash scripts/gpu_checks.sh", carry=[".whl"], timeout_s=590).
+# Back here: copy $OUT/unet.safetensors and $OUT/text_encoder.safetensors over
+# assets/shapes/{unet/diffusion_pytorch_model,text_encoder/model}.safetensors, and
+# training.json, train_log.jsonl, samples.png into assets/shapes/; resume CPU training from them
+# (the optimizer state stays here: it is too large to travel, so the next run starts a fresh one).
+set -o pipefail
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+  --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpu.txt"
+
+# Full size, random weights (time and memory do not depend on them); bf16, since random fp16
+# weights can overflow and a skipped update would make guidance look cheap.
+timeout 300 python3 benchmarks/guidance_cost.py --backbone zeroscope --random-weights \
+  --device cuda --dtype bfloat16 --parsed benchmarks/data/cost_prompt_parse.json \
+  --modes guided --repeats 1 --json 2>&1 | tee "$OUT/cost_zeroscope.jsonl"
+
+# Shapes training from the shipped weights (fresh optimizer), then its files back.
+timeout $((60 * ${TRAIN_MINUTES:-4} + 60)) python3 -m starvid.shapes.train --device cuda \
+  --max-minutes "${TRAIN_MINUTES:-4}" --batch "${BATCH:-32}" --lr "${LR:-4e-4}" \
+  --anneal-to "${ANNEAL_TO:-4e-5}" --ema 0.995 --state /tmp/state.safetensors \
+  > "$OUT/train.out" 2>&1
+tail -3 "$OUT/train.out"
+cp assets/shapes/unet/diffusion_pytorch_model.safetensors "$OUT/unet.safetensors"
+cp assets/shapes/text_encoder/model.safetensors "$OUT/text_encoder.safetensors"
+cp assets/shapes/training.json assets/shapes/train_log.jsonl assets/shapes/samples.png "$OUT/"
