@@ -119,15 +119,42 @@ def _sibling(out, tag: str, suffix: str | None = None):
     return out.with_name(f"{out.stem}.{tag}{suffix or out.suffix}")
 
 
+def _read_report(path: str) -> dict:
+    """A run report written by ``generate --report`` or the app (its prompt, plan, settings)."""
+    try:
+        report = json.loads(open(path, "rb").read())
+    except OSError as exc:
+        raise StarVidError(f"cannot read report {path}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise StarVidError(f"report {path} is not JSON: {exc}") from exc
+    keys = ("prompt", "backbone", "plan", "settings")
+    if not isinstance(report, dict) or not all(k in report for k in keys):
+        raise StarVidError(f"{path} is not a run report (it needs {', '.join(keys)})")
+    return report
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from starvid import export
     from starvid.pipeline import make_settings, run_generation
-    from starvid.plan import read_plan_file
+    from starvid.plan import load_plan, read_plan_file
 
-    plan = read_plan_file(args.plan) if args.plan else None
+    prompt, backbone, plan, baseline = args.prompt, args.backbone, None, args.baseline
+    earlier = None  # the settings of the report to run again
+    if args.from_report:
+        report = _read_report(args.from_report)
+        prompt = prompt or report["prompt"]
+        backbone = backbone or report["backbone"]
+        plan = load_plan(report["plan"]) if not args.plan else None
+        earlier = report["settings"]
+        baseline = baseline or "baseline" in report.get("timing_s", {})
+    if not prompt:
+        raise StarVidError("generate needs a prompt (or --from-report REPORT.json)")
+    if args.plan:
+        plan = read_plan_file(args.plan)
     settings = make_settings(
+        earlier,
         seed=args.seed,
         frames=args.frames,
         steps=args.steps,
@@ -148,9 +175,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".mp4":
         raise StarVidError(f"--out must end in .mp4: {out}")
-    result = run_generation(
-        args.prompt, plan=plan, backbone=args.backbone, settings=settings, baseline=args.baseline
-    )
+    backbone = backbone or DEFAULT_BACKBONE
+    result = run_generation(prompt, plan, backbone, settings, baseline=baseline)
     fps = result.report.get("fps", 8)
     written = [export.write_mp4(result.guided.frames, out, fps=fps)]
     if args.gif:
@@ -213,11 +239,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_backbones)
 
     p = sub.add_parser("generate", help="generate a video with StarVid guidance")
-    p.add_argument("prompt")
+    p.add_argument("prompt", nargs="?", help="the prompt (or --from-report)")
     p.add_argument(
         "--backbone",
-        default=DEFAULT_BACKBONE,
+        default=None,
         help=f"registry name, hub id or folder (default {DEFAULT_BACKBONE})",
+    )
+    p.add_argument(
+        "--from-report",
+        metavar="JSON",
+        help="run again what a report describes (prompt, backbone, plan, settings, baseline); "
+        "other flags override it",
     )
     p.add_argument("--out", default="out.mp4", help="MP4 path (default out.mp4)")
     p.add_argument("--report", metavar="JSON", help="write the run report here")

@@ -1068,7 +1068,10 @@ def build_app() -> Any:
         words = map_words(live)
         word = words[0] if words else None
         timing = ", ".join(f"{k} {v:.1f} s" for k, v in report["timing_s"].items())
-        notes = [f"Done: {timing}."] + [f"{w}" for w in report.get("warnings", [])]
+        notes = [
+            f"Done: {timing}. To run it again from the command line: "
+            "`python -m starvid generate --from-report report.json --out guided.mp4`."
+        ] + [f"{w}" for w in report.get("warnings", [])]
         ordered = [
             files[k]
             for k in ("guided.mp4", "baseline.mp4", "plan.json", "report.json", "maps.npz")

@@ -249,6 +249,29 @@ def test_cli_generate_end_to_end(tmp_path, capsys):
     assert set(maps) == {"cats", "walking", "dog", "jumping"}
     assert "cat-1: in-box attention share guided" in printed.out
 
+    # the report runs again as it was: prompt, backbone, plan, settings and the baseline
+    again = tmp_path / "again.mp4"
+    rc = main(
+        ["generate", "--from-report", str(tmp_path / "r.json"), "--out", str(again)]
+        + ["--report", str(tmp_path / "r2.json")]
+    )
+    assert rc == 0, capsys.readouterr().err
+    rep2 = json.loads((tmp_path / "r2.json").read_text())
+    for key in ("prompt", "backbone", "settings", "plan"):
+        assert rep2[key] == rep[key], key
+    np.testing.assert_array_equal(read_video(again), read_video(out))
+    np.testing.assert_array_equal(
+        read_video(tmp_path / "again.baseline.mp4"), read_video(tmp_path / "out.baseline.mp4")
+    )
+    # flags override the report
+    rc = main(
+        ["generate", "--from-report", str(tmp_path / "r.json"), "--seed", "5", "--steps", "2"]
+        + ["--out", str(tmp_path / "o2.mp4"), "--report", str(tmp_path / "r3.json")]
+    )
+    assert rc == 0
+    rep3 = json.loads((tmp_path / "r3.json").read_text())
+    assert (rep3["seed"], rep3["settings"]["steps"], rep3["plan"]) == (5, 2, rep["plan"])
+
 
 def _bad(args, capsys) -> str:
     rc = main(["generate", "a dog running", "--steps", "2", "--frames", "2", *args])
@@ -261,6 +284,12 @@ def _bad(args, capsys) -> str:
 def test_cli_generate_bad_input(tmp_path, capsys):
     out = ["--out", str(tmp_path / "o.mp4")]
     assert "cannot read plan file" in _bad(["--plan", str(tmp_path / "none.json"), *out], capsys)
+    assert "cannot read report" in _bad(["--from-report", str(tmp_path / "no.json"), *out], capsys)
+    not_report = tmp_path / "plan.json"
+    not_report.write_text('{"frames": 2, "objects": []}')
+    assert "not a run report" in _bad(["--from-report", str(not_report), *out], capsys)
+    rc = main(["generate", "--out", str(tmp_path / "o.mp4")])
+    assert rc == 2 and "needs a prompt" in capsys.readouterr().err
     bad = tmp_path / "bad.json"
     bad.write_text('{"frames": 2, "objects": []}')
     assert "invalid plan" in _bad(["--plan", str(bad), *out], capsys)

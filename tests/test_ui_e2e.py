@@ -245,6 +245,7 @@ def test_studio_end_to_end(app_url):
             expect(page.locator("#heatmap .js-plotly-plot")).to_be_attached()  # live, mid-run
             page.screenshot(path=str(ARTIFACTS / "3-generating.png"), full_page=True)
             expect(page.locator("#status")).to_contain_text("Done", timeout=240_000)
+            expect(page.locator("#status")).to_contain_text("--from-report report.json")
             for vid in ("#video-guided video", "#video-baseline video"):
                 expect(page.locator(vid)).to_have_attribute("src", re.compile(r"\.mp4"))
             expect(page.locator("#heatmap .js-plotly-plot .hm")).to_have_count(2)  # both runs
