@@ -131,7 +131,31 @@ def rate_table(rows: list[dict]) -> dict:
         }
     out["difference"] = diff
     out["n_videos"] = len(rows)
+    out["diagnosis"] = diagnosis(rows)
     return out
+
+
+def diagnosis(rows: list[dict]) -> dict:
+    """Where numeracy fails: the share of subjects drawn with the right count (and size), by the
+    count the caption asks for, and the share of videos with objects of colours it does not name
+    (numeracy needs none)."""
+    by_count: dict[int, dict[str, list[bool]]] = {}
+    for r in rows:
+        for g in r.get("groups", []):
+            arms = by_count.setdefault(g["count"], {"baseline": [], "starvid": []})
+            for arm in arms:
+                arms[arm].append(g[arm])
+    return {
+        "count_right_by_count": {
+            str(n): {arm: float(np.mean(v)) for arm, v in arms.items()}
+            | {"subjects": len(arms["baseline"])}
+            for n, arms in sorted(by_count.items())
+        },
+        "videos_with_extra_objects": {
+            arm: float(np.mean([r["extra"][arm] for r in rows if "extra" in r] or [np.nan]))
+            for arm in ("baseline", "starvid")
+        },
+    }
 
 
 def _score_dict(score) -> dict:
@@ -193,6 +217,12 @@ def _work(args, overrides: dict | None, jobs: list[tuple[int, int]], threads: in
                 "seed": seed,
                 "baseline": _score_dict(sb),
                 "starvid": _score_dict(sg),
+                "groups": [
+                    {"count": b.count, "baseline": b.count_ok and b.size_ok}
+                    | {"starvid": g.count_ok and g.size_ok}
+                    for b, g in zip(sb.groups, sg.groups, strict=True)
+                ],
+                "extra": {"baseline": sb.extra_objects > 0, "starvid": sg.extra_objects > 0},
             }
         )
         if len(examples) < args.grid_rows:
@@ -256,6 +286,18 @@ def print_table(title: str, table: dict) -> None:
         print(
             f"{c:<16}{100 * table['baseline'][c]:>9.1f}%{100 * table['starvid'][c]:>9.1f}%"
             f"{100 * d['mean']:>+8.1f}   [{100 * lo:+.1f}, {100 * hi:+.1f}]"
+        )
+    diag = table.get("diagnosis", {})
+    for n, row in diag.get("count_right_by_count", {}).items():
+        print(
+            f"  subjects asked for {n}: count right {100 * row['baseline']:.1f}% -> "
+            f"{100 * row['starvid']:.1f}% ({row['subjects']} subjects)"
+        )
+    extra = diag.get("videos_with_extra_objects")
+    if extra:
+        print(
+            "  videos with objects of colours the caption does not name: "
+            f"{100 * extra['baseline']:.1f}% -> {100 * extra['starvid']:.1f}%"
         )
 
 
@@ -343,6 +385,7 @@ def main(argv: list[str] | None = None) -> int:
                     "starvid": table["starvid"],
                     "difference": table["difference"],
                     "n_videos": table["n_videos"],
+                    "diagnosis": table["diagnosis"],
                 }
             )
         )

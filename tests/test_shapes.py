@@ -477,6 +477,11 @@ def test_quick_benchmark_on_the_shipped_model(capsys):
         assert set(table[arm]) == {"numeracy", "attribute", "motion", "action_binding", "all"}
         assert all(0.0 <= r <= 1.0 for r in table[arm].values())
     assert set(table["difference"]["numeracy"]) == {"mean", "ci95"}
+    by_count = table["diagnosis"]["count_right_by_count"]
+    assert sum(row["subjects"] for row in by_count.values()) == 2 * 3  # two subjects a caption
+    assert set(by_count) <= {"1", "2", "3", "4"}
+    for row in [*by_count.values(), table["diagnosis"]["videos_with_extra_objects"]]:
+        assert 0.0 <= row["baseline"] <= 1.0 and 0.0 <= row["starvid"] <= 1.0
 
 
 def test_benchmark_settings_are_the_apps_shapes_defaults():
