@@ -99,6 +99,17 @@ def _download_json(page, locator) -> dict:
     return json.loads(Path(info.value.path()).read_text())
 
 
+def _export_when(page, ready, timeout_s: float = 60.0) -> dict:
+    """The exported plan once ``ready(plan)`` holds: the export follows edits asynchronously,
+    and a loaded machine can take seconds to catch up."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        plan = _download_json(page, page.locator("#export"))
+        if ready(plan) or time.monotonic() > deadline:
+            return plan
+        page.wait_for_timeout(500)
+
+
 def _set_number(page, elem_id: str, value) -> None:
     box = page.locator(f"#{elem_id} input[type=number]").first
     box.fill(str(value))
@@ -284,7 +295,7 @@ def test_studio_end_to_end(app_url):
             expect(page.locator("#steps input[type=number]")).to_have_value("10")
             expect(page.locator("#step-size input[type=number]")).to_have_value("0.3")
             expect(page.locator("#frames input[type=number]")).to_have_value("8")
-            moved = _download_json(page, page.locator("#export"))
+            moved = _export_when(page, lambda plan: plan["frames"] == 8)
             assert moved["frames"] == 8
             for new, old in zip(moved["objects"], edited["objects"], strict=True):
                 assert new["boxes"][0] == pytest.approx(old["boxes"][0], abs=1e-6)
