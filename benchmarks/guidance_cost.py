@@ -241,8 +241,9 @@ def main() -> None:
     )
     ap.add_argument(
         "--modes",
+        choices=["all", "guided"],
         default="all",
-        help="'all', or 'guided' (baseline and default guidance only: full size on a CPU)",
+        help="guided: only the baseline, the default and checkpointing flipped (full size, CPU)",
     )
     ap.add_argument("--threads", type=int, default=None, help="torch threads (CPU)")
     ap.add_argument(
@@ -280,8 +281,6 @@ def main() -> None:
 
         cuda = (args.device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda")
         args.isolate = not cuda
-    if args.modes not in ("all", "guided"):
-        raise SystemExit("--modes: 'all' or 'guided'")
     from starvid.backbones import BACKBONES
 
     spec = BACKBONES.get(args.backbone)
