@@ -141,7 +141,7 @@ def diagnosis(rows: list[dict]) -> dict:
     (numeracy needs none)."""
     by_count: dict[int, dict[str, list[bool]]] = {}
     for r in rows:
-        for g in r.get("groups", []):
+        for g in r["groups"]:
             arms = by_count.setdefault(g["count"], {"baseline": [], "starvid": []})
             for arm in arms:
                 arms[arm].append(g[arm])
@@ -152,8 +152,7 @@ def diagnosis(rows: list[dict]) -> dict:
             for n, arms in sorted(by_count.items())
         },
         "videos_with_extra_objects": {
-            arm: float(np.mean([r["extra"][arm] for r in rows if "extra" in r] or [np.nan]))
-            for arm in ("baseline", "starvid")
+            arm: float(np.mean([r["extra"][arm] for r in rows])) for arm in ("baseline", "starvid")
         },
     }
 
@@ -287,18 +286,17 @@ def print_table(title: str, table: dict) -> None:
             f"{c:<16}{100 * table['baseline'][c]:>9.1f}%{100 * table['starvid'][c]:>9.1f}%"
             f"{100 * d['mean']:>+8.1f}   [{100 * lo:+.1f}, {100 * hi:+.1f}]"
         )
-    diag = table.get("diagnosis", {})
-    for n, row in diag.get("count_right_by_count", {}).items():
+    diag = table["diagnosis"]
+    for n, row in diag["count_right_by_count"].items():
         print(
             f"  subjects asked for {n}: count right {100 * row['baseline']:.1f}% -> "
             f"{100 * row['starvid']:.1f}% ({row['subjects']} subjects)"
         )
-    extra = diag.get("videos_with_extra_objects")
-    if extra:
-        print(
-            "  videos with objects of colours the caption does not name: "
-            f"{100 * extra['baseline']:.1f}% -> {100 * extra['starvid']:.1f}%"
-        )
+    extra = diag["videos_with_extra_objects"]
+    print(
+        "  videos with objects of colours the caption does not name: "
+        f"{100 * extra['baseline']:.1f}% -> {100 * extra['starvid']:.1f}%"
+    )
 
 
 def save_grid(path: Path, examples: list) -> None:

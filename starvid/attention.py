@@ -226,6 +226,14 @@ class AttentionStore:
         return self.layer_mean({k: v / n for k, v in self.summed.items()})
 
 
+def forward_for_maps(unet, sample, timestep, cond) -> None:
+    """Run the U-Net for its recorded maps; with ``stop_early`` it ends after the last one."""
+    try:
+        unet(sample, timestep, encoder_hidden_states=cond)
+    except StopForward:
+        pass
+
+
 def _map_shape(pixels: int, latent_hw: tuple[int, int]) -> tuple[int, int]:
     """(h, w) of a layer from its pixel count: the latent size halved (rounding up) k times."""
     lh, lw = latent_hw

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from starvid.attention import AttentionStore, StopForward, install_recorders
+from starvid.attention import AttentionStore, forward_for_maps, install_recorders
 
 # Children of a U-Net block that hold its layers (UNet3D and AnimateDiff's UNetMotion names).
 _LAYER_LISTS = ("resnets", "temp_convs", "attentions", "temp_attentions", "motion_modules")
@@ -103,10 +103,7 @@ def activation_bytes(unet, store: AttentionStore, latents, timestep, cond, check
     z = latents.detach().requires_grad_(True)
     with install_recorders(unet, store), checkpointed_layers(unet, store, checkpointing):
         with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda x: x):
-            try:
-                unet(z, timestep, encoder_hidden_states=cond)
-            except StopForward:
-                pass
+            forward_for_maps(unet, z, timestep, cond)
             store.layer_mean()
     store.reset()
     return sum(kept.values())

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from starvid import DEFAULT_BACKBONE
 from starvid.errors import StarVidError
@@ -113,8 +114,6 @@ def _cmd_backbones(args: argparse.Namespace) -> int:
 
 def _sibling(out, tag: str, suffix: str | None = None):
     """out.mp4 -> out.<tag>.mp4 (or another suffix)."""
-    from pathlib import Path
-
     out = Path(out)
     return out.with_name(f"{out.stem}.{tag}{suffix or out.suffix}")
 
@@ -122,7 +121,7 @@ def _sibling(out, tag: str, suffix: str | None = None):
 def _read_report(path: str) -> dict:
     """A run report written by ``generate --report`` or the app (its prompt, plan, settings)."""
     try:
-        report = json.loads(open(path, "rb").read())
+        report = json.loads(Path(path).read_bytes())
     except OSError as exc:
         raise StarVidError(f"cannot read report {path}: {exc.strerror}") from exc
     except ValueError as exc:
@@ -134,8 +133,6 @@ def _read_report(path: str) -> dict:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from starvid import export
     from starvid.pipeline import make_settings, run_generation
     from starvid.plan import load_plan, read_plan_file

@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starvid import DEFAULT_BACKBONE
 from starvid.attention import (
     AttentionStore,
-    StopForward,
+    forward_for_maps,
     install_recorders,
     select_layers,
     token_positions,
@@ -563,10 +563,7 @@ def _iterate(
         check_cancel()
         z = latents.detach().requires_grad_(True)
         with torch.enable_grad():
-            try:
-                unet(scheduler.scale_model_input(z, t), t, encoder_hidden_states=cond)
-            except StopForward:
-                pass
+            forward_for_maps(unet, scheduler.scale_model_input(z, t), t, cond)
             lv = compute_losses(
                 store.layer_mean(),
                 targets,
