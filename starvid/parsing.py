@@ -480,8 +480,10 @@ class _Analysis:
             return False
         if any(c.dep_ in ("det", "nummod") for c in tok.children if c.i < prev.i):
             # "two hot air balloons over a field": the number agrees with the last noun.
+            # "three dogs bark at them": a singular last word does not agree with the number,
+            # the plural noun before it does, so that word is the verb.
             number = next(c for c in tok.children if c.dep_ in ("det", "nummod") and c.i < prev.i)
-            if (_number_value(number) or 1) > 1:
+            if (_number_value(number) or 1) > 1 and _is_plural(tok):
                 return False
         # Agreement: singular noun + verb in -s ("car drives"), plural noun + base ("dogs play").
         if low.endswith("s") and not _is_plural(prev):
