@@ -338,7 +338,14 @@ IRREGULAR_LEMMAS = {
 }
 NOT_ACTIONS = {"be", "have", "let", "seem", "appear", "become"}
 # Known slips of the lemmatizer on verbs ("riding" -> "rid").
-VERB_LEMMA_FIXES = {"riding": "ride", "rides": "ride", "rode": "ride", "ridden": "ride"}
+VERB_LEMMA_FIXES = {
+    "riding": "ride",
+    "rides": "ride",
+    "rode": "ride",
+    "ridden": "ride",
+    # Base forms ending in -ing, which the lemmatizer cuts ("swing" -> "swe").
+    **{v: v for v in ("swing", "sing", "bring", "ring", "sting", "cling", "fling", "spring")},
+}
 DIRECTION_WORDS = {
     "left",
     "right",
@@ -385,9 +392,10 @@ def _verb_reading(text: str) -> str | None:
     Used to repair tokens the tagger took for nouns ("A red car *drives* past two people").
     """
     low = text.lower()
-    # "they are clapping" reads an -ing word as a verb and lemmatizes it ("clap").
-    doc = load_nlp()(f"they are {low}" if low.endswith("ing") else f"they {low}")
-    tok = doc[-1]
+    # "they are clapping" reads an -ing word as a verb and lemmatizes it ("clap"); base forms
+    # that only end like one ("swing") are among the fixes.
+    ing_form = low.endswith("ing") and low not in VERB_LEMMA_FIXES
+    tok = load_nlp()(f"they are {low}" if ing_form else f"they {low}")[-1]
     lemma = VERB_LEMMA_FIXES.get(low, tok.lemma_.lower())
     if tok.pos_ == "VERB" and lemma not in NOT_ACTIONS:
         return lemma
@@ -426,6 +434,7 @@ class _Analysis:
         self.phrase_start: dict[int, int] = {}  # head -> first token of its noun phrase
         self.quantity: dict[int, int] = {}  # head -> count from a quantifier phrase
         self.explicit: set[int] = set()  # heads that carry an explicit count
+        self.repaired_nouns: set[int] = set()  # nouns the tagger called verbs
         self._find_verbs()
         self._find_heads()
 
@@ -440,11 +449,41 @@ class _Analysis:
                 # "a parked car": a past participle before its noun describes it, it isn't done.
                 if tok.dep_ == "amod" and tok.tag_ == "VBN" and tok.head.i > tok.i:
                     continue
+                if self._mistagged_noun(tok):
+                    self.repaired_nouns.add(tok.i)
+                    continue
+                if self._repeated_place(tok):
+                    continue
                 self.verb_lemma[tok.i] = lemma
             elif tok.pos_ in ("NOUN", "ADJ", "PROPN") and self._mistagged_verb(tok):
                 lemma = _verb_reading(tok.text)
                 if lemma:
                     self.verb_lemma[tok.i] = lemma
+
+    def _mistagged_noun(self, tok) -> bool:
+        """Repair R9: a noun the tagger called a verb.
+
+        R9 "a bear catches fish", "three children ride bicycles": a verb form right after a
+        finite verb is its object (two finite verbs in a row are not English).
+        """
+        prev = self.doc[tok.i - 1] if tok.i else None
+        return (
+            prev is not None
+            and tok.tag_ in ("VB", "VBP", "VBZ")
+            and prev.i in self.verb_lemma
+            and prev.tag_ in ("VBZ", "VBD", "VBP")
+            and _noun_reading(tok.text)
+        )
+
+    def _repeated_place(self, tok) -> bool:
+        """R9b "monkeys swing from branch to branch": the second X of "from X to X" (a place)."""
+        doc = self.doc
+        return (
+            tok.i >= 3
+            and doc[tok.i - 1].lower_ == "to"
+            and doc[tok.i - 2].lower_ == tok.lower_
+            and doc[tok.i - 3].lower_ == "from"
+        )
 
     def _mistagged_verb(self, tok) -> bool:
         """Repair R1/R6: a verb the tagger called a noun or adjective.
@@ -478,17 +517,29 @@ class _Analysis:
             return follower_ok and not any(c.dep_ == "det" for c in tok.children)
         if prev.pos_ not in ("NOUN", "PROPN") or not follower_ok:
             return False
+        many = False
         if any(c.dep_ in ("det", "nummod") for c in tok.children if c.i < prev.i):
             # "two hot air balloons over a field": the number agrees with the last noun.
-            # "three dogs bark at them": a singular last word does not agree with the number,
-            # the plural noun before it does, so that word is the verb.
             number = next(c for c in tok.children if c.dep_ in ("det", "nummod") and c.i < prev.i)
-            if (_number_value(number) or 1) > 1 and _is_plural(tok):
-                return False
+            if (_number_value(number) or 1) > 1:
+                if _is_plural(tok):
+                    return False
+                # "three dogs bark at them", "two deer graze": a singular last word does not
+                # agree with the number; the noun before it does, so that word is the verb.
+                many = True
         # Agreement: singular noun + verb in -s ("car drives"), plural noun + base ("dogs play").
-        if low.endswith("s") and not _is_plural(prev):
+        many = many or _is_plural(prev) or self._coordinated(prev)
+        if low.endswith("s") and not many:
             return True
-        return _is_plural(prev) and not low.endswith("s")
+        return many and not low.endswith("s")
+
+    def _coordinated(self, noun) -> bool:
+        """Whether ``noun`` ends "X and (a) Y": a plural subject ("a man and a woman dance")."""
+        doc = self.doc
+        j = noun.i - 1
+        while j >= 0 and doc[j].pos_ in ("DET", "ADJ", "NUM"):
+            j -= 1
+        return j >= 1 and doc[j].lower_ == "and" and doc[j - 1].pos_ in ("NOUN", "PROPN")
 
     # Noun heads ------------------------------------------------------------------------------
     def _find_heads(self) -> None:
@@ -504,6 +555,7 @@ class _Analysis:
             )
             if (
                 tok.pos_ not in ("NOUN", "PROPN")
+                and tok.i not in self.repaired_nouns
                 and not is_direction
                 and not self._noun_tagged_adjective(tok)
             ):
