@@ -20,6 +20,8 @@ tests/test_shapes.py).
     python benchmarks/shapes_eval.py --single         # 12 single-object captions (baseline skill)
     ... --workers 2 --threads 2                       # two processes, one thread each
     ... --set step_size=0.05 --set guidance_steps=6   # other guidance settings, both arms
+    ... --rows a.jsonl; ... --set iterations=2 --rows b.jsonl
+    python benchmarks/shapes_eval.py --compare a.jsonl b.jsonl   # paired: settings B - A
 
 The model was trained with an auxiliary loss that localizes colour and noun attention (see
 assets/shapes/training.json): this makes it friendlier to guidance than a large model.
@@ -243,8 +245,8 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
-def run(args, overrides: dict | None = None, label: str = "") -> tuple[dict, list]:
-    """Generate and score every caption x seed; returns (table, example video pairs).
+def run(args, overrides: dict | None = None, label: str = "") -> tuple[list[dict], list]:
+    """Generate and score every caption x seed; returns (one row per video, example pairs).
 
     With ``--workers N`` the jobs are split across N processes (each loads the model and runs
     ``--threads // N`` torch threads): on a small CPU model, processes scale better than threads.
@@ -272,13 +274,51 @@ def run(args, overrides: dict | None = None, label: str = "") -> tuple[dict, lis
         examples = [e for _, part in parts for e in part][: args.grid_rows]
     if not args.json:
         print(f"{label}{len(rows)} videos x 2 in {time.time() - t0:.0f}s", file=sys.stderr)
-    return rate_table(rows), examples
+    return rows, examples
 
 
-def print_table(title: str, table: dict) -> None:
+def compare_rows(rows_a: list[dict], rows_b: list[dict]) -> dict:
+    """Paired table of two runs' StarVid arms on the same videos: A in the ``baseline`` column,
+    B in the ``starvid`` one (so ``difference`` is B - A), matched by caption and seed."""
+    by_key = {(r["caption"], r["seed"]): r for r in rows_a}
+    keys_b = {(r["caption"], r["seed"]) for r in rows_b}
+    if not rows_b or keys_b != set(by_key):
+        raise StarVidError(
+            f"the two runs scored different videos ({len(keys_b & set(by_key))} shared, "
+            f"{len(by_key)} and {len(keys_b)} in all): same --n, --seeds and --caption-seed"
+        )
+    rows = []
+    for b in rows_b:
+        a = by_key[(b["caption"], b["seed"])]
+        rows.append(
+            {
+                "caption": b["caption"],
+                "seed": b["seed"],
+                "baseline": a["starvid"],
+                "starvid": b["starvid"],
+                "groups": [
+                    {"count": ga["count"], "baseline": ga["starvid"], "starvid": gb["starvid"]}
+                    for ga, gb in zip(a["groups"], b["groups"], strict=True)
+                ],
+                "extra": {"baseline": a["extra"]["starvid"], "starvid": b["extra"]["starvid"]},
+            }
+        )
+    return rate_table(rows)
+
+
+def read_rows(path: str) -> list[dict]:
+    """Rows written by ``--rows`` (one JSON object a line)."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+    except (OSError, ValueError) as exc:
+        raise StarVidError(f"cannot read rows from {path}: {exc}") from exc
+
+
+def print_table(title: str, table: dict, arms: tuple[str, str] = ("baseline", "StarVid")) -> None:
     """Rates in percent, baseline | StarVid | difference [95 % interval]."""
     print(f"\n{title}  (n_videos={table['n_videos']})")
-    print(f"{'category':<16}{'baseline':>10}{'StarVid':>10}{'diff':>9}   95% CI")
+    print(f"{'category':<16}{arms[0]:>10}{arms[1]:>10}{'diff':>9}   95% CI")
     for c in CATEGORIES:
         d = table["difference"][c]
         lo, hi = d["ci95"]
@@ -348,12 +388,28 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="a generation setting for both arms, e.g. --set step_size=0.05 (repeatable)",
     )
+    ap.add_argument("--rows", default="", help="also write each video's scores (JSON lines)")
+    ap.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("A", "B"),
+        help="no generation: the paired difference of two --rows files' StarVid arms (B - A), "
+        "e.g. two guidance settings on the same captions and seeds",
+    )
     args = ap.parse_args(argv)
     try:
         args.set = parse_settings(args.set)
+        if args.compare:
+            table = compare_rows(*(read_rows(path) for path in args.compare))
     except StarVidError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.compare:
+        if args.json:
+            print(json.dumps(table))
+        else:
+            print_table(f"StarVid: B - A ({' vs '.join(args.compare)})", table, ("A", "B"))
+        return 0
     if args.single:
         args.n = min(args.n, len(single_groups()))
     if args.quick:
@@ -362,17 +418,21 @@ def main(argv: list[str] | None = None) -> int:
         if args.ablation:
             tables = {}
             for name, over in ABLATIONS.items():
-                tables[name], _ = run(args, over, label=f"{name}: ")
+                tables[name] = rate_table(run(args, over, label=f"{name}: ")[0])
             if args.json:
                 print(json.dumps(tables))
             else:
                 for name, t in tables.items():
                     print_table(name, t)
             return 0
-        table, examples = run(args)
+        rows, examples = run(args)
     except StarVidError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    table = rate_table(rows)
+    if args.rows:
+        Path(args.rows).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.rows).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     if args.grid and examples:
         save_grid(Path(args.grid), examples)
     if args.json:

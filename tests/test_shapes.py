@@ -466,12 +466,31 @@ def test_words_outside_the_shapes_world_are_flagged():
     assert vocabulary_warnings("a cat", load_backbone("tiny", device="cpu")) == []
 
 
-def test_quick_benchmark_on_the_shipped_model(capsys):
-    """The issue's JSON contract, from the shipped weights (a short --quick run)."""
+def test_quick_benchmark_on_the_shipped_model(capsys, tmp_path):
+    """The issue's JSON contract, from the shipped weights (a short --quick run); the rows it
+    saves compare two settings pairwise."""
     bench = _load_benchmark()
     argv = ["--quick", "--n", "3", "--steps", "8", "--threads", "1", "--json", "--grid", ""]
-    assert bench.main(argv) == 0
+    assert bench.main([*argv, "--rows", str(tmp_path / "a.jsonl")]) == 0
     table = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    # StarVid with no gradient iterations is the baseline, video for video: so B - A here is
+    # baseline - StarVid of the first run
+    unguided = ["--set", "iterations=0", "--rows", str(tmp_path / "b.jsonl")]
+    assert bench.main([*argv, *unguided]) == 0
+    capsys.readouterr()
+    assert bench.main(["--compare", str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")]) == 0
+    assert "B - A" in capsys.readouterr().out
+    compare = ["--compare", str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl"), "--json"]
+    assert bench.main(compare) == 0
+    paired = json.loads(capsys.readouterr().out)
+    assert paired["baseline"] == table["starvid"] and paired["starvid"] == table["baseline"]
+    for c, d in table["difference"].items():
+        assert paired["difference"][c]["mean"] == pytest.approx(-d["mean"])
+    (tmp_path / "c.jsonl").write_text(
+        "".join((tmp_path / "a.jsonl").read_text().splitlines(keepends=True)[:2])
+    )
+    assert bench.main(["--compare", str(tmp_path / "a.jsonl"), str(tmp_path / "c.jsonl")]) == 2
+    assert "different videos (2 shared, 3 and 2" in capsys.readouterr().err
     assert table["n_videos"] == 3
     for arm in ("baseline", "starvid"):
         assert set(table[arm]) == {"numeracy", "attribute", "motion", "action_binding", "all"}
