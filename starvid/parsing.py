@@ -515,8 +515,16 @@ class _Analysis:
             return True
         if prev.pos_ == "CCONJ" and tok.i >= 2 and doc[tok.i - 2].i in self.verb_lemma:
             return follower_ok and not any(c.dep_ == "det" for c in tok.children)
-        if prev.pos_ not in ("NOUN", "PROPN") or not follower_ok:
+        if prev.pos_ not in ("NOUN", "PROPN"):
             return False
+        if not follower_ok:
+            # "an elephant sprays water": after "a"/"an" + a singular noun, a word in -s cannot
+            # be the plural head of the same phrase, whatever follows it ("a dozen eggs" can).
+            singular_det = any(
+                c.lower_ in ("a", "an", "one", "each", "every") for c in prev.children
+            )
+            counts = prev.lemma_.lower() in QUANTIFIER_NOUNS or _number_value(prev) is not None
+            return singular_det and low.endswith("s") and not _is_plural(prev) and not counts
         many = False
         if any(c.dep_ in ("det", "nummod") for c in tok.children if c.i < prev.i):
             # "two hot air balloons over a field": the number agrees with the last noun.
