@@ -461,9 +461,9 @@ class _Analysis:
                     self.verb_lemma[tok.i] = lemma
 
     def _mistagged_noun(self, tok) -> bool:
-        """Repair R9: a noun the tagger called a verb.
+        """Repair R18: a noun the tagger called a verb.
 
-        R9 "a bear catches fish", "three children ride bicycles": a verb form right after a
+        R18 "a bear catches fish", "three children ride bicycles": a verb form right after a
         finite verb is its object (two finite verbs in a row are not English).
         """
         prev = self.doc[tok.i - 1] if tok.i else None
@@ -476,7 +476,7 @@ class _Analysis:
         )
 
     def _repeated_place(self, tok) -> bool:
-        """R9b "monkeys swing from branch to branch": the second X of "from X to X" (a place)."""
+        """R19 "monkeys swing from branch to branch": the second X of "from X to X" (a place)."""
         doc = self.doc
         return (
             tok.i >= 3
@@ -486,11 +486,12 @@ class _Analysis:
         )
 
     def _mistagged_verb(self, tok) -> bool:
-        """Repair R1/R6: a verb the tagger called a noun or adjective.
+        """Repair R1/R6/R20: a verb the tagger called a noun or adjective.
 
         R1 "A red car drives past two people": "drives" tagged NOUN right after the subject.
         R1b "a dog runs and jumps over a fence": "jumps" tagged NOUN after "runs and".
         R6 "a horse galloping across a field": an -ing word after a noun, tagged NOUN/ADJ.
+        R20 agreement: "three dogs bark", "a man and a woman dance", "an elephant sprays water".
         """
         doc = self.doc
         if tok.i == 0:
