@@ -210,7 +210,7 @@ def test_unset_settings_take_the_backbones_defaults(bb):
     assert s.record_layers == "low"
     assert make_settings(record_layers="mid").resolve(bb).record_layers == "mid"
     shapes = BACKBONES["shapes"].defaults
-    assert (shapes.step_size, shapes.record_layers) == (0.05, "down_blocks,mid_block,up_blocks.0")
+    assert (shapes.step_size, shapes.record_layers) == (0.05, "down_blocks.0")
 
 
 def test_cli_generate_end_to_end(tmp_path, capsys):
