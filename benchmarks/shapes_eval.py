@@ -316,7 +316,7 @@ def read_rows(path: str) -> list[dict]:
 
 
 def print_table(title: str, table: dict, arms: tuple[str, str] = ("baseline", "StarVid")) -> None:
-    """Rates in percent, baseline | StarVid | difference [95 % interval]."""
+    """Rates in percent, the two arms (baseline | StarVid unless named) | difference [95 %]."""
     print(f"\n{title}  (n_videos={table['n_videos']})")
     print(f"{'category':<16}{arms[0]:>10}{arms[1]:>10}{'diff':>9}   95% CI")
     for c in CATEGORIES:
