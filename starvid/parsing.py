@@ -337,14 +337,15 @@ IRREGULAR_LEMMAS = {
     "bunnies": "bunny",
 }
 NOT_ACTIONS = {"be", "have", "let", "seem", "appear", "become"}
+# Base forms that end in -ing, which the lemmatizer cuts as if they were -ing forms ("swe").
+BASE_FORMS_IN_ING = ("swing", "sing", "bring", "ring", "sting", "cling", "fling", "spring")
 # Known slips of the lemmatizer on verbs ("riding" -> "rid").
 VERB_LEMMA_FIXES = {
     "riding": "ride",
     "rides": "ride",
     "rode": "ride",
     "ridden": "ride",
-    # Base forms ending in -ing, which the lemmatizer cuts ("swing" -> "swe").
-    **{v: v for v in ("swing", "sing", "bring", "ring", "sting", "cling", "fling", "spring")},
+    **{v: v for v in BASE_FORMS_IN_ING},
 }
 DIRECTION_WORDS = {
     "left",
@@ -392,9 +393,8 @@ def _verb_reading(text: str) -> str | None:
     Used to repair tokens the tagger took for nouns ("A red car *drives* past two people").
     """
     low = text.lower()
-    # "they are clapping" reads an -ing word as a verb and lemmatizes it ("clap"); base forms
-    # that only end like one ("swing") are among the fixes.
-    ing_form = low.endswith("ing") and low not in VERB_LEMMA_FIXES
+    # "they are clapping" reads an -ing word as a verb and lemmatizes it ("clap").
+    ing_form = low.endswith("ing") and low not in BASE_FORMS_IN_ING
     tok = load_nlp()(f"they are {low}" if ing_form else f"they {low}")[-1]
     lemma = VERB_LEMMA_FIXES.get(low, tok.lemma_.lower())
     if tok.pos_ == "VERB" and lemma not in NOT_ACTIONS:
@@ -466,12 +466,11 @@ class _Analysis:
         R18 "a bear catches fish", "three children ride bicycles": a verb form right after a
         finite verb is its object (two finite verbs in a row are not English).
         """
-        prev = self.doc[tok.i - 1] if tok.i else None
         return (
-            prev is not None
+            tok.i > 0
             and tok.tag_ in ("VB", "VBP", "VBZ")
-            and prev.i in self.verb_lemma
-            and prev.tag_ in ("VBZ", "VBD", "VBP")
+            and tok.i - 1 in self.verb_lemma
+            and self.doc[tok.i - 1].tag_ in ("VBZ", "VBD", "VBP")
             and _noun_reading(tok.text)
         )
 
@@ -526,7 +525,7 @@ class _Analysis:
             )
             counts = prev.lemma_.lower() in QUANTIFIER_NOUNS or _number_value(prev) is not None
             return singular_det and low.endswith("s") and not _is_plural(prev) and not counts
-        many = False
+        counted = False  # a number above one before the noun: a plural subject
         if any(c.dep_ in ("det", "nummod") for c in tok.children if c.i < prev.i):
             # "two hot air balloons over a field": the number agrees with the last noun.
             number = next(c for c in tok.children if c.dep_ in ("det", "nummod") and c.i < prev.i)
@@ -535,9 +534,9 @@ class _Analysis:
                     return False
                 # "three dogs bark at them", "two deer graze": a singular last word does not
                 # agree with the number; the noun before it does, so that word is the verb.
-                many = True
+                counted = True
         # Agreement: singular noun + verb in -s ("car drives"), plural noun + base ("dogs play").
-        many = many or _is_plural(prev) or self._coordinated(prev)
+        many = counted or _is_plural(prev) or self._coordinated(prev)
         if low.endswith("s") and not many:
             return True
         return many and not low.endswith("s")
