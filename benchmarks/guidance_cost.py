@@ -17,7 +17,7 @@ grows linearly with the frames, so two points extrapolate to 24), cold (``--repe
 Each mode runs once to warm up, then ``--repeats`` times; the fastest wall time is reported (the
 run least disturbed by other processes), and the process CPU time next to it (``cpu_time_ratio``:
 robust on a shared machine when ``--threads 1``). Peak memory
-is measured as in ``starvid.pipeline.PeakMemory`` (CUDA: ``max_memory_allocated``; CPU: the
+is measured as in ``starvid.memory.PeakMemory`` (CUDA: ``max_memory_allocated``; CPU: the
 kernel's resident-set high-water mark). On the CPU every mode runs in a fresh process
 (``--isolate``, default there): freed memory stays in the process, so a mode measured after
 another would inherit its peak. ``*_working_mb`` is the peak minus what was in use at the start
@@ -54,7 +54,7 @@ def settings_for(name: str, steps: int) -> dict:
     if name == "default":
         return {}
     if name == "heavy":  # the default window (the first quarter of the steps), 5 iterations
-        from starvid.pipeline import default_guidance_steps
+        from starvid.settings import default_guidance_steps
 
         return {"guidance_steps": default_guidance_steps(steps), "iterations": 5}
     if name == "reference":  # default, with the whole U-Net run in every gradient iteration
@@ -88,13 +88,20 @@ def load_parse(args):
 
 def measure_mode(args, mode: str) -> dict:
     """Warm up once, then time ``args.repeats`` runs of one mode in this process."""
-    from starvid.pipeline import generate, make_settings
+    from starvid.pipeline import generate
     from starvid.planning import heuristic_plan
+    from starvid.settings import make_settings
 
     bb = _load(args)
     parsed = load_parse(args)
     base = make_settings(
-        seed=args.seed, steps=args.steps, frames=args.frames, height=args.height, width=args.width
+        dict(
+            seed=args.seed,
+            steps=args.steps,
+            frames=args.frames,
+            height=args.height,
+            width=args.width,
+        )
     ).resolve(bb)
     plan = heuristic_plan(parsed, frames=base.frames, seed=args.seed)
     kind, _, setting = mode.partition(":")
@@ -103,7 +110,7 @@ def measure_mode(args, mode: str) -> dict:
     runs, cpu = [], []
     for _ in range(args.repeats + 1):  # the first run warms up caches, kernels, the allocator
         c0 = time.process_time()
-        runs.append(generate(bb, parsed.prompt, plan, parsed, s, **kw))
+        runs.append(generate(bb, parsed, plan, s, **kw))
         cpu.append(time.process_time() - c0)
     if args.repeats:  # --repeats 0: the one cold run is the figure (full size on a CPU)
         runs, cpu = runs[1:], cpu[1:]
@@ -185,18 +192,28 @@ def estimate(args) -> list[dict]:
     import torch
 
     from starvid.backbones import load_backbone
-    from starvid.pipeline import iteration_activation_bytes, make_settings
+    from starvid.pipeline import iteration_activation_bytes
+    from starvid.planning import heuristic_plan
+    from starvid.settings import make_settings
 
     dtype = getattr(torch, args.dtype or "bfloat16")
     bb = load_backbone(args.backbone, device="meta", dtype=dtype, random_weights=True)
     weights = sum(p.numel() * p.element_size() for p in bb.unet.parameters())
     base = make_settings(
-        seed=args.seed, steps=args.steps, frames=args.frames, height=args.height, width=args.width
+        dict(
+            seed=args.seed,
+            steps=args.steps,
+            frames=args.frames,
+            height=args.height,
+            width=args.width,
+        )
     ).resolve(bb)
+    parsed = load_parse(args)
+    plan = heuristic_plan(parsed, frames=base.frames, seed=args.seed)
     rows = []
     for ck in (False, True):
         kept = iteration_activation_bytes(
-            bb, args.prompt, base.model_copy(update={"checkpointing": ck})
+            bb, parsed, plan, base.model_copy(update={"checkpointing": ck})
         )
         rows.append(
             {

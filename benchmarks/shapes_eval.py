@@ -3,7 +3,7 @@
 Captions come from ``starvid.shapes.world.sample_eval_groups`` (two subjects that differ in
 colour, shape and motion, with counts; structures never sampled for training). For every caption
 and seed, the trained shapes model generates a baseline video and a StarVid-guided video from the
-same noise (``starvid.pipeline.run_generation(..., baseline=True)``), and
+same noise (``starvid.run.execute`` of a request with ``baseline=True``), and
 ``starvid.shapes.score.score_video`` checks numeracy (count and size), attribute (colour and
 shape), motion (share of subjects moving right) and action binding (both subjects move as their
 own verbs say). The table gives each rate, the paired difference and its 95 % interval.
@@ -64,7 +64,7 @@ DEFAULT_SETTINGS = dict(
     iterations=3,
     step_size=0.05,
     record_layers="down_blocks.0",
-    normalize_grad="rms",
+    normalize_grad="per_term",
     cfg_scale=4.0,
     spatial_weight=1.0,
     syntax_weight=0.1,
@@ -80,7 +80,7 @@ ABLATIONS = {
 
 def parse_settings(pairs: list[str]) -> dict:
     """``["step_size=0.05", ...]`` as validated generation settings (only the keys given)."""
-    from starvid.pipeline import make_settings
+    from starvid.settings import make_settings
 
     raw = {}
     for pair in pairs:
@@ -184,7 +184,9 @@ def _work(args, overrides: dict | None, jobs: list[tuple[int, int]], threads: in
     import torch
 
     from starvid.parsing import parse_prompt
-    from starvid.pipeline import run_generation
+    from starvid.plan import validate_plan
+    from starvid.run import execute, prepare_run
+    from starvid.settings import make_settings
     from starvid.shapes.model import load_shapes_backbone
 
     torch.set_num_threads(threads)
@@ -201,15 +203,11 @@ def _work(args, overrides: dict | None, jobs: list[tuple[int, int]], threads: in
         groups = groups_list[gi]
         caption = caption_of(groups)
         parsed = parse_prompt(caption) if args.parse == "spacy" else parsed_caption(groups)
-        plan = world_plan(groups, parsed, seed % 3, cfg) if args.planner == "world" else None
-        res = run_generation(
-            caption,
-            plan,
-            backbone=bb,
-            settings={**settings, "seed": seed},
-            baseline=True,
-            parsed=parsed,
-        )
+        plan = None
+        if args.planner == "world":
+            plan = validate_plan(world_plan(groups, parsed, seed % 3, cfg))
+        s = make_settings({**settings, "seed": seed})
+        res = execute(prepare_run(parsed, bb, "shapes", s, plan, baseline=True), bb)
         sb = score_video(res.baseline.frames, groups, cfg)
         sg = score_video(res.guided.frames, groups, cfg)
         rows.append(

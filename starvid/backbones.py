@@ -29,18 +29,12 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from starvid import DEFAULT_BACKBONE
 from starvid.errors import StarVidError
+from starvid.hub import PICKLE_SUFFIXES, WEIGHT_PARTS, fetch_hub, hub_cached
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 TINY_DIR = ASSETS_DIR / "tiny"
 CONFIGS_DIR = ASSETS_DIR / "configs"
 
-# Components that carry weights, with the file stem each library uses.
-_WEIGHT_PARTS = {
-    "unet": "diffusion_pytorch_model",
-    "vae": "diffusion_pytorch_model",
-    "text_encoder": "model",
-}
-_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 _SCHEDULERS = ("dpmsolver++", "ddim", "folder")
 # VAE classes a folder's model_index.json may name. An allow-list, never an import of whatever
 # module a user's folder asks for; the shapes model's weight-free pixel-shuffle "VAE" is ours.
@@ -194,6 +188,27 @@ class Backbone:
         }
 
 
+def unknown_words(prompt: str, backbone: Backbone) -> list[str]:
+    """The prompt's words a closed-vocabulary backbone never saw in training, in prompt order."""
+    if not backbone.vocabulary:
+        return []
+    words = re.findall(r"[a-z]+", prompt.lower())
+    return list(dict.fromkeys(w for w in words if w not in backbone.vocabulary))
+
+
+def vocabulary_warnings(prompt: str, backbone: Backbone) -> list[str]:
+    """A warning naming the prompt's words a closed-vocabulary backbone never saw in training."""
+    unknown = unknown_words(prompt, backbone)
+    if not unknown:
+        return []
+    return [
+        f"the {backbone.name} backbone knows only the words of its world ("
+        + ", ".join(sorted(backbone.vocabulary))
+        + "); new to it: "
+        + ", ".join(unknown)
+    ]
+
+
 def list_backbones() -> list[str]:
     """Names in the registry."""
     return list(BACKBONES)
@@ -206,7 +221,7 @@ def describe_backbones() -> list[dict]:
         if spec.is_local:
             available = (spec.local_path() / "unet" / "config.json").is_file()
         else:
-            available = _hub_cached(spec.source)
+            available = hub_cached(spec.source)
         rows.append(
             {
                 "name": name,
@@ -219,15 +234,6 @@ def describe_backbones() -> list[dict]:
             }
         )
     return rows
-
-
-def _hub_cached(hub_id: str) -> bool:
-    """Whether the hub repo's UNet config is in the local cache (no network)."""
-    from huggingface_hub import try_to_load_from_cache
-
-    repo_id, _, revision = hub_id.partition("@")
-    found = try_to_load_from_cache(repo_id, "unet/config.json", revision=revision or None)
-    return isinstance(found, str)
 
 
 _CACHE: dict[tuple, Backbone] = {}
@@ -267,10 +273,10 @@ def load_backbone(
         else:
             folder = folder_or_hub
             if not isinstance(folder, Path):
-                folder = _fetch_hub(folder_or_hub, dtype)
+                folder = fetch_hub(folder_or_hub, dtype)
             elif spec is not None and not folder.is_dir():
                 raise StarVidError(f"the {name!r} backbone is missing from this checkout: {folder}")
-            bb = _load_folder(folder, name, spec, dev, dtype, sched)
+            bb = load_folder(folder, name, spec, dev, dtype, sched)
             bb.source = str(name_or_path if spec is None else spec.source)
         _CACHE[key] = bb
         return bb
@@ -329,75 +335,6 @@ def _resolve_source(name_or_path: str | os.PathLike) -> tuple[str, BackboneSpec 
     )
 
 
-def _hub_offline() -> bool:
-    from huggingface_hub import constants
-
-    env = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-    return bool(constants.HF_HUB_OFFLINE) or env
-
-
-def _fetch_hub(hub_id: str, dtype: torch.dtype) -> Path:
-    """Download (or find in the cache) the parts of a hub repo we load; safetensors only."""
-    from huggingface_hub import HfApi, snapshot_download
-    from huggingface_hub.errors import (
-        HfHubHTTPError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-    )
-
-    subdirs = ["unet", "vae", "text_encoder", "tokenizer", "scheduler"]
-    allow = ["model_index.json"] + [f"{s}/*" for s in subdirs]
-    ignore = [f"*{suf}" for suf in _PICKLE_SUFFIXES] + ["*.msgpack", "*.h5", "*.onnx*", "*.ot"]
-    repo_id, _, revision = hub_id.partition("@")
-    revision = revision or None
-    offline = _hub_offline()
-    try:
-        if not offline:
-            files = HfApi().list_repo_files(repo_id, revision=revision)
-            ignore += _unneeded_variants(files, dtype, hub_id)
-        return Path(
-            snapshot_download(
-                repo_id,
-                revision=revision,
-                allow_patterns=allow,
-                ignore_patterns=ignore,
-                local_files_only=offline,
-            )
-        )
-    except LocalEntryNotFoundError as exc:
-        raise StarVidError(
-            f"weights of {hub_id} are not in the local Hugging Face cache and the hub is offline "
-            "(HF_HUB_OFFLINE): download them first (unset HF_HUB_OFFLINE and load once) "
-            "or pass a local diffusers folder"
-        ) from exc
-    except RepositoryNotFoundError as exc:
-        raise StarVidError(f"no such model on the Hugging Face hub: {repo_id}") from exc
-    except (HfHubHTTPError, OSError) as exc:
-        raise StarVidError(f"could not download {hub_id}: {str(exc).splitlines()[0]}") from exc
-
-
-def _unneeded_variants(files: list[str], dtype: torch.dtype, repo_id: str) -> list[str]:
-    """Skip the weight file variant we will not load (fp16 vs full), or fail on pickle-only."""
-    ignore = []
-    for part, stem in _WEIGHT_PARTS.items():
-        names = [f for f in files if f.startswith(part + "/")]
-        plain = [f for f in names if f.endswith(".safetensors") and ".fp16." not in f]
-        plain += [f for f in names if f.endswith(".safetensors.index.json") and ".fp16." not in f]
-        half = [f for f in names if ".fp16." in f and "safetensors" in f]
-        if not plain and not half:
-            if any(f.endswith(_PICKLE_SUFFIXES) for f in names):
-                raise StarVidError(
-                    f"{repo_id}/{part} has only pickle weights (.bin/.pt/.ckpt); StarVid loads "
-                    "safetensors only: name a revision that has safetensors (for example the "
-                    "hub's conversion pull request, 'owner/name@refs/pr/N') or convert them once "
-                    "(save_pretrained(safe_serialization=True)) and pass the local folder"
-                )
-            raise StarVidError(f"{repo_id} has no {part} weights")
-        if plain and half:
-            ignore.append(f"{part}/*.fp16.*" if dtype != torch.float16 else f"{part}/{stem}.safe*")
-    return ignore
-
-
 # ---------------------------------------------------------------------------------------------
 # loading
 
@@ -405,7 +342,7 @@ def _unneeded_variants(files: list[str], dtype: torch.dtype, repo_id: str) -> li
 def _weights_variant(folder: Path, part: str) -> str | None:
     """None for plain safetensors, "fp16" when only the fp16 variant exists; else explain."""
     sub = folder / part
-    stem = _WEIGHT_PARTS[part]
+    stem = WEIGHT_PARTS[part]
     if (sub / f"{stem}.safetensors").is_file() or (
         sub / f"{stem}.safetensors.index.json"
     ).is_file():
@@ -414,7 +351,7 @@ def _weights_variant(folder: Path, part: str) -> str | None:
         sub / f"{stem}.safetensors.index.fp16.json"
     ).is_file():
         return "fp16"
-    pickles = sorted(p.name for p in sub.iterdir() if p.suffix in _PICKLE_SUFFIXES)
+    pickles = sorted(p.name for p in sub.iterdir() if p.suffix in PICKLE_SUFFIXES)
     if pickles:
         raise StarVidError(
             f"{sub} has only pickle weights ({', '.join(pickles)}); StarVid loads safetensors "
@@ -426,7 +363,7 @@ def _weights_variant(folder: Path, part: str) -> str | None:
 def _check_folder(folder: Path) -> None:
     if not folder.is_dir():
         raise StarVidError(f"backbone folder not found: {folder}")
-    required = [f"{p}/config.json" for p in _WEIGHT_PARTS] + ["scheduler/scheduler_config.json"]
+    required = [f"{p}/config.json" for p in WEIGHT_PARTS] + ["scheduler/scheduler_config.json"]
     for rel in required:
         if not (folder / rel).is_file():
             raise StarVidError(f"not a diffusers text-to-video folder: missing {rel} in {folder}")
@@ -438,7 +375,7 @@ def _check_folder(folder: Path) -> None:
         raise StarVidError(
             f"not a diffusers text-to-video folder: missing tokenizer/vocab.json in {folder}"
         )
-    unet_cfg = json.loads((folder / "unet/config.json").read_text(encoding="utf-8"))
+    unet_cfg = _read_json(folder / "unet" / "config.json")
     if unet_cfg.get("_class_name", "UNet3DConditionModel") != "UNet3DConditionModel":
         raise StarVidError(
             f"{folder}/unet is a {unet_cfg.get('_class_name')}, StarVid needs a "
@@ -460,13 +397,21 @@ def _make_scheduler(config: dict, kind: str) -> SchedulerMixin:
 
 
 def _read_json(path: Path) -> dict:
+    """A config file as a dict; a one-line error when it is unreadable, not JSON or not an
+    object (configs come from users' folders)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise StarVidError(f"unreadable config {path}: {exc}") from exc
+        if path.stat().st_size > 10 * 2**20:
+            raise StarVidError(f"config {path} is too large for a config file")
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise StarVidError(f"unreadable config {path}: {reason}") from exc
+    if not isinstance(data, dict):
+        raise StarVidError(f"config {path} must be a JSON object, not {type(data).__name__}")
+    return data
 
 
-def _load_folder(
+def load_folder(
     folder: Path,
     name: str,
     spec: BackboneSpec | None,
@@ -475,7 +420,7 @@ def _load_folder(
     sched: str,
 ) -> Backbone:
     _check_folder(folder)
-    variants = {part: _weights_variant(folder, part) for part in _WEIGHT_PARTS}
+    variants = {part: _weights_variant(folder, part) for part in WEIGHT_PARTS}
     common = dict(use_safetensors=True, local_files_only=True)
     try:
         unet = UNet3DConditionModel.from_pretrained(
@@ -493,17 +438,20 @@ def _load_folder(
             **common,
         )
         tokenizer = CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer")
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise StarVidError(
-            f"could not load the model in {folder}: {str(exc).splitlines()[0]}"
-        ) from exc
+    except (OSError, ValueError, RuntimeError, TypeError, KeyError, AttributeError) as exc:
+        # a user's folder with a config the classes cannot take: say so in one line
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise StarVidError(f"could not load the model in {folder}: {first}") from exc
     scheduler = _make_scheduler(_read_json(folder / "scheduler" / "scheduler_config.json"), sched)
     defaults = spec.defaults if spec else _guess_defaults(unet, vae)
     bb = _assemble(name, unet, vae, text_encoder, tokenizer, scheduler, device, dtype, defaults)
     if (folder / "training.json").is_file():  # a shapes-world model trained by the project
+        from starvid.shapes.model import add_frame_positions, read_training_info
         from starvid.shapes.world import VOCAB
 
         bb.vocabulary = frozenset(VOCAB)
+        if read_training_info(folder).get("model", {}).get("frame_positions"):
+            add_frame_positions(bb.unet)
     return bb
 
 
@@ -617,7 +565,7 @@ def load_backbone_configs(name: str) -> dict[str, dict]:
     base = spec.local_path() if spec.is_local else CONFIGS_DIR / name
     if not (base / "unet" / "config.json").is_file():
         raise StarVidError(f"no shipped configs for {name!r} (looked in {base})")
-    configs = {p: _read_json(base / p / "config.json") for p in _WEIGHT_PARTS}
+    configs = {p: _read_json(base / p / "config.json") for p in WEIGHT_PARTS}
     configs["scheduler"] = _read_json(base / "scheduler" / "scheduler_config.json")
     text = {k: v for k, v in configs["text_encoder"].items() if not k.startswith("_")}
     text.pop("architectures", None)

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from starvid import DEFAULT_BACKBONE
 from starvid.errors import StarVidError
+from starvid.settings import add_setting_flags
 
 EXIT_BAD_INPUT = 2
 
@@ -112,95 +114,42 @@ def _cmd_backbones(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sibling(out, tag: str, suffix: str | None = None):
-    """out.mp4 -> out.<tag>.mp4 (or another suffix)."""
-    out = Path(out)
-    return out.with_name(f"{out.stem}.{tag}{suffix or out.suffix}")
-
-
-def _read_report(path: str) -> dict:
-    """A run report written by ``generate --report`` or the app (its prompt, plan, settings)."""
-    try:
-        report = json.loads(Path(path).read_bytes())
-    except OSError as exc:
-        raise StarVidError(f"cannot read report {path}: {exc.strerror}") from exc
-    except ValueError as exc:
-        raise StarVidError(f"report {path} is not JSON: {exc}") from exc
-    keys = ("prompt", "backbone", "plan", "settings")
-    if not isinstance(report, dict) or not all(k in report for k in keys):
-        raise StarVidError(f"{path} is not a run report (it needs {', '.join(keys)})")
-    return report
-
-
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from starvid import export
-    from starvid.pipeline import make_settings, run_generation
-    from starvid.plan import load_plan, read_plan_file
+    from starvid.backbones import load_backbone
+    from starvid.parsing import parse_prompt
+    from starvid.plan import read_plan_file
+    from starvid.report import RunReport
+    from starvid.run import check_output_folder, execute, prepare_run, save_run
+    from starvid.settings import settings_from_flags
 
-    prompt, backbone, plan, baseline = args.prompt, args.backbone, None, args.baseline
-    earlier = None  # the settings of the report to run again
-    if args.from_report:
-        report = _read_report(args.from_report)
-        prompt = prompt or report["prompt"]
-        backbone = backbone or report["backbone"]
-        plan = load_plan(report["plan"]) if not args.plan else None
-        earlier = report["settings"]
-        baseline = baseline or "baseline" in report.get("timing_s", {})
+    report = RunReport.read(args.from_report) if args.from_report else None
+    prompt = args.prompt or (report.prompt if report else None)
     if not prompt:
         raise StarVidError("generate needs a prompt (or --from-report REPORT.json)")
-    if args.plan:
-        plan = read_plan_file(args.plan)
-    settings = make_settings(
-        earlier,
-        seed=args.seed,
-        frames=args.frames,
-        steps=args.steps,
-        height=args.height,
-        width=args.width,
-        cfg_scale=args.cfg_scale,
-        spatial_weight=args.spatial_weight,
-        syntax_weight=args.syntax_weight,
-        guidance_steps=args.guidance_steps,
-        iterations=args.iterations,
-        adjacent_frames=args.adjacent_frames,
-        step_size=args.step_size,
-        distance=args.distance,
-        record_layers=args.record_layers,
-        spatial_words=args.spatial_words,
-        checkpointing=args.checkpointing,
-    )
-    out = Path(args.out)
-    if out.suffix.lower() != ".mp4":
-        raise StarVidError(f"--out must end in .mp4: {out}")
-    backbone = backbone or DEFAULT_BACKBONE
-    result = run_generation(prompt, plan, backbone, settings, baseline=baseline)
-    fps = result.report.get("fps", 8)
-    written = [export.write_mp4(result.guided.frames, out, fps=fps)]
-    if args.gif:
-        written.append(export.write_gif(result.guided.frames, out.with_suffix(".gif"), fps=fps))
-    if result.baseline is not None:
-        base = result.baseline.frames
-        written.append(export.write_mp4(base, _sibling(out, "baseline"), fps=fps))
-        both = export.side_by_side(base, result.guided.frames)
-        written.append(export.write_mp4(both, _sibling(out, "side_by_side"), fps=fps))
-        if args.gif:
-            written.append(export.write_gif(base, _sibling(out, "baseline", ".gif"), fps=fps))
-    if args.maps:
-        written.append(export.save_maps(result.guided.maps, args.maps))
-        if result.baseline is not None:
-            written.append(export.save_maps(result.baseline.maps, _sibling(args.maps, "baseline")))
-    if args.report:
-        written.append(export.write_report(result.report, args.report))
+    backbone_name = args.backbone or (report.backbone if report else DEFAULT_BACKBONE)
+    settings = settings_from_flags(args, report.settings if report else None)
+    plan = read_plan_file(args.plan) if args.plan else (report.plan if report else None)
+    baseline = args.baseline or (report is not None and report.has_baseline)
+    if Path(args.out).suffix.lower() in (".mp4", ".gif", ".json", ".npz"):
+        raise StarVidError(
+            f"--out names the run's folder (guided.mp4, report.json, ... go inside), not a "
+            f"file: {args.out}"
+        )
+    folder = check_output_folder(args.out)  # before any work: a bad path fails in a second
+    parsed = parse_prompt(prompt)
+    backbone = load_backbone(backbone_name)
+    request = prepare_run(parsed, backbone, backbone_name, settings, plan, baseline, args.planner)
+    result = execute(request, backbone)
+    files = save_run(result, folder, gif=args.gif)
     rep = result.report
-    times = ", ".join(f"{k} {v:.1f} s" for k, v in rep["timing_s"].items())
-    print(f"{rep['frames']} frames, {rep['settings']['steps']} steps ({times})")
-    for obj in rep["objects"]:
-        share = obj["inbox_share"]
-        line = " / ".join(f"{k} {sum(v) / len(v):.3f}" for k, v in share.items())
-        print(f"{obj['id']}: in-box attention share {line}")
-    for w in rep["warnings"]:
+    times = ", ".join(f"{k} {v:.1f} s" for k, v in rep.timing_s.items())
+    print(f"{rep.frames} frames, {rep.settings.steps} steps ({times})")
+    for obj, means in rep.share_means().items():
+        line = " / ".join(f"{k} {v:.3f}" for k, v in means.items())
+        print(f"{obj}: in-box attention share {line}")
+    for w in rep.warnings:
         print(f"warning: {w}")
-    for path in written:
+    for path in files.values():
         print(f"wrote {path}")
     return 0
 
@@ -248,43 +197,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="run again what a report describes (prompt, backbone, plan, settings, baseline); "
         "other flags override it",
     )
-    p.add_argument("--out", default="out.mp4", help="MP4 path (default out.mp4)")
-    p.add_argument("--report", metavar="JSON", help="write the run report here")
-    p.add_argument("--plan", metavar="JSON", help="plan file (default: heuristic plan)")
+    p.add_argument(
+        "--out",
+        default="out",
+        metavar="FOLDER",
+        help="the run's folder: guided.mp4, baseline.mp4, side_by_side.mp4, plan.json, "
+        "report.json, maps.npz (default ./out)",
+    )
+    p.add_argument("--plan", metavar="JSON", help="plan file (default: plan with --planner)")
+    p.add_argument(
+        "--planner",
+        choices=("auto", "llm", "heuristic"),
+        default="heuristic",
+        help="planner when no plan is given (default heuristic)",
+    )
     p.add_argument(
         "--baseline",
         action="store_true",
-        help="also run unguided with the same seed (OUT.baseline.mp4, side by side)",
+        help="also run unguided with the same seed (baseline.mp4, side_by_side.mp4)",
     )
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--frames", type=int, default=None)
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--height", type=int, default=None)
-    p.add_argument("--width", type=int, default=None)
-    p.add_argument("--cfg-scale", type=float, default=None)
-    p.add_argument("--spatial-weight", type=float, default=None)
-    p.add_argument("--syntax-weight", type=float, default=None)
-    p.add_argument("--guidance-steps", type=int, default=None, help="guide the first N steps")
-    p.add_argument("--iterations", type=int, default=None, help="gradient iterations a step")
-    p.add_argument("--adjacent-frames", type=int, default=None, help="contrastive window k")
-    p.add_argument("--step-size", type=float, default=None)
-    p.add_argument("--distance", choices=("kl", "cosine"), default=None)
-    p.add_argument("--record-layers", default=None, help="low, mid, all or name prefixes")
-    p.add_argument(
-        "--spatial-words",
-        choices=("noun", "phrase"),
-        default=None,
-        help="boxes pull the head noun's attention (default) or the noun's and its adjectives'",
-    )
-    p.add_argument(
-        "--checkpointing",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="recompute U-Net layers in guidance's backward pass: less memory, more time "
-        "(default: the backbone's)",
-    )
-    p.add_argument("--maps", metavar="NPZ", help="save per-word attention maps (npz)")
     p.add_argument("--gif", action="store_true", help="also write GIFs")
+    add_setting_flags(p)
     p.set_defaults(func=_cmd_generate)
 
     return parser
@@ -301,3 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (``... | head``): stop quietly, as Unix tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1

@@ -1,14 +1,19 @@
-"""Outputs of a run: MP4/GIF videos, the JSON run report and cross-attention maps (npz).
+"""Outputs of a run: MP4/GIF videos, text files (plans, reports) and cross-attention maps (npz).
 
 Frames are uint8 arrays shaped (frames, height, width, 3). Every writer creates the parent
-folders and turns file-system or encoder failures into a one-line StarVidError.
+folders, writes to a temporary file next to the target and renames it into place only once the
+file is complete (an MP4 is read back and its frames counted), and turns file-system or encoder
+failures into a one-line StarVidError: a full disk or a size limit never leaves a truncated
+file behind a success.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import math
-from collections.abc import Mapping
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -70,8 +75,34 @@ def _prepare_path(path: str | Path) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def _atomic(path: Path, what: str) -> Iterator[Path]:
+    """A temporary path next to ``path`` (same suffix) that replaces it when the block ends
+    without error; on any error the temporary file is removed and a StarVidError raised."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except StarVidError:
+        tmp.unlink(missing_ok=True)
+        raise
+    except (OSError, RuntimeError, ValueError) as exc:
+        tmp.unlink(missing_ok=True)
+        reason = getattr(exc, "strerror", None) or (str(exc).strip().splitlines() or [""])[0]
+        raise StarVidError(f"cannot write {what} {path}: {reason or type(exc).__name__}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_mp4(frames: np.ndarray, path: str | Path, fps: int = 8, min_size: int = 256) -> Path:
-    """Write an H.264 (yuv420p) MP4; small videos are upscaled (nearest) to >= min_size px."""
+    """Write an H.264 (yuv420p) MP4; small videos are upscaled (nearest) to >= min_size px.
+
+    The encoder's output is read back: a video with fewer frames than sent (the encoder failed,
+    the disk filled up) is an error, and the target path is left untouched.
+    """
     import imageio_ffmpeg
 
     if fps <= 0:
@@ -79,9 +110,9 @@ def write_mp4(frames: np.ndarray, path: str | Path, fps: int = 8, min_size: int 
     arr = np.ascontiguousarray(_even(upscale(frames, min_size)))
     path = _prepare_path(path)
     _, h, w, _ = arr.shape
-    try:
+    with _atomic(path, "video") as tmp:
         writer = imageio_ffmpeg.write_frames(
-            str(path),
+            str(tmp),
             (w, h),
             fps=fps,
             codec="libx264",
@@ -94,8 +125,17 @@ def write_mp4(frames: np.ndarray, path: str | Path, fps: int = 8, min_size: int 
         for frame in arr:
             writer.send(frame)
         writer.close()
-    except (OSError, RuntimeError, BrokenPipeError) as exc:
-        raise StarVidError(f"cannot write video {path}: {str(exc).splitlines()[0]}") from exc
+        try:
+            written, _ = imageio_ffmpeg.count_frames_and_secs(str(tmp))
+        except (OSError, RuntimeError) as exc:
+            raise StarVidError(
+                f"cannot write video {path}: the encoder's output is unreadable"
+            ) from exc
+        if written != len(arr):
+            raise StarVidError(
+                f"cannot write video {path}: the encoder wrote {written} of {len(arr)} frames "
+                "(is the disk full?)"
+            )
     return path
 
 
@@ -108,17 +148,15 @@ def write_gif(frames: np.ndarray, path: str | Path, fps: int = 8, min_size: int 
     arr = upscale(frames, min_size)
     path = _prepare_path(path)
     images = [Image.fromarray(f) for f in arr]
-    try:
+    with _atomic(path, "GIF") as tmp:
         images[0].save(
-            path,
+            tmp,
             format="GIF",
             save_all=True,
             append_images=images[1:],
             duration=round(1000 / fps),
             loop=0,
         )
-    except OSError as exc:
-        raise StarVidError(f"cannot write GIF {path}: {exc.strerror or exc}") from exc
     return path
 
 
@@ -163,37 +201,11 @@ def side_by_side(
     return np.concatenate([a, sep, b], axis=2)
 
 
-def _jsonable(obj):
-    """Numpy/torch/Path values -> plain JSON; NaN/Inf -> null (strict JSON has neither)."""
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if hasattr(obj, "detach"):
-        obj = obj.detach().cpu().numpy()
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "model_dump"):  # pydantic models such as the Plan
-        return _jsonable(obj.model_dump(mode="json"))
-    if obj is None or isinstance(obj, (str, int, float, bool)):
-        return obj
-    raise StarVidError(f"cannot write a {type(obj).__name__} into the JSON report")
-
-
-def write_report(report: dict, path: str | Path) -> Path:
-    """Write the run report as UTF-8 JSON (indent 2)."""
-    text = json.dumps(_jsonable(report), indent=2, ensure_ascii=False, allow_nan=False)
+def write_text(text: str, path: str | Path, what: str = "file") -> Path:
+    """Write UTF-8 text (a plan, a report) atomically."""
     path = _prepare_path(path)
-    try:
-        path.write_text(text + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise StarVidError(f"cannot write report {path}: {exc.strerror or exc}") from exc
+    with _atomic(path, what) as tmp:
+        tmp.write_text(text, encoding="utf-8")
     return path
 
 
@@ -210,10 +222,8 @@ def save_maps(maps: Mapping[str, np.ndarray], path: str | Path) -> Path:
     path = _prepare_path(path)
     if path.suffix != ".npz":
         raise StarVidError(f"maps file must end in .npz: {path}")
-    try:
-        np.savez_compressed(path, **arrays)
-    except OSError as exc:
-        raise StarVidError(f"cannot write maps {path}: {exc.strerror or exc}") from exc
+    with _atomic(path, "maps") as tmp:
+        np.savez_compressed(tmp, **arrays)
     return path
 
 

@@ -63,18 +63,6 @@ class GuidanceTargets:
         return counts
 
 
-@dataclass
-class LossValues:
-    """One evaluation of the losses: weighted terms as floats, the total as a tensor."""
-
-    spatial: float
-    syntax: float
-    total: torch.Tensor
-
-    def as_dict(self) -> dict[str, float]:
-        return {"spatial": self.spatial, "syntax": self.syntax, "total": float(self.total.detach())}
-
-
 def box_masks(boxes: np.ndarray, h: int, w: int) -> torch.Tensor:
     """Soft masks ``(objects, frames, h, w)``: the fraction of each map cell the box covers.
 
@@ -198,44 +186,95 @@ def contrastive_loss(
     return torch.stack(losses).mean()
 
 
-def compute_losses(
+TERMS = ("spatial", "syntax")
+
+
+def loss_terms(
     maps: torch.Tensor,
     targets: GuidanceTargets,
-    spatial_weight: float,
-    syntax_weight: float,
     adjacent_frames: int = 1,
     distance: str = "kl",
     temperature: float = 0.5,
     spatial_form: str = "mass",
-) -> LossValues:
-    """Weighted spatial + contrastive loss on maps ``(frames, tokens, h, w)``."""
-    total = maps.new_zeros((), dtype=torch.float32)
-    sp = sy = 0.0
-    if spatial_weight:
-        term = spatial_weight * spatial_loss(maps, targets, spatial_form)
-        total = total + term
-        sp = float(term.detach())
-    if syntax_weight and targets.verb_cols:
-        term = syntax_weight * contrastive_loss(
-            maps, targets, adjacent_frames, distance, temperature
-        )
-        total = total + term
-        sy = float(term.detach())
-    return LossValues(spatial=sp, syntax=sy, total=total)
+) -> dict[str, torch.Tensor]:
+    """The raw (unweighted) terms on maps ``(frames, tokens, h, w)``: "spatial" when the plan
+    has objects, "syntax" when the parse has verbs."""
+    terms = {}
+    if targets.object_subject:
+        terms["spatial"] = spatial_loss(maps, targets, spatial_form)
+    if targets.verb_cols:
+        terms["syntax"] = contrastive_loss(maps, targets, adjacent_frames, distance, temperature)
+    return terms
+
+
+TERM_FLOOR = 1e-3  # a term's normalizer is at least this share of the largest term's
+
+
+def term_values(terms: dict[str, torch.Tensor], weights: dict[str, float]) -> dict[str, float]:
+    """Each term raw (unweighted) and weighted, and the weighted total, as floats."""
+    row = {}
+    for name in TERMS:
+        raw = float(terms[name].detach()) if name in terms else 0.0
+        row[f"{name}_raw"] = raw
+        row[name] = weights[name] * raw
+    row["total"] = sum(row[name] for name in TERMS)
+    return row
+
+
+def map_gradients(
+    maps: torch.Tensor, terms: dict[str, torch.Tensor], weights: dict[str, float]
+) -> dict[str, torch.Tensor]:
+    """Gradient of each raw term with a non-zero weight w.r.t. the maps (cheap: the losses are
+    a small graph on the maps); carried to the latents through the U-Net by the caller."""
+    out = {}
+    for name, term in terms.items():
+        if weights[name] == 0 or not term.requires_grad:
+            continue
+        (g,) = torch.autograd.grad(term, maps, retain_graph=True, allow_unused=True)
+        if g is not None:
+            out[name] = g
+    return out
+
+
+def term_normalizers(latent_grads: dict[str, torch.Tensor], normalize: str) -> dict[str, float]:
+    """What each term's latent gradient is divided by before weighting.
+
+    ``"per_term"``: its own RMS (so weight 1 pulls with the step size and each weight scales its
+    own term), floored at ``TERM_FLOOR`` of the largest term's RMS so a vanishing term (a
+    saturated InfoNCE) is not blown up into noise. Other modes: 1 (``latent_step`` normalizes
+    the sum, or not at all).
+    """
+    if normalize != "per_term":
+        return {name: 1.0 for name in latent_grads}
+    rms = {name: float(g.float().pow(2).mean().sqrt()) for name, g in latent_grads.items()}
+    floor = max([TERM_FLOOR * max(rms.values(), default=0.0), 1e-12])
+    return {name: max(r, floor) for name, r in rms.items()}
+
+
+def update_shares(
+    latent_grads: dict[str, torch.Tensor], weights: dict[str, float], norms: dict[str, float]
+) -> dict[str, float]:
+    """Each term's share of the update's size (an inert term shows 0)."""
+    sizes = {n: weights[n] * float(g.float().norm()) / norms[n] for n, g in latent_grads.items()}
+    total = sum(sizes.values())
+    ok = total > 0 and math.isfinite(total)
+    return {f"{n}_share": (sizes.get(n, 0.0) / total if ok else 0.0) for n in TERMS}
 
 
 def latent_step(
     grad: torch.Tensor,
     step_size: float,
-    normalize: str = "rms",
+    normalize: str = "per_term",
     max_grad_norm: float | None = None,
     noise_scale: float = 1.0,
 ) -> tuple[torch.Tensor | None, str | None]:
     """The update to subtract from the latents, or ``(None, warning)`` when it must be skipped.
 
-    ``normalize="rms"``: ``step_size * grad / rms(grad)`` (every update has the same size, the
-    direction is the gradient's); ``"none"``: ``step_size * grad``. ``max_grad_norm`` clips the
-    gradient's L2 norm first. ``noise_scale`` is the schedule factor (e.g. ``sqrt(1 - alpha_bar)``).
+    ``normalize="per_term"``: ``step_size * grad``, where ``grad`` is already the weighted sum
+    of per-term normalized gradients (``term_normalizers``); ``"rms"``: ``step_size * grad /
+    rms(grad)`` (every update has the same size: only the weights' ratio matters); ``"none"``:
+    ``step_size * grad``. ``max_grad_norm`` clips the gradient's L2 norm first. ``noise_scale``
+    is the schedule factor (e.g. ``sqrt(1 - alpha_bar)``).
     """
     if not bool(torch.isfinite(grad).all()):
         return None, "non-finite gradient (NaN/Inf); latent update skipped"
@@ -245,13 +284,14 @@ def latent_step(
         if norm > max_grad_norm:
             g = g * (max_grad_norm / norm)
     if normalize == "rms":
-        rms = float(g.pow(2).mean().sqrt())
-        if rms < 1e-12:
-            return None, "zero gradient; latent update skipped"
-        g = g / rms
-    elif normalize != "none":
-        raise ValueError(f"unknown normalize_grad {normalize!r} (rms or none)")
-    step = step_size * noise_scale * g
+        divisor = float(g.pow(2).mean().sqrt())
+    elif normalize in ("per_term", "none"):
+        divisor = 1.0
+    else:
+        raise ValueError(f"unknown normalize_grad {normalize!r} (per_term, rms or none)")
+    if not math.isfinite(divisor) or divisor < 1e-12 or float(g.abs().max()) == 0.0:
+        return None, "zero gradient; latent update skipped"
+    step = step_size * noise_scale * g / divisor
     if not math.isfinite(float(step.abs().max())):
         return None, "non-finite latent update; skipped"
     return step.to(grad.dtype), None

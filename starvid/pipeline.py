@@ -3,148 +3,69 @@
 Reads top to bottom like a diffusers pipeline: encode the prompt (CLIP, unconditional "" first),
 prepare seeded latents ``(1, C, F, h, w)``, loop over the scheduler's timesteps, decode each frame
 with the VAE. During the first ``guidance_steps`` steps each step starts with ``iterations``
-gradient iterations on the latents, using the conditional branch only and stopping the U-Net
-forward after the last recorded layer (only the maps are needed there); then the ordinary CFG step
-runs without gradients and records the maps of its conditional half for the heat maps and the
-in-box shares.
+gradient iterations on the latents (``Guidance``), using the conditional branch only and stopping
+the U-Net forward after the last recorded layer (only the maps are needed there); then the
+ordinary CFG step runs without gradients and records the maps of its conditional half for the
+heat maps and the in-box shares.
 
-Cancellation: ``cancel`` (a ``threading.Event``) is checked before every U-Net forward; when set,
-``generate`` raises ``Cancelled`` (a ``StarVidError``) and nothing partial is returned.
-
-Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` after a reset; on CPU the kernel's
-resident-set high-water mark (``VmHWM``), reset at the start of the run by writing ``5`` to
-``/proc/self/clear_refs``; where that is not possible, a thread samples the RSS every 2 ms.
-``working_memory_mb`` is the peak minus what was in use when the run started (model weights etc.).
+``generate`` takes resolved inputs only (a ``ParsedPrompt``, a ``Plan`` with as many frames as
+the settings, ``ResolvedSettings``): everything is normalized once, at the edge
+(``starvid.run``). Cancellation: ``cancel`` (a ``threading.Event``) is checked before every
+U-Net forward; when set, ``generate`` raises ``Cancelled`` and nothing partial is returned.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import re
 import threading
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from starvid import DEFAULT_BACKBONE
-from starvid.attention import (
-    AttentionStore,
-    forward_for_maps,
-    install_recorders,
-    select_layers,
-    token_positions,
-)
+from starvid.attention import AttentionStore, forward_for_maps, install_recorders, select_layers
 from starvid.checkpointing import activation_bytes, checkpointed_layers
 from starvid.errors import StarVidError
-from starvid.guidance import GuidanceTargets, compute_losses, inbox_share, latent_step
-from starvid.plan import Plan, load_plan
+from starvid.guidance import (
+    TERMS,
+    GuidanceTargets,
+    inbox_share,
+    latent_step,
+    loss_terms,
+    map_gradients,
+    term_normalizers,
+    term_values,
+    update_shares,
+)
+from starvid.memory import PeakMemory
+from starvid.parsing import ParsedPrompt
+from starvid.plan import Plan
+from starvid.settings import ResolvedSettings
+from starvid.targets import RunTargets, build_targets
 
-ProgressFn = Callable[[str, int, int, "dict[str, float] | None", "dict[str, np.ndarray]"], None]
-
-
-_RUN_LOCK = threading.RLock()
+# Backbones are shared and recording swaps the U-Net's processors: one run at a time.
+RUN_LOCK = threading.RLock()
 
 
 class Cancelled(StarVidError):
     """The run was cancelled through its ``cancel`` event."""
 
 
-def default_guidance_steps(steps: int) -> int:
-    """The default guidance window: the first quarter of the steps (as the paper), at least 1."""
-    return max(1, math.ceil(0.25 * steps))
+@dataclass
+class StepProgress:
+    """Reported after every denoising step of a run."""
+
+    run: str  # "guided" or "baseline"
+    step: int  # finished steps, 1..total
+    total: int
+    losses: dict[str, float] | None  # the step's last gradient iteration, if it was guided
+    maps: dict[str, np.ndarray]  # word -> (F, h, w) of the step's conditional pass
 
 
-class GenerationSettings(BaseModel):
-    """Knobs of one generation. ``None`` means: the backbone's default (see ``resolve``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    steps: int | None = Field(None, ge=1, le=1000)
-    guidance_steps: int | None = Field(None, ge=0, description="guide the first N steps")
-    iterations: int = Field(3, ge=0, le=50, description="gradient iterations per guided step")
-    step_size: float | None = Field(None, ge=0.0, le=100.0)
-    step_schedule: Literal["sqrt_one_minus_alpha", "constant"] = "sqrt_one_minus_alpha"
-    normalize_grad: Literal["rms", "none"] = "rms"
-    spatial_weight: float = Field(1.0, ge=0.0)
-    syntax_weight: float = Field(0.1, ge=0.0)
-    spatial_form: Literal["mass", "topk"] = "mass"
-    spatial_words: Literal["noun", "phrase"] = Field(
-        "noun",
-        description="what the spatial loss pulls into the boxes: the head noun (the paper) or "
-        "the noun with its adjectives ('red' in 'two red circles')",
-    )
-    adjacent_frames: int = Field(1, ge=0, le=64)
-    distance: Literal["kl", "cosine"] = "kl"
-    temperature: float = Field(0.5, gt=0.0)
-    cfg_scale: float | None = Field(None, ge=0.0, le=100.0)
-    frames: int | None = Field(None, ge=1, le=512)
-    height: int | None = Field(None, ge=8, le=4096)
-    width: int | None = Field(None, ge=8, le=4096)
-    seed: int = Field(0, ge=0, le=2**63 - 1)
-    max_grad_norm: float | None = Field(None, gt=0.0)
-    record_layers: str | None = Field(
-        None, description="cross-attention layers the losses read: low, mid, all or prefixes"
-    )
-    checkpointing: bool | None = Field(
-        None,
-        description="gradient iterations recompute the U-Net's layers in the backward pass "
-        "instead of keeping their activations: less memory, about 1.5x the time per iteration",
-    )
-    final_fraction: float = Field(
-        0.2, gt=0.0, le=1.0, description="inbox_share_final: maps of the last fraction of steps"
-    )
-    stop_early: bool = Field(
-        True,
-        description="gradient iterations stop the U-Net after the last recorded layer (same "
-        "gradient, less work); off runs the whole U-Net, as a reference for cost and quality",
-    )
-
-    def resolve(self, backbone) -> GenerationSettings:
-        """A copy with every ``None`` filled from the backbone's defaults."""
-        d = backbone.defaults
-        steps = self.steps or d.steps
-        return self.model_copy(
-            update=dict(
-                steps=steps,
-                guidance_steps=(
-                    self.guidance_steps
-                    if self.guidance_steps is not None
-                    else default_guidance_steps(steps)
-                ),
-                cfg_scale=d.cfg_scale if self.cfg_scale is None else self.cfg_scale,
-                step_size=d.step_size if self.step_size is None else self.step_size,
-                record_layers=self.record_layers or d.record_layers,
-                checkpointing=d.checkpointing if self.checkpointing is None else self.checkpointing,
-                frames=self.frames or d.frames,
-                height=self.height or d.height,
-                width=self.width or d.width,
-            )
-        )
-
-
-def make_settings(
-    settings: GenerationSettings | dict | None = None, **overrides
-) -> GenerationSettings:
-    """Validated settings from a model, a dict and/or keyword overrides (``None`` ignored)."""
-    data = {}
-    if isinstance(settings, GenerationSettings):
-        data = settings.model_dump(exclude_unset=True)
-    elif settings:
-        data = dict(settings)
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return GenerationSettings.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        raise StarVidError(f"invalid setting {loc}: {first['msg']}") from exc
+ProgressFn = Callable[[StepProgress], None]
 
 
 @dataclass
@@ -162,179 +83,10 @@ class VideoResult:
     working_memory_mb: float
     warnings: list[str]
     guided: bool
-    settings: GenerationSettings
     object_ids: list[str] = field(default_factory=list)
 
 
-@dataclass
-class RunResult:
-    """A guided run (and optionally its same-seed baseline) with the run report."""
-
-    prompt: str
-    plan: Plan
-    parsed: Any
-    settings: GenerationSettings
-    guided: VideoResult
-    baseline: VideoResult | None
-    report: dict
-
-
-# -- memory -----------------------------------------------------------------------------------
-
-
-class PeakMemory:
-    """Peak memory of a block in MB (see the module docstring for how)."""
-
-    def __init__(self, device: torch.device):
-        self.device = torch.device(device)
-        self.peak_mb = 0.0
-        self.start_mb = 0.0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._sampled = 0
-
-    def __enter__(self) -> PeakMemory:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-            self.start_mb = torch.cuda.memory_allocated(self.device) / 2**20
-            return self
-        self.start_mb = _rss_mb()
-        if not _reset_hwm():
-            self._sampled = int(self.start_mb * 1024)
-            self._thread = threading.Thread(target=self._sample, daemon=True)
-            self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.002):
-            self._sampled = max(self._sampled, int(_rss_mb() * 1024))
-
-    def __exit__(self, *exc) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            self.peak_mb = torch.cuda.max_memory_allocated(self.device) / 2**20
-        elif self._thread is not None:
-            self._stop.set()
-            self._thread.join()
-            self.peak_mb = max(self._sampled / 1024, _rss_mb())
-        else:
-            self.peak_mb = _status_kb("VmHWM") / 1024
-
-    @property
-    def working_mb(self) -> float:
-        return max(0.0, self.peak_mb - self.start_mb)
-
-
-def _status_kb(key: str) -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(key + ":"):
-                return float(line.split()[1])
-    raise OSError(key)
-
-
-def _rss_mb() -> float:
-    try:
-        return _status_kb("VmRSS") / 1024
-    except OSError:
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _reset_hwm() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        _status_kb("VmHWM")
-        return True
-    except OSError:
-        return False
-
-
 # -- building blocks --------------------------------------------------------------------------
-
-
-@dataclass
-class _Words:
-    """Token columns of the words the run records, and display labels for the heat maps."""
-
-    positions: list[int]
-    labels: dict[str, list[int]]  # label -> columns into positions
-    targets: GuidanceTargets
-
-
-def _unique(label: str, taken: dict) -> str:
-    key, n = label, 2
-    while key in taken:
-        key, n = f"{label}#{n}", n + 1
-    return key
-
-
-def build_targets(
-    tokenizer, parsed, plan: Plan, warn: list[str], spatial_words: str = "noun"
-) -> _Words:
-    """Map the parse's nouns/verbs to token columns and the plan's objects to subjects.
-
-    ``spatial_words="phrase"`` also records each subject's adjectives and has the spatial loss
-    pull them into the subject's boxes with its noun.
-    """
-    subjects = parsed.subjects
-    for obj in plan.objects:
-        if obj.subject >= len(subjects):
-            raise StarVidError(
-                f"plan object '{obj.id}' refers to subject {obj.subject} but the prompt has "
-                f"{len(subjects)} subject(s)"
-            )
-        if obj.noun != subjects[obj.subject].noun:
-            raise StarVidError(
-                f"plan object '{obj.id}' is a '{obj.noun}' but subject {obj.subject} of the "
-                f"prompt is '{subjects[obj.subject].noun}'"
-            )
-    words = []  # (kind, subject, Word)
-    for s, sub in enumerate(subjects):
-        words.append(("noun", s, sub.head))
-        words.extend(("verb", s, v) for v in sub.verbs)
-        if spatial_words == "phrase":
-            words.extend(("modifier", s, m) for m in sub.modifiers)
-    words.extend(("scene", -1, w) for w in getattr(parsed, "scene_words", []) or [])
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        pos = token_positions(tokenizer, parsed.prompt, [(w.start, w.end) for _, _, w in words])
-    warn.extend(str(c.message) for c in caught)
-    positions = sorted({p for ps in pos for p in ps})
-    col = {p: i for i, p in enumerate(positions)}
-    noun_cols: list[list[int]] = [[] for _ in subjects]
-    modifier_cols: list[list[int]] = [[] for _ in subjects]
-    verb_cols: list[tuple[int, list[int]]] = []
-    scene_cols: list[list[int]] = []
-    labels: dict[str, list[int]] = {}
-    for (kind, s, w), ps in zip(words, pos, strict=True):
-        cols = [col[p] for p in ps]
-        if kind == "noun":
-            noun_cols[s] = cols
-        elif kind == "verb":
-            verb_cols.append((s, cols))
-        elif kind == "modifier":
-            modifier_cols[s] += cols
-        else:
-            scene_cols.append(cols)
-        if kind != "scene":
-            labels[_unique(w.text, labels)] = cols
-    targets = GuidanceTargets(
-        noun_cols=noun_cols,
-        verb_cols=verb_cols,
-        object_subject=[obj.subject for obj in plan.objects],
-        boxes=plan.boxes_array(),
-        extra_negative_cols=scene_cols,
-        spatial_cols=(
-            [n + m for n, m in zip(noun_cols, modifier_cols, strict=True)]
-            if spatial_words == "phrase"
-            else None
-        ),
-    )
-    return _Words(positions, labels, targets)
 
 
 def encode_prompt(backbone, prompt: str) -> torch.Tensor:
@@ -351,7 +103,7 @@ def encode_prompt(backbone, prompt: str) -> torch.Tensor:
         return backbone.text_encoder(ids)[0].to(backbone.dtype)
 
 
-def prepare_latents(backbone, settings: GenerationSettings, scheduler) -> torch.Tensor:
+def prepare_latents(backbone, settings: ResolvedSettings, scheduler) -> torch.Tensor:
     """Seeded noise ``(1, C, F, h, w)`` drawn on the CPU (same on every device), scaled."""
     f = backbone.vae_scale_factor
     shape = (
@@ -380,13 +132,6 @@ def decode_latents(backbone, latents: torch.Tensor, chunk: int = 8) -> np.ndarra
     return np.concatenate(out)
 
 
-def _check_size(backbone, s: GenerationSettings) -> None:
-    f = backbone.vae_scale_factor * 2 ** (len(backbone.unet.config.block_out_channels) - 1)
-    for name, v in (("height", s.height), ("width", s.width)):
-        if v % f:
-            raise StarVidError(f"{name}={v} must be a multiple of {f} for this backbone")
-
-
 def _step_scheduler(scheduler, noise: torch.Tensor, t, latents: torch.Tensor) -> torch.Tensor:
     # diffusers' video pipelines step on (B*F, C, h, w); keep that layout for every scheduler.
     b, c, f, h, w = latents.shape
@@ -412,53 +157,110 @@ def _maps_numpy(maps: torch.Tensor, labels: dict[str, list[int]]) -> dict[str, n
     }
 
 
+# -- guidance ---------------------------------------------------------------------------------
+
+
+class Guidance:
+    """The gradient iterations of one run's guided steps, and what they logged.
+
+    Each iteration: a conditional forward (stopped after the last recorded layer) records the
+    maps with their graph, and the loss terms are computed on them. At the first iteration of a
+    step each weighted term's gradient is carried back to the latents on its own: that gives
+    its normalizer (``normalize_grad="per_term"``: each term at its own RMS, so a weight scales
+    its own pull) and its share of the update, logged so an inert term shows at once. Later
+    iterations carry the normalized, weighted sum back in one pass.
+    """
+
+    def __init__(self, unet, scheduler, cond, store, targets: GuidanceTargets, s, check_cancel):
+        self.unet, self.scheduler, self.cond, self.store = unet, scheduler, cond, store
+        self.targets, self.s, self.check_cancel = targets, s, check_cancel
+        self.weights = {"spatial": s.spatial_weight, "syntax": s.syntax_weight}
+        self.losses: list[dict[str, float]] = []
+        self.warnings: list[str] = []
+
+    def step(self, latents: torch.Tensor, t, index: int) -> tuple[torch.Tensor, dict | None]:
+        """``s.iterations`` updates of the latents at denoising step ``index``."""
+        store, s = self.store, self.s
+        store.keep_grad, store.stop_early, store.skip_uncond = True, s.stop_early, False
+        scale = _noise_scale(self.scheduler, t, s.step_schedule)
+        latest, norms = None, None
+        with checkpointed_layers(self.unet, store, s.checkpointing):
+            for it in range(s.iterations):
+                self.check_cancel()
+                z = latents.detach().requires_grad_(True)
+                with torch.enable_grad():
+                    grad, norms, latest = self._gradient(z, t, index, it, norms)
+                if grad is None:
+                    break
+                update, problem = latent_step(
+                    grad, s.step_size, s.normalize_grad, s.max_grad_norm, scale
+                )
+                if update is None:
+                    self.warnings.append(f"step {index}: {problem}")
+                    break
+                latents = (latents - update).detach()
+        store.reset()
+        return latents, latest
+
+    def _gradient(self, z, t, index: int, it: int, norms: dict[str, float] | None):
+        """(weighted gradient w.r.t. the latents or None, the step's normalizers, the row)."""
+        s = self.s
+        forward_for_maps(self.unet, self.scheduler.scale_model_input(z, t), t, self.cond)
+        maps = self.store.layer_mean()
+        terms = loss_terms(
+            maps, self.targets, s.adjacent_frames, s.distance, s.temperature, s.spatial_form
+        )
+        row = {"step": index, "iteration": it, **term_values(terms, self.weights)}
+        self.losses.append(row)
+        if not math.isfinite(row["total"]) or not all(
+            math.isfinite(row[f"{n}_raw"]) for n in TERMS
+        ):
+            self.warnings.append(f"step {index}: non-finite loss (NaN/Inf); latent update skipped")
+            return None, norms, row
+        grads = map_gradients(maps, terms, self.weights) if maps.requires_grad else {}
+        if not grads:
+            return None, norms, row  # nothing to steer (no objects with tokens, zero weights)
+        if norms is None:  # first iteration of the step: each term on its own
+            latent = {
+                n: torch.autograd.grad(maps, z, g, retain_graph=True)[0] for n, g in grads.items()
+            }
+            norms = term_normalizers(latent, s.normalize_grad)
+            row.update(update_shares(latent, self.weights, norms))
+            grad = sum(self.weights[n] / norms[n] * g for n, g in latent.items())
+            return grad, norms, row
+        combined = sum(self.weights[n] / norms[n] * g for n, g in grads.items())
+        (grad,) = torch.autograd.grad(maps, z, combined)
+        return grad, norms, row
+
+
 # -- the loop ---------------------------------------------------------------------------------
 
 
 def generate(
     backbone,
-    prompt: str,
+    parsed: ParsedPrompt,
     plan: Plan,
-    parsed=None,
-    settings: GenerationSettings | dict | None = None,
+    settings: ResolvedSettings,
     guided: bool = True,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
-    run_name: str | None = None,
     record: bool = True,
 ) -> VideoResult:
-    """Generate one video; with ``guided`` the StarVid latent updates run in the first steps.
+    """Generate one video of ``parsed.prompt``; with ``guided`` the StarVid updates run first.
 
-    ``progress(run_name, step, total, losses, maps)`` is called after every step (``step`` counts
-    finished steps, 1..total; ``losses`` the latest iteration's terms or None; ``maps`` word ->
-    ``(F, h, w)`` numpy of that step's conditional pass). Raises ``Cancelled`` when ``cancel``
+    ``progress`` gets a ``StepProgress`` after every step. Raises ``Cancelled`` when ``cancel``
     is set. ``record=False`` (unguided only) runs the plain loop with no attention recording at
     all, as a cost reference: maps are then empty and in-box shares NaN.
     """
+    s = settings
     if guided and not record:
         raise StarVidError("guidance needs the attention maps: record=False is for baselines")
-    if parsed is None:
-        from starvid.parsing import parse_prompt
-
-        parsed = parse_prompt(prompt)
-    s = make_settings(settings).resolve(backbone)
-    _check_size(backbone, s)
-    run_name = run_name or ("guided" if guided else "baseline")
-    warn: list[str] = []
     if plan.frames != s.frames:
-        plan = plan.resample(s.frames)
-    words = build_targets(backbone.tokenizer, parsed, plan, warn, s.spatial_words)
-    targets = words.targets
-    for s_idx, cols in enumerate(targets.noun_cols):
-        if not cols and s_idx in targets.object_subject:
-            warn.append(f"subject {s_idx} has no token within CLIP's limit; it is not guided")
+        raise StarVidError(f"the plan has {plan.frames} frames but the settings ask {s.frames}")
+    run_name = "guided" if guided else "baseline"
+    words = build_targets(backbone.tokenizer, parsed, plan, s.spatial_words)
     unet = backbone.unet
     store = AttentionStore(words.positions, select_layers(unet, s.record_layers))
-    do_cfg = s.cfg_scale > 1.0
-    window_end = min(s.guidance_steps, s.steps) - 1 if s.guidance_steps else 0
-    n_final = max(1, math.ceil(s.final_fraction * s.steps))
-    losses: list[dict[str, float]] = []
-    device = backbone.device
 
     def check_cancel() -> None:
         if cancel is not None and cancel.is_set():
@@ -466,276 +268,120 @@ def generate(
 
     t0 = time.perf_counter()
     recorders = install_recorders(unet, store) if record else contextlib.nullcontext()
-    # Backbones are shared and recording swaps the U-Net's processors: one run at a time.
-    with _RUN_LOCK, PeakMemory(device) as mem, recorders:
-        embeds = encode_prompt(backbone, prompt)
-        cond = embeds[1:]
-        scheduler = backbone.new_scheduler()
-        scheduler.set_timesteps(s.steps, device=device)
-        latents = prepare_latents(backbone, s, scheduler)
-        maps_sum = None
-        final_sum = None
-        maps_window = share_window = None
-        for i, t in enumerate(scheduler.timesteps):
-            latest = None
-            if guided and i < s.guidance_steps and s.iterations > 0:
-                latents, latest = _guide(
-                    unet,
-                    scheduler,
-                    latents,
-                    t,
-                    cond,
-                    store,
-                    targets,
-                    s,
-                    i,
-                    losses,
-                    warn,
-                    check_cancel,
-                )
-            check_cancel()
-            store.keep_grad, store.stop_early, store.skip_uncond = False, False, do_cfg
-            with torch.no_grad():
-                inp = torch.cat([latents] * 2) if do_cfg else latents
-                inp = scheduler.scale_model_input(inp, t)
-                noise = unet(inp, t, encoder_hidden_states=embeds if do_cfg else cond).sample
-                if do_cfg:
-                    uncond, text = noise.chunk(2)
-                    noise = uncond + s.cfg_scale * (text - uncond)
-                latents = _step_scheduler(scheduler, noise, t, latents)
-            if not record:
-                if progress is not None:
-                    progress(run_name, i + 1, s.steps, None, {})
-                continue
-            maps = store.layer_mean().float()  # (F, T, h, w) of the conditional pass
-            maps_sum = maps if maps_sum is None else maps_sum + maps
-            if i == window_end:
-                maps_window = maps
-                share_window = inbox_share(maps, targets)
-            if i >= s.steps - n_final:
-                final_sum = maps if final_sum is None else final_sum + maps
-            if progress is not None:
-                progress(run_name, i + 1, s.steps, latest, _maps_numpy(maps, words.labels))
+    with RUN_LOCK, PeakMemory(backbone.device) as mem, recorders:
+        loop = _Loop(backbone, parsed.prompt, s, store, words, check_cancel)
+        if guided and s.iterations > 0:
+            loop.guidance = Guidance(
+                unet, loop.scheduler, loop.cond, store, words.targets, s, check_cancel
+            )
+        latents = loop.run(run_name, progress, record)
         frames = decode_latents(backbone, latents)
     elapsed = time.perf_counter() - t0
-    if record:
-        share_final = inbox_share(final_sum / n_final, targets)
-        maps_all = _maps_numpy(maps_sum / s.steps, words.labels)
-        maps_window = _maps_numpy(maps_window, words.labels)
-    else:
-        share_window = share_final = np.full((len(plan.objects), s.frames), np.nan)
-        maps_all, maps_window = {}, {}
+    warnings = list(words.warnings)
+    if not np.isfinite(loop.final_mean):
+        warnings.append("the denoised latents are not finite (NaN/Inf): the frames are black")
+    losses, guide_warnings = [], []
+    if loop.guidance is not None:
+        losses, guide_warnings = loop.guidance.losses, loop.guidance.warnings
     return VideoResult(
         frames=frames,
-        maps=maps_all,
-        maps_window=maps_window,
+        maps=loop.maps_all(),
+        maps_window=loop.maps_window(),
         losses=losses,
-        inbox_share=share_window,
-        inbox_share_final=share_final,
+        inbox_share=loop.share_window(len(plan.objects)),
+        inbox_share_final=loop.share_final(len(plan.objects)),
         timing_s=elapsed,
         peak_memory_mb=mem.peak_mb,
         working_memory_mb=mem.working_mb,
-        warnings=list(dict.fromkeys(warn)),
+        warnings=list(dict.fromkeys(warnings + guide_warnings)),
         guided=guided,
-        settings=s,
         object_ids=[obj.id for obj in plan.objects],
     )
 
 
-def _guide(unet, scheduler, latents, t, cond, store, targets, s, step, losses, warn, check_cancel):
-    """``s.iterations`` gradient updates of the latents at one step (conditional branch only)."""
-    store.keep_grad, store.stop_early, store.skip_uncond = True, s.stop_early, False
-    with checkpointed_layers(unet, store, s.checkpointing):
-        latents, latest = _iterate(
-            unet, scheduler, latents, t, cond, store, targets, s, step, losses, warn, check_cancel
-        )
-    store.reset()
-    return latents, latest
+class _Loop:
+    """The denoising loop of one run and the maps it keeps (window, final steps, mean)."""
 
+    def __init__(self, backbone, prompt: str, s: ResolvedSettings, store, words: RunTargets, cc):
+        self.bb, self.s, self.store, self.words, self.check_cancel = backbone, s, store, words, cc
+        self.embeds = encode_prompt(backbone, prompt)
+        self.cond = self.embeds[1:]
+        self.scheduler = backbone.new_scheduler()
+        self.scheduler.set_timesteps(s.steps, device=backbone.device)
+        self.guidance: Guidance | None = None
+        self.window_end = min(s.guidance_steps, s.steps) - 1 if s.guidance_steps else 0
+        self.n_final = max(1, math.ceil(s.final_fraction * s.steps))
+        self.sum = self.final = self.window = None
+        self.final_mean = float("nan")
 
-def _iterate(
-    unet, scheduler, latents, t, cond, store, targets, s, step, losses, warn, check_cancel
-):
-    """The gradient iterations of one guided step: updated latents and the last loss terms."""
-    scale = _noise_scale(scheduler, t, s.step_schedule)
-    latest = None
-    for it in range(s.iterations):
-        check_cancel()
-        z = latents.detach().requires_grad_(True)
-        with torch.enable_grad():
-            forward_for_maps(unet, scheduler.scale_model_input(z, t), t, cond)
-            lv = compute_losses(
-                store.layer_mean(),
-                targets,
-                s.spatial_weight,
-                s.syntax_weight,
-                s.adjacent_frames,
-                s.distance,
-                s.temperature,
-                s.spatial_form,
-            )
-            latest = {"step": step, "iteration": it, **lv.as_dict()}
-            losses.append(latest)
-            if not torch.isfinite(lv.total):
-                warn.append(f"step {step}: non-finite loss (NaN/Inf); latent update skipped")
-                break
-            if not lv.total.requires_grad:
-                break  # nothing to steer (no objects with tokens, zero weights)
-            (grad,) = torch.autograd.grad(lv.total, z)
-        update, problem = latent_step(grad, s.step_size, s.normalize_grad, s.max_grad_norm, scale)
-        if update is None:
-            warn.append(f"step {step}: {problem}")
-            break
-        latents = (latents - update).detach()
-    return latents, latest
+    def run(self, run_name: str, progress: ProgressFn | None, record: bool) -> torch.Tensor:
+        s, unet, store = self.s, self.bb.unet, self.store
+        do_cfg = s.cfg_scale > 1.0
+        latents = prepare_latents(self.bb, s, self.scheduler)
+        for i, t in enumerate(self.scheduler.timesteps):
+            latest = None
+            if self.guidance is not None and i < s.guidance_steps:
+                latents, latest = self.guidance.step(latents, t, i)
+            self.check_cancel()
+            store.keep_grad, store.stop_early, store.skip_uncond = False, False, do_cfg
+            with torch.no_grad():
+                inp = torch.cat([latents] * 2) if do_cfg else latents
+                inp = self.scheduler.scale_model_input(inp, t)
+                cond = self.embeds if do_cfg else self.cond
+                noise = unet(inp, t, encoder_hidden_states=cond).sample
+                if do_cfg:
+                    uncond, text = noise.chunk(2)
+                    noise = uncond + s.cfg_scale * (text - uncond)
+                latents = _step_scheduler(self.scheduler, noise, t, latents)
+            maps_np = self._keep_maps(i) if record else {}
+            if progress is not None:
+                progress(StepProgress(run_name, i + 1, s.steps, latest, maps_np))
+        self.final_mean = float(latents.float().mean())
+        return latents
+
+    def _keep_maps(self, i: int) -> dict[str, np.ndarray]:
+        maps = self.store.layer_mean().float()  # (F, T, h, w) of the conditional pass
+        self.sum = maps if self.sum is None else self.sum + maps
+        if i == self.window_end:
+            self.window = maps
+        if i >= self.s.steps - self.n_final:
+            self.final = maps if self.final is None else self.final + maps
+        return _maps_numpy(maps, self.words.labels)
+
+    def maps_all(self) -> dict[str, np.ndarray]:
+        if self.sum is None:
+            return {}
+        return _maps_numpy(self.sum / self.s.steps, self.words.labels)
+
+    def maps_window(self) -> dict[str, np.ndarray]:
+        return {} if self.window is None else _maps_numpy(self.window, self.words.labels)
+
+    def share_window(self, objects: int) -> np.ndarray:
+        if self.window is None:
+            return np.full((objects, self.s.frames), np.nan)
+        return inbox_share(self.window, self.words.targets)
+
+    def share_final(self, objects: int) -> np.ndarray:
+        if self.final is None:
+            return np.full((objects, self.s.frames), np.nan)
+        return inbox_share(self.final / self.n_final, self.words.targets)
 
 
 def iteration_activation_bytes(
-    backbone, prompt: str, settings: GenerationSettings | dict | None = None
+    backbone, parsed: ParsedPrompt, plan: Plan, settings: ResolvedSettings
 ) -> int:
-    """Bytes of activations one gradient iteration keeps for its backward pass (heuristic plan).
+    """Bytes of activations one gradient iteration keeps for its backward pass.
 
     The bulk of guidance's extra memory. With a backbone on the meta device nothing is computed:
     a full-size model is sized in seconds on any machine.
     """
-    from starvid.parsing import parse_prompt
-    from starvid.planning import heuristic_plan
-
-    s = make_settings(settings).resolve(backbone)
-    parsed = parse_prompt(prompt)
-    plan = heuristic_plan(parsed, frames=s.frames, seed=s.seed)
-    words = build_targets(backbone.tokenizer, parsed, plan, [], s.spatial_words)
+    s = settings
+    words = build_targets(backbone.tokenizer, parsed, plan, s.spatial_words)
     store = AttentionStore(words.positions, select_layers(backbone.unet, s.record_layers))
     scheduler = backbone.new_scheduler()
     scheduler.set_timesteps(s.steps)
     latents = prepare_latents(backbone, s, scheduler)
-    cond = encode_prompt(backbone, prompt)[1:]
+    cond = encode_prompt(backbone, parsed.prompt)[1:]
     t = scheduler.timesteps[0]
-    with _RUN_LOCK:  # swaps the shared U-Net's processors, as a run does
+    with RUN_LOCK:  # swaps the shared U-Net's processors, as a run does
         return activation_bytes(backbone.unet, store, latents, t, cond, s.checkpointing)
-
-
-# -- a whole run ------------------------------------------------------------------------------
-
-
-def _load_backbone(backbone):
-    if isinstance(backbone, str):
-        from starvid.backbones import load_backbone
-
-        return load_backbone(backbone)
-    return backbone
-
-
-def _as_plan(plan) -> Plan:
-    if isinstance(plan, Plan):
-        return plan
-    if isinstance(plan, (str, bytes, dict)):
-        return load_plan(plan)
-    raise StarVidError(f"plan must be a Plan, a dict or JSON text, not {type(plan).__name__}")
-
-
-def _share_lists(a: np.ndarray) -> list[list[float]]:
-    return [[round(float(v), 4) for v in row] for row in a]
-
-
-def vocabulary_warnings(prompt: str, backbone) -> list[str]:
-    """A warning naming the prompt's words a closed-vocabulary backbone never saw in training."""
-    vocab = getattr(backbone, "vocabulary", None)
-    if not vocab:
-        return []
-    words = re.findall(r"[a-z]+", prompt.lower())
-    unknown = list(dict.fromkeys(w for w in words if w not in vocab))
-    if not unknown:
-        return []
-    return [
-        f"the {backbone.name} backbone knows only the words of its world ("
-        + ", ".join(sorted(vocab))
-        + "); new to it: "
-        + ", ".join(unknown)
-    ]
-
-
-def run_generation(
-    prompt: str,
-    plan: Plan | dict | str | None = None,
-    backbone=DEFAULT_BACKBONE,
-    settings: GenerationSettings | dict | None = None,
-    baseline: bool = False,
-    progress: ProgressFn | None = None,
-    cancel: threading.Event | None = None,
-    parsed=None,
-) -> RunResult:
-    """Parse, plan (heuristic when no plan is given), generate guided (+ same-seed baseline).
-
-    Returns the videos and the run report (the contract of the design notes, section 2).
-    """
-    from starvid.parsing import parse_prompt
-
-    if parsed is None:
-        parsed = parse_prompt(prompt)
-    bb = _load_backbone(backbone)
-    s = make_settings(settings)
-    if plan is not None:
-        plan = _as_plan(plan)
-        if s.frames is None:
-            s = s.model_copy(update={"frames": plan.frames})
-    s = s.resolve(bb)
-    run_warnings: list[str] = []
-    if plan is None:
-        from starvid.planning import heuristic_plan
-
-        plan = heuristic_plan(parsed, frames=s.frames, seed=s.seed)
-    elif plan.frames != s.frames:
-        run_warnings.append(f"plan has {plan.frames} frames; resampled to {s.frames}")
-        plan = plan.resample(s.frames)
-    run_warnings += vocabulary_warnings(prompt, bb)
-    guided = generate(bb, prompt, plan, parsed, s, guided=True, progress=progress, cancel=cancel)
-    base = None
-    if baseline:
-        base = generate(bb, prompt, plan, parsed, s, guided=False, progress=progress, cancel=cancel)
-    report = build_report(prompt, bb, plan, s, guided, base, run_warnings)
-    return RunResult(prompt, plan, parsed, s, guided, base, report)
-
-
-def build_report(
-    prompt,
-    backbone,
-    plan: Plan,
-    s: GenerationSettings,
-    guided: VideoResult,
-    base: VideoResult | None,
-    extra_warnings: list[str] | None = None,
-) -> dict:
-    """The run report dict (design notes section 2), plain JSON types only."""
-    objects = []
-    for k, obj in enumerate(plan.objects):
-        share = {"guided": _share_lists(guided.inbox_share)[k]}
-        final = {"guided": _share_lists(guided.inbox_share_final)[k]}
-        if base is not None:
-            share["baseline"] = _share_lists(base.inbox_share)[k]
-            final["baseline"] = _share_lists(base.inbox_share_final)[k]
-        objects.append(
-            {"id": obj.id, "noun": obj.noun, "inbox_share": share, "inbox_share_final": final}
-        )
-    runs = {"guided": guided} | ({"baseline": base} if base is not None else {})
-    warn = list(extra_warnings or [])
-    for name, r in runs.items():
-        warn.extend(f"{name}: {w}" for w in r.warnings)
-    return {
-        "prompt": prompt,
-        "backbone": getattr(backbone, "name", str(backbone)),
-        "seed": s.seed,
-        "settings": s.model_dump(),
-        "plan": plan.to_dict(),
-        "losses": [
-            {k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()}
-            for row in guided.losses
-        ],
-        "objects": objects,
-        "timing_s": {k: round(r.timing_s, 3) for k, r in runs.items()},
-        "peak_memory_mb": {k: round(r.peak_memory_mb, 1) for k, r in runs.items()},
-        "working_memory_mb": {k: round(r.working_memory_mb, 1) for k, r in runs.items()},
-        "frames": int(guided.frames.shape[0]),
-        "fps": int(getattr(getattr(backbone, "defaults", None), "fps", 8)),
-        "warnings": warn,
-    }

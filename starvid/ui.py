@@ -33,7 +33,7 @@ import numpy as np
 
 from starvid import DEFAULT_BACKBONE
 from starvid.errors import StarVidError
-from starvid.plan import Plan, interpolate_keyframes, load_plan
+from starvid.plan import Plan, interpolate_keyframes, validate_plan
 from starvid.viz import object_colors, rgb
 
 log = logging.getLogger("starvid.ui")
@@ -61,35 +61,13 @@ EXAMPLE_PROMPTS = [
 # editor state: pure functions
 
 
-def keyframes_from_boxes(
-    boxes: Sequence[Sequence[float]], tol: float = KEYFRAME_TOLERANCE
-) -> dict[int, tuple[float, ...]]:
-    """Fewest keyframes whose linear interpolation stays within ``tol`` of every box.
-
-    Douglas-Peucker over time: start with the first and last frame, then pin the frame that
-    interpolation misses most until none is off by more than ``tol`` (any coordinate).
-    """
-    b = np.asarray(boxes, dtype=float)
-    n = len(b)
-    keep = {0, n - 1}
-    while True:
-        keys = sorted(keep)
-        t = np.arange(n)
-        approx = np.stack([np.interp(t, keys, b[keys, c]) for c in range(4)], axis=1)
-        err = np.abs(approx - b).max(axis=1)
-        worst = int(err.argmax())
-        if err[worst] <= tol:
-            return {k: tuple(float(v) for v in b[k]) for k in keys}
-        keep.add(worst)
-
-
 def new_editor(plan: Plan, parse: dict | None = None, size: Sequence[int] = (64, 64)) -> dict:
     """Editor state for a freshly planned or imported plan (keyframes found from its paths)."""
     state = {
-        "plan": plan.to_dict(),
+        # the editor keeps the keyframes beside the boxes (an export puts them back)
+        "plan": plan.model_dump(exclude_none=True, exclude={"objects": {"__all__": {"keyframes"}}}),
         "keyframes": {
-            o.id: {str(k): list(v) for k, v in keyframes_from_boxes(o.boxes).items()}
-            for o in plan.objects
+            o.id: {str(k): list(v) for k, v in o.keyframes_or_fit().items()} for o in plan.objects
         },
         "parse": parse,
         "size": [int(size[0]), int(size[1])],
@@ -101,7 +79,7 @@ def editor_plan(state: dict | None) -> Plan:
     """The state's plan, validated; a clear error when there is none yet."""
     if not state or not state.get("plan"):
         raise StarVidError("no plan yet: type a prompt and press 'Plan'")
-    return load_plan(state["plan"])
+    return validate_plan(state["plan"])
 
 
 def _keyframes(state: dict, oid: str) -> dict[int, tuple[float, ...]]:
@@ -114,7 +92,7 @@ def _rebuild(state: dict) -> dict:
     for obj in state["plan"]["objects"]:
         kf = _keyframes(state, obj["id"])
         obj["boxes"] = [list(b) for b in interpolate_keyframes(kf, frames, obj["id"])]
-    load_plan(state["plan"])  # validates; raises StarVidError on anything odd
+    validate_plan(state["plan"])  # validates; raises StarVidError on anything odd
     return state
 
 
@@ -328,7 +306,7 @@ def resample_editor(state: dict, frames: int) -> dict:
     old = state["plan"]["frames"]
     if frames == old:
         return state
-    plan = load_plan(state["plan"]).resample(frames)
+    plan = validate_plan(state["plan"]).resample(frames)
     state["plan"] = plan.to_dict()
     scale = (frames - 1) / (old - 1) if old > 1 else 0.0
     for oid, kf in state["keyframes"].items():
@@ -443,9 +421,18 @@ def _out_dir() -> Path:
     return d
 
 
+def editor_plan_with_keyframes(state: dict) -> Plan:
+    """The state's plan with its keyframes (what an export holds and an import restores)."""
+    data = json.loads(json.dumps(state["plan"]))
+    for obj in data["objects"]:
+        obj["keyframes"] = {int(k): v for k, v in state["keyframes"].get(obj["id"], {}).items()}
+    return validate_plan(data)
+
+
 def write_plan_file(state: dict) -> str:
     """The state's plan as a JSON file for download; returns its path."""
-    plan = editor_plan(state)
+    editor_plan(state)
+    plan = editor_plan_with_keyframes(state)
     path = _out_dir() / "plan.json"
     path.write_text(plan.to_json(indent=2))
     return str(path)
@@ -585,24 +572,26 @@ class GenerationJob:
         self._args = (prompt, plan, backbone, settings, baseline, parsed)
         self.thread = threading.Thread(target=self._run, name="starvid-generation", daemon=True)
 
-    def _progress(self, run, step, total, losses, maps) -> None:
-        self.events.put((run, int(step), int(total), dict(losses) if losses else None, maps))
+    def _progress(self, p) -> None:
+        losses = dict(p.losses) if p.losses else None
+        self.events.put((p.run, int(p.step), int(p.total), losses, p.maps))
 
     def _run(self) -> None:
-        from starvid.pipeline import run_generation
+        from starvid.backbones import load_backbone
+        from starvid.run import execute, prepare_run
+        from starvid.settings import GenerationSettings
 
         prompt, plan, backbone, settings, baseline, parsed = self._args
         try:
-            self.result = run_generation(
-                prompt,
-                plan=plan,
-                backbone=backbone,
-                settings=settings,
-                baseline=baseline,
-                progress=self._progress,
-                cancel=self.cancel,
-                parsed=parsed,
+            if parsed is None:
+                from starvid.parsing import parse_prompt
+
+                parsed = parse_prompt(prompt)
+            bb = load_backbone(backbone)
+            request = prepare_run(
+                parsed, bb, backbone, GenerationSettings(**settings), plan, baseline
             )
+            self.result = execute(request, bb, progress=self._progress, cancel=self.cancel)
         except BaseException as exc:  # noqa: BLE001 - reported to the user in one line
             self.error = exc
 
@@ -623,26 +612,11 @@ class GenerationJob:
 
 
 def save_run(result, out_dir: Path | None = None) -> tuple[dict[str, str], dict]:
-    """MP4s, plan, report and maps of a RunResult on disk; returns (name -> path, report)."""
-    from starvid import export
+    """The run's files (the run layer's layout) in a fresh folder; (file name -> path, report)."""
+    from starvid.run import save_run as save_files
 
-    out = out_dir or _out_dir()
-    fps = int(result.report.get("fps", 8))
-    files = {"guided.mp4": export.write_mp4(result.guided.frames, out / "guided.mp4", fps=fps)}
-    maps = {f"guided/{w}": m for w, m in result.guided.maps.items()}
-    maps |= {f"guided_window/{w}": m for w, m in result.guided.maps_window.items()}
-    if result.baseline is not None:
-        files["baseline.mp4"] = export.write_mp4(
-            result.baseline.frames, out / "baseline.mp4", fps=fps
-        )
-        maps |= {f"baseline/{w}": m for w, m in result.baseline.maps.items()}
-        maps |= {f"baseline_window/{w}": m for w, m in result.baseline.maps_window.items()}
-    plan_path = out / "plan.json"
-    plan_path.write_text(result.plan.to_json(indent=2))
-    files["plan.json"] = plan_path
-    files["report.json"] = export.write_report(result.report, out / "report.json")
-    files["maps.npz"] = export.save_maps(maps, out / "maps.npz")
-    return {k: str(v) for k, v in files.items()}, result.report
+    files = save_files(result, out_dir or _out_dir())
+    return {p.name: str(p) for p in files.values()}, result.report.model_dump(mode="json")
 
 
 def _gpu_decorator(duration: int = 180):
@@ -721,7 +695,7 @@ def build_app() -> Any:
     from gradio_image_annotation import image_annotator
 
     from starvid.backbones import BACKBONES, list_backbones
-    from starvid.pipeline import GenerationSettings, default_guidance_steps
+    from starvid.settings import GenerationSettings, default_guidance_steps
     from starvid.viz import inbox_share_figure, loss_figure, trajectory_figure
 
     fields = set(GenerationSettings.model_fields)
@@ -781,8 +755,7 @@ def build_app() -> Any:
             notes += plan.warnings
             if backbone in BACKBONES and BACKBONES[backbone].is_local:
                 # Shipped models load in a second; a closed vocabulary is worth saying up front.
-                from starvid.backbones import load_backbone
-                from starvid.pipeline import vocabulary_warnings
+                from starvid.backbones import load_backbone, vocabulary_warnings
 
                 notes += vocabulary_warnings(prompt, load_backbone(backbone))
             return (
@@ -969,7 +942,7 @@ def build_app() -> Any:
             if plan.frames != values["frames"]:
                 plan = plan.resample(values["frames"])
             from starvid.parsing import parse_prompt
-            from starvid.pipeline import make_settings
+            from starvid.settings import make_settings
 
             settings = make_settings(settings_kwargs(values, fields))
             # parsed here, not on the GPU worker: a bad prompt fails before any GPU time
@@ -1064,19 +1037,15 @@ def build_app() -> Any:
         if result.baseline is not None:
             live["frames"]["baseline"] = result.baseline.frames
         live["report"] = report
-        live["total"] = result.settings.steps
+        live["total"] = result.request.settings.steps
         words = map_words(live)
         word = words[0] if words else None
         timing = ", ".join(f"{k} {v:.1f} s" for k, v in report["timing_s"].items())
         notes = [
             f"Done: {timing}. To run it again from the command line: "
-            "`python -m starvid generate --from-report report.json --out guided.mp4`."
+            "`python -m starvid generate --from-report report.json --out again`."
         ] + [f"{w}" for w in report.get("warnings", [])]
-        ordered = [
-            files[k]
-            for k in ("guided.mp4", "baseline.mp4", "plan.json", "report.json", "maps.npz")
-            if k in files
-        ]
+        ordered = list(files.values())  # the run folder, as the CLI writes it
         yield {
             status: notice_md(notes),
             progress_bar: progress_html("done", 1, 1),
@@ -1089,9 +1058,9 @@ def build_app() -> Any:
             inbox_kind: "inbox_share",
             word_dd: gr.Dropdown(choices=words, value=word),
             heat_step: gr.Slider(
-                minimum=1, maximum=result.settings.steps, value=result.settings.steps, step=1
+                minimum=1, maximum=result.request.settings.steps, value=result.request.settings.steps, step=1
             ),
-            heat_frame: gr.Slider(minimum=0, maximum=result.settings.frames - 1, value=0, step=1),
+            heat_frame: gr.Slider(minimum=0, maximum=result.request.settings.frames - 1, value=0, step=1),
             heatmap: heatmap_for(live, editor, word, 0, None),
             canvas: canvas_value(editor, 0, live),
             shown: 0,

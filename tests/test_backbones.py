@@ -13,7 +13,7 @@ import torch
 from diffusers import AutoencoderKL, UNet3DConditionModel
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from starvid import DEFAULT_BACKBONE, backbones
+from starvid import DEFAULT_BACKBONE, backbones, hub
 from starvid.backbones import (
     BACKBONES,
     TINY_DIR,
@@ -335,14 +335,14 @@ def test_hub_file_listing_refuses_pickle_only_and_picks_variant():
         "text_encoder/model.safetensors",
     ]
     with pytest.raises(StarVidError, match="unet has only pickle weights.*@refs/pr/N"):
-        backbones._unneeded_variants(pickled, torch.float16, "someone/model")
+        hub.unneeded_variants(pickled, torch.float16, "someone/model")
     both = [
         f"{part}/{stem}{v}.safetensors"
-        for part, stem in backbones._WEIGHT_PARTS.items()
+        for part, stem in hub.WEIGHT_PARTS.items()
         for v in ("", ".fp16")
     ]
-    half = backbones._unneeded_variants(both, torch.float16, "someone/model")
-    full = backbones._unneeded_variants(both, torch.float32, "someone/model")
+    half = hub.unneeded_variants(both, torch.float16, "someone/model")
+    full = hub.unneeded_variants(both, torch.float32, "someone/model")
     assert "unet/diffusion_pytorch_model.safe*" in half  # fp16 run: skip the fp32 file
     assert "unet/*.fp16.*" in full  # fp32 run: skip the fp16 file
 
@@ -382,6 +382,26 @@ def test_folder_with_image_unet_is_refused(tmp_path):
     (folder / "unet/config.json").write_text(json.dumps(cfg))
     with pytest.raises(StarVidError, match="UNet3DConditionModel"):
         load_backbone(str(folder))
+
+
+@pytest.mark.parametrize(
+    "path, text, message",
+    [
+        ("unet/config.json", '{"block_out_channels": [32, 64', "unreadable config"),
+        ("unet/config.json", "[1, 2, 3]", "must be a JSON object, not list"),
+        ("model_index.json", '["diffusers", "AutoencoderKL"]', "must be a JSON object"),
+        ("unet/config.json", '{"block_out_channels": "wide"}', "could not load the model"),
+        ("scheduler/scheduler_config.json", "\u0000garbage", "unreadable config"),
+    ],
+)
+def test_folder_with_malformed_configs_is_one_line_error(tmp_path, path, text, message):
+    """A user's folder with a broken config: a one-line StarVidError, never a traceback."""
+    folder = tmp_path / "broken"
+    shutil.copytree(TINY_DIR, folder)
+    (folder / path).write_text(text)
+    with pytest.raises(StarVidError, match=message) as info:
+        load_backbone(str(folder))
+    assert "\n" not in str(info.value)
 
 
 def test_folder_with_only_pickle_weights(tmp_path):

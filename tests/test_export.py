@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import subprocess
 
@@ -16,11 +15,10 @@ from starvid.export import (
     read_video,
     save_maps,
     side_by_side,
-    to_uint8,
     upscale,
     write_gif,
     write_mp4,
-    write_report,
+    write_text,
 )
 
 
@@ -101,17 +99,9 @@ def test_unwritable_path_is_a_starvid_error(tmp_path):
     with pytest.raises(StarVidError, match="cannot create folder"):
         write_mp4(_blocks(2), blocker / "v.mp4")
     with pytest.raises(StarVidError, match="cannot create folder"):
-        write_report({"a": 1}, blocker / "r.json")
+        write_text("{}", blocker / "r.json")
     with pytest.raises(StarVidError, match="folder, not a file"):
         save_maps({"a": np.zeros(2)}, tmp_path)
-
-
-def test_to_uint8_ranges_and_layouts():
-    x = np.stack([np.full((3, 4, 5), -1.0), np.full((3, 4, 5), 1.0)])  # (F,3,H,W)
-    out = to_uint8(x)
-    assert out.shape == (2, 4, 5, 3) and out.dtype == np.uint8
-    assert out[0].max() == 0 and out[1].min() == 255
-    assert to_uint8(np.full((1, 2, 2, 3), 0.5), value_range=(0, 1))[0, 0, 0, 0] == 128
 
 
 def test_side_by_side():
@@ -125,22 +115,49 @@ def test_side_by_side():
         side_by_side(a, _blocks(3, 16, 16))
 
 
-def test_report_is_utf8_json_with_plain_types(tmp_path):
-    report = {
-        "prompt": "un café près d'un chien",
-        "seed": np.int64(3),
-        "losses": [{"step": 0, "total": np.float32(1.5), "syntax": float("nan")}],
-        "share": np.array([0.25, 0.5]),
-        "path": tmp_path,
-    }
-    path = write_report(report, tmp_path / "runs" / "report.json")
-    text = path.read_text(encoding="utf-8")
-    assert "café" in text and '\n  "seed": 3' in text  # indent 2, not ASCII-escaped
-    data = json.loads(text)
-    assert data["losses"][0] == {"step": 0, "total": 1.5, "syntax": None}
-    assert data["share"] == [0.25, 0.5] and data["path"] == str(tmp_path)
-    with pytest.raises(StarVidError, match="cannot write a object"):
-        write_report({"x": object()}, tmp_path / "bad.json")
+def test_text_is_written_whole_or_not_at_all(tmp_path):
+    path = write_text("un café près d'un chien\n", tmp_path / "runs" / "report.json")
+    assert path.read_text(encoding="utf-8") == "un café près d'un chien\n"
+    with pytest.raises(StarVidError, match="cannot write"):
+        write_text("half \ud800 written", path)  # fails while writing (not UTF-8 encodable)
+    assert path.read_text(encoding="utf-8") == "un café près d'un chien\n"  # the old file stays
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["report.json"]  # no temp left
+
+
+_LIMITED = """
+import resource, sys
+import numpy as np
+from starvid.errors import StarVidError
+from starvid.export import write_mp4, write_text
+resource.setrlimit(resource.RLIMIT_FSIZE, (8192, 8192))
+rng = np.random.default_rng(0)
+frames = rng.integers(0, 256, (8, 64, 64, 3), dtype=np.uint8)  # noise: many KB of H.264
+for write, arg, name in ((write_mp4, frames, "out.mp4"), (write_text, "x" * 20000, "r.json")):
+    try:
+        write(arg, sys.argv[1] + "/" + name)
+    except StarVidError as exc:
+        print("refused:", exc)
+    else:
+        print("wrote", name)
+"""
+
+
+def test_a_file_size_limit_fails_loudly_and_leaves_no_truncated_file(tmp_path):
+    """``ulimit -f 8``: the encoder's output is cut short; the write must say so, and the
+    target path must not hold a truncated, unreadable video."""
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _LIMITED, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]),
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2 and all(line.startswith("refused: cannot write") for line in lines)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_maps_round_trip_float16(tmp_path):

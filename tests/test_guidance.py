@@ -11,19 +11,25 @@ import torch
 from starvid.attention import AttentionStore, install_recorders, select_layers
 from starvid.backbones import load_backbone
 from starvid.guidance import (
+    TERM_FLOOR,
     GuidanceTargets,
     box_masks,
-    compute_losses,
     contrastive_loss,
     distribution,
     inbox_share,
     latent_step,
+    loss_terms,
     map_distance,
     spatial_loss,
+    term_normalizers,
+    term_values,
+    update_shares,
 )
 from starvid.parsing import parse_prompt
-from starvid.pipeline import _guide, build_targets, encode_prompt, make_settings, prepare_latents
+from starvid.pipeline import Guidance, encode_prompt, prepare_latents
 from starvid.planning import heuristic_plan
+from starvid.settings import make_settings
+from starvid.targets import build_targets
 
 # -- synthetic maps ----------------------------------------------------------------------------
 
@@ -97,8 +103,8 @@ def test_build_targets_phrase_mode_records_the_adjectives():
     prompt = "two red cats walking and a small dog"
     parsed = parse_prompt(prompt)
     plan = heuristic_plan(parsed, frames=4, seed=0)
-    plain = build_targets(bb.tokenizer, parsed, plan, [])
-    phrase = build_targets(bb.tokenizer, parsed, plan, [], spatial_words="phrase")
+    plain = build_targets(bb.tokenizer, parsed, plan)
+    phrase = build_targets(bb.tokenizer, parsed, plan, spatial_words="phrase")
     assert plain.targets.spatial_cols is None and "red" not in plain.labels
     assert {"red", "small"} <= set(phrase.labels)
     assert phrase.targets.noun_cols == [phrase.labels["cats"], phrase.labels["dog"]]
@@ -170,18 +176,46 @@ def test_latent_step_normalizes_clips_and_guards():
     assert step is None
     step, problem = latent_step(torch.zeros_like(g), 0.3)
     assert step is None and "zero" in problem
+    # per_term: the gradient arrives normalized and weighted; only the step size scales it
+    per_term, _ = latent_step(g, 0.3, "per_term", noise_scale=0.5)
+    assert torch.allclose(per_term, 0.15 * g)
 
 
-def test_compute_losses_weights_and_values():
+def test_term_values_raw_weighted_and_total():
     frames, h, w = 2, 8, 8
     t = _targets([[[0, 0, 0.5, 1]] * frames], [0], nouns=2, verbs=[0])
     maps = torch.rand(frames, 3, h, w) + 0.01
-    lv = compute_losses(maps, t, spatial_weight=2.0, syntax_weight=0.5)
-    assert lv.spatial == pytest.approx(2.0 * float(spatial_loss(maps, t)), rel=1e-5)
-    assert lv.syntax == pytest.approx(0.5 * float(contrastive_loss(maps, t)), rel=1e-5)
-    assert float(lv.total) == pytest.approx(lv.spatial + lv.syntax, rel=1e-5)
-    off = compute_losses(maps, t, spatial_weight=0.0, syntax_weight=0.0)
-    assert off.spatial == off.syntax == 0.0
+    terms = loss_terms(maps, t)
+    row = term_values(terms, {"spatial": 2.0, "syntax": 0.5})
+    raw_spatial, raw_syntax = float(spatial_loss(maps, t)), float(contrastive_loss(maps, t))
+    assert row["spatial_raw"] == pytest.approx(raw_spatial, rel=1e-6)
+    assert row["syntax_raw"] == pytest.approx(raw_syntax, rel=1e-6)
+    assert row["spatial"] == pytest.approx(2.0 * raw_spatial, rel=1e-5)
+    assert row["syntax"] == pytest.approx(0.5 * raw_syntax, rel=1e-5)
+    assert row["total"] == pytest.approx(row["spatial"] + row["syntax"], rel=1e-6)
+    off = term_values(terms, {"spatial": 0.0, "syntax": 0.0})
+    assert off["spatial"] == off["syntax"] == off["total"] == 0.0
+    assert off["spatial_raw"] == pytest.approx(raw_spatial)  # an idle term still shows its value
+    # no verbs: no syntax term, and it reads 0
+    no_verbs = _targets([[[0, 0, 0.5, 1]] * frames], [0], nouns=2, verbs=[])
+    assert set(loss_terms(maps, no_verbs)) == {"spatial"}
+
+
+def test_per_term_normalizers_scale_each_term_to_unit_rms_with_a_floor():
+    grads = {"spatial": torch.full((4, 4), 3.0), "syntax": torch.full((4, 4), 1e-9)}
+    norms = term_normalizers(grads, "per_term")
+    assert norms["spatial"] == pytest.approx(3.0)
+    # a vanishing term is not blown up to the size of the others
+    assert norms["syntax"] == pytest.approx(TERM_FLOOR * 3.0)
+    assert term_normalizers(grads, "rms") == {"spatial": 1.0, "syntax": 1.0}
+    shares = update_shares(grads, {"spatial": 1.0, "syntax": 1.0}, norms)
+    assert shares["spatial_share"] == pytest.approx(1.0, abs=1e-5)
+    assert shares["syntax_share"] == pytest.approx(0.0, abs=1e-5)
+    live = {"spatial": torch.full((4, 4), 3.0), "syntax": torch.full((4, 4), -0.5)}
+    norms = term_normalizers(live, "per_term")
+    shares = update_shares(live, {"spatial": 1.0, "syntax": 0.25}, norms)
+    assert shares["spatial_share"] == pytest.approx(0.8)
+    assert shares["syntax_share"] == pytest.approx(0.2)
 
 
 # -- on the tiny model -------------------------------------------------------------------------
@@ -193,9 +227,9 @@ PROMPT = "two cats walking to the left and a dog jumping on the right"
 def setup():
     bb = load_backbone("tiny", device="cpu")
     parsed = parse_prompt(PROMPT)
-    settings = make_settings().resolve(bb)
+    settings = make_settings({}).resolve(bb)
     plan = heuristic_plan(parsed, frames=settings.frames, seed=0)
-    words = build_targets(bb.tokenizer, parsed, plan, [])
+    words = build_targets(bb.tokenizer, parsed, plan)
     store = AttentionStore(words.positions, select_layers(bb.unet, settings.record_layers))
     sched = bb.new_scheduler()
     sched.set_timesteps(settings.steps)
@@ -214,20 +248,20 @@ def _maps_at(bb, store, sched, z, t, cond):
 def _run_guide(setup, latents, **overrides):
     bb, targets, store, sched, _, cond, settings = setup
     s = settings.model_copy(update=overrides)
-    losses, warn = [], []
     t = sched.timesteps[0]
+    guide = Guidance(bb.unet, sched, cond, store, targets, s, lambda: None)
     with install_recorders(bb.unet, store):
-        out, _ = _guide(
-            bb.unet, sched, latents, t, cond, store, targets, s, 0, losses, warn, lambda: None
-        )
-    return out, losses, warn
+        out, _ = guide.step(latents, t, 0)
+    return out, guide.losses, guide.warnings
 
 
 def test_both_losses_fall_within_a_guided_step(setup):
     _, _, _, _, latents, _, _ = setup
-    _, losses, warn = _run_guide(setup, latents, iterations=4)
+    # equal pulls (per-term normalized): each term gets half of every update
+    _, losses, warn = _run_guide(setup, latents, iterations=4, syntax_weight=1.0)
     assert not warn
     assert [row["iteration"] for row in losses] == [0, 1, 2, 3]
+    assert losses[0]["spatial_share"] == pytest.approx(0.5, abs=0.02)
     first, last = losses[0], losses[-1]
     assert last["spatial"] < first["spatial"]
     assert last["syntax"] < first["syntax"]

@@ -9,7 +9,7 @@ import torch
 from starvid.errors import StarVidError
 from starvid.layout import boxes_to_masks, noun_masks, plan_masks
 from starvid.parsing import parse_prompt
-from starvid.plan import load_plan
+from starvid.plan import validate_plan
 from starvid.planning import heuristic_plan
 
 
@@ -20,7 +20,7 @@ def one_box_plan(boxes, frames=None):
         obj["keyframes"] = {str(k): v for k, v in boxes.items()}
     else:
         obj["boxes"] = boxes
-    return load_plan({"frames": frames or len(boxes), "objects": [obj]})
+    return validate_plan({"frames": frames or len(boxes), "objects": [obj]})
 
 
 @pytest.fixture(scope="module")

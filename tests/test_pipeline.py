@@ -12,15 +12,12 @@ from starvid.attention import RecordingAttnProcessor
 from starvid.cli import main
 from starvid.export import load_maps, read_video
 from starvid.parsing import parse_prompt
-from starvid.pipeline import (
-    Cancelled,
-    generate,
-    iteration_activation_bytes,
-    make_settings,
-    run_generation,
-)
-from starvid.plan import load_plan
+from starvid.pipeline import Cancelled, generate, iteration_activation_bytes
+from starvid.plan import validate_plan
 from starvid.planning import heuristic_plan
+from starvid.report import RunReport
+from starvid.run import execute, prepare_run
+from starvid.settings import GenerationSettings, make_settings
 
 PROMPT = "two cats walking to the left and a dog jumping on the right"
 # The run report's keys that external checks rely on (design notes, section 2).
@@ -38,14 +35,27 @@ REPORT_KEYS = (
 )
 
 
+def _generate(bb, parsed, plan, overrides=None, **kw):
+    """One video with settings resolved against the backbone (as the run layer does)."""
+    return generate(bb, parsed, plan, make_settings(overrides or {}).resolve(bb), **kw)
+
+
+def _bytes(bb, prompt, overrides=None):
+    s = make_settings(overrides or {}).resolve(bb)
+    parsed = parse_prompt(prompt)
+    plan = heuristic_plan(parsed, frames=s.frames, seed=s.seed)
+    return iteration_activation_bytes(bb, parsed, plan, s)
+
+
 @pytest.fixture(scope="module")
 def run(bb):
-    return run_generation(PROMPT, backbone=bb, baseline=True)
+    request = prepare_run(parse_prompt(PROMPT), bb, "tiny", GenerationSettings(), baseline=True)
+    return execute(request, bb)
 
 
 def test_guidance_raises_every_objects_inbox_share(run):
     assert run.baseline is not None
-    ids = [o.id for o in run.plan.objects]
+    ids = [o.id for o in run.request.plan.objects]
     assert ids == ["cat-1", "cat-2", "dog-1"]
     g = run.guided.inbox_share.mean(1)
     b = run.baseline.inbox_share.mean(1)
@@ -61,8 +71,8 @@ def test_each_of_three_instances_gets_its_share(bb):
     parsed = parse_prompt(prompt)
     plan = heuristic_plan(parsed, frames=bb.defaults.frames, seed=1)
     assert [o.noun for o in plan.objects] == ["balloon"] * 3
-    base = generate(bb, prompt, plan, parsed, {"seed": 1}, guided=False)
-    guided = generate(bb, prompt, plan, parsed, {"seed": 1}, guided=True)
+    base = _generate(bb, parsed, plan, {"seed": 1}, guided=False)
+    guided = _generate(bb, parsed, plan, {"seed": 1}, guided=True)
     g, b = guided.inbox_share.mean(1), base.inbox_share.mean(1)
     assert (g > b + 0.03).all() and (g > 1.4 * b).all(), (g, b)
 
@@ -70,7 +80,8 @@ def test_each_of_three_instances_gets_its_share(bb):
 def test_stopping_the_forward_early_keeps_the_result(run, bb):
     """The cost saving of issue 8 must not change quality: a full U-Net forward in every
     gradient iteration (the slower reference) gives the same latents, shares and losses."""
-    full = generate(bb, PROMPT, run.plan, run.parsed, {"stop_early": False}, guided=True)
+    r = run.request
+    full = _generate(bb, r.parsed, r.plan, {"stop_early": False}, guided=True)
     fast = run.guided
     np.testing.assert_allclose(full.inbox_share, fast.inbox_share, atol=1e-4)
     np.testing.assert_allclose(full.inbox_share_final, fast.inbox_share_final, atol=1e-4)
@@ -82,8 +93,9 @@ def test_stopping_the_forward_early_keeps_the_result(run, bb):
 
 def test_checkpointing_keeps_the_result(run, bb):
     """Recomputing layers in the backward pass (memory saving) gives the same gradients."""
-    ck = generate(bb, PROMPT, run.plan, run.parsed, {"checkpointing": True}, guided=True)
-    assert ck.settings.checkpointing and not run.guided.settings.checkpointing
+    r = run.request
+    ck = _generate(bb, r.parsed, r.plan, {"checkpointing": True}, guided=True)
+    assert not r.settings.checkpointing
     assert [r["total"] for r in ck.losses] == pytest.approx(
         [r["total"] for r in run.guided.losses], rel=1e-5, abs=1e-7
     )
@@ -93,10 +105,8 @@ def test_checkpointing_keeps_the_result(run, bb):
 @pytest.mark.parametrize("record_layers", ["low", "all"])
 def test_checkpointing_keeps_less_for_the_backward_pass(bb, record_layers):
     """Checkpointed layers keep only their inputs (the same gradient: the test above)."""
-    plain = iteration_activation_bytes(bb, PROMPT, {"record_layers": record_layers})
-    ck = iteration_activation_bytes(
-        bb, PROMPT, {"record_layers": record_layers, "checkpointing": True}
-    )
+    plain = _bytes(bb, PROMPT, {"record_layers": record_layers})
+    ck = _bytes(bb, PROMPT, {"record_layers": record_layers, "checkpointing": True})
     assert 0 < ck < 0.5 * plain, (ck, plain)
     assert "forward" not in vars(bb.unet.down_blocks[0].resnets[0])  # unpatched on exit
 
@@ -113,12 +123,12 @@ def test_full_size_zeroscope_guidance_fits_24_gb_with_checkpointing():
     assert bb.defaults.checkpointing and (bb.defaults.frames, bb.defaults.width) == (24, 576)
     weights = sum(p.numel() * p.element_size() for p in bb.unet.parameters())
     gib = 2**30
-    assert iteration_activation_bytes(bb, PROMPT, {"checkpointing": False}) > 24 * gib
-    assert weights + iteration_activation_bytes(bb, PROMPT) < 12 * gib
+    assert _bytes(bb, PROMPT, {"checkpointing": False}) > 24 * gib
+    assert weights + _bytes(bb, PROMPT) < 12 * gib
 
 
 def test_losses_fall_during_each_guided_step(run):
-    s = run.settings
+    s = run.request.settings
     losses = run.guided.losses
     assert len(losses) == s.guidance_steps * s.iterations
     for step in range(s.guidance_steps):
@@ -131,12 +141,15 @@ def test_losses_fall_during_each_guided_step(run):
 
 
 def test_run_report_follows_the_contract(run, bb):
-    rep = json.loads(json.dumps(run.report))  # plain JSON throughout
+    rep = json.loads(run.report.to_json())  # plain JSON throughout
     for key in REPORT_KEYS:
         assert key in rep, key
     assert rep["prompt"] == PROMPT and rep["backbone"] == "tiny" and rep["seed"] == 0
     assert rep["settings"]["steps"] == bb.defaults.steps
-    assert load_plan(rep["plan"]).to_dict() == run.plan.to_dict()
+    assert validate_plan(rep["plan"]).to_dict() == run.request.plan.to_dict()
+    # written and read through one schema
+    again = RunReport.parse(run.report.to_json())
+    assert again.model_dump(mode="json") == run.report.model_dump(mode="json")
     assert set(rep["losses"][0]) >= {"step", "iteration", "spatial", "syntax", "total"}
     frames = rep["plan"]["frames"]
     for obj, planned in zip(rep["objects"], rep["plan"]["objects"], strict=True):
@@ -158,9 +171,9 @@ def test_same_seed_baseline_is_reproducible_and_seed_matters(bb):
     parsed = parse_prompt("a dog running")
     plan = heuristic_plan(parsed, frames=2)
     s = {"steps": 2, "frames": 2}
-    a = generate(bb, "a dog running", plan, parsed, s, guided=False)
-    b = generate(bb, "a dog running", plan, parsed, s, guided=False)
-    c = generate(bb, "a dog running", plan, parsed, s | {"seed": 5}, guided=False)
+    a = _generate(bb, parsed, plan, s, guided=False)
+    b = _generate(bb, parsed, plan, s, guided=False)
+    c = _generate(bb, parsed, plan, s | {"seed": 5}, guided=False)
     assert np.array_equal(a.frames, b.frames)
     assert not np.array_equal(a.frames, c.frames)
     np.testing.assert_allclose(a.inbox_share, b.inbox_share)
@@ -172,14 +185,14 @@ def test_progress_and_cancel(bb):
     cancel = threading.Event()
     calls = []
 
-    def progress(name, step, total, losses, maps):
-        calls.append((name, step, total, losses, {k: v.shape for k, v in maps.items()}))
-        if step == 2:
+    def progress(p):
+        calls.append((p.run, p.step, p.total, p.losses, {k: v.shape for k, v in p.maps.items()}))
+        if p.step == 2:
             cancel.set()
 
     settings = {"steps": 5, "frames": 2, "guidance_steps": 1, "iterations": 1}
     with pytest.raises(Cancelled):
-        generate(bb, PROMPT, plan, parsed, settings, progress=progress, cancel=cancel)
+        _generate(bb, parsed, plan, settings, progress=progress, cancel=cancel)
     assert [c[1] for c in calls] == [1, 2]  # stopped before the third step
     name, step, total, losses, shapes = calls[0]
     assert name == "guided" and total == 5
@@ -193,84 +206,79 @@ def test_progress_and_cancel(bb):
 
 def test_settings_validation():
     with pytest.raises(ValueError, match="steps"):
-        make_settings(steps=0)
+        make_settings({"steps": 0})
     with pytest.raises(ValueError, match="distance"):
-        make_settings(distance="l1")
-    assert make_settings({"iterations": 2}, iterations=None).iterations == 2
+        make_settings({"distance": "l1"})
+    assert make_settings({"iterations": 2, "steps": None}).iterations == 2
 
 
 def test_unset_settings_take_the_backbones_defaults(bb):
     from starvid.backbones import BACKBONES
 
-    s = make_settings().resolve(bb)
+    s = make_settings({}).resolve(bb)
     assert (s.steps, s.cfg_scale, s.step_size) == (10, 7.5, 0.3)  # the tiny backbone's
     assert s.guidance_steps == 3  # the first quarter of the steps
-    assert make_settings(step_size=0.05, steps=20).resolve(bb).step_size == 0.05
-    assert make_settings(steps=20).resolve(bb).guidance_steps == 5
+    assert make_settings({"step_size": 0.05, "steps": 20}).resolve(bb).step_size == 0.05
+    assert make_settings({"steps": 20}).resolve(bb).guidance_steps == 5
     assert s.record_layers == "low"
-    assert make_settings(record_layers="mid").resolve(bb).record_layers == "mid"
+    assert make_settings({"record_layers": "mid"}).resolve(bb).record_layers == "mid"
     shapes = BACKBONES["shapes"].defaults
     assert (shapes.step_size, shapes.record_layers) == (0.05, "down_blocks.0")
 
 
+RUN_FILES = {
+    "guided.mp4",
+    "baseline.mp4",
+    "side_by_side.mp4",
+    "plan.json",
+    "report.json",
+    "maps.npz",
+}
+
+
 def test_cli_generate_end_to_end(tmp_path, capsys):
-    out = tmp_path / "out.mp4"
-    rc = main(
-        [
-            "generate",
-            PROMPT,
-            "--backbone",
-            "tiny",
-            "--baseline",
-            "--steps",
-            "4",
-            "--frames",
-            "4",
-            "--out",
-            str(out),
-            "--report",
-            str(tmp_path / "r.json"),
-            "--maps",
-            str(tmp_path / "maps.npz"),
-        ]
-    )
+    out = tmp_path / "run"
+    args = [PROMPT, "--backbone", "tiny", "--baseline", "--steps", "4", "--frames", "4"]
+    rc = main(["generate", *args, "--out", str(out)])
     printed = capsys.readouterr()
     assert rc == 0, printed.err
-    assert read_video(out).shape[0] == 4
-    assert read_video(tmp_path / "out.baseline.mp4").shape[0] == 4
-    both = read_video(tmp_path / "out.side_by_side.mp4")
-    assert both.shape[0] == 4 and both.shape[2] > read_video(out).shape[2]
-    rep = json.loads((tmp_path / "r.json").read_text())
+    assert {p.name for p in out.iterdir()} == RUN_FILES  # the app's download holds the same
+    assert read_video(out / "guided.mp4").shape[0] == 4
+    assert read_video(out / "baseline.mp4").shape[0] == 4
+    both = read_video(out / "side_by_side.mp4")
+    assert both.shape[0] == 4 and both.shape[2] > read_video(out / "guided.mp4").shape[2]
+    rep = json.loads((out / "report.json").read_text())
     for key in REPORT_KEYS:
         assert key in rep
     assert rep["settings"]["steps"] == 4 and rep["plan"]["frames"] == 4
     assert len(rep["objects"][0]["inbox_share"]["baseline"]) == 4
-    maps = load_maps(tmp_path / "maps.npz")
-    assert set(maps) == {"cats", "walking", "dog", "jumping"}
+    assert json.loads((out / "plan.json").read_text()) == rep["plan"]
+    maps = load_maps(out / "maps.npz")
+    words = {"cats", "walking", "dog", "jumping"}
+    assert set(maps) == {f"{run}/{w}" for run in RUN_MAPS for w in words}
     assert "cat-1: in-box attention share guided" in printed.out
 
     # the report runs again as it was: prompt, backbone, plan, settings and the baseline
-    again = tmp_path / "again.mp4"
-    rc = main(
-        ["generate", "--from-report", str(tmp_path / "r.json"), "--out", str(again)]
-        + ["--report", str(tmp_path / "r2.json")]
-    )
+    again = tmp_path / "again"
+    rc = main(["generate", "--from-report", str(out / "report.json"), "--out", str(again)])
     assert rc == 0, capsys.readouterr().err
-    rep2 = json.loads((tmp_path / "r2.json").read_text())
+    rep2 = json.loads((again / "report.json").read_text())
     for key in ("prompt", "backbone", "settings", "plan"):
         assert rep2[key] == rep[key], key
-    np.testing.assert_array_equal(read_video(again), read_video(out))
-    np.testing.assert_array_equal(
-        read_video(tmp_path / "again.baseline.mp4"), read_video(tmp_path / "out.baseline.mp4")
-    )
+    for name in ("guided.mp4", "baseline.mp4"):
+        np.testing.assert_array_equal(read_video(again / name), read_video(out / name))
     # flags override the report
+    o2 = tmp_path / "o2"
     rc = main(
-        ["generate", "--from-report", str(tmp_path / "r.json"), "--seed", "5", "--steps", "2"]
-        + ["--out", str(tmp_path / "o2.mp4"), "--report", str(tmp_path / "r3.json")]
+        ["generate", "--from-report", str(out / "report.json"), "--seed", "5", "--steps", "2"]
+        + ["--out", str(o2)]
     )
     assert rc == 0
-    rep3 = json.loads((tmp_path / "r3.json").read_text())
+    rep3 = json.loads((o2 / "report.json").read_text())
     assert (rep3["seed"], rep3["settings"]["steps"], rep3["plan"]) == (5, 2, rep["plan"])
+
+
+RUN_MAPS = ("guided", "guided_window", "baseline", "baseline_window")
 
 
 def _bad(args, capsys) -> str:
@@ -282,13 +290,13 @@ def _bad(args, capsys) -> str:
 
 
 def test_cli_generate_bad_input(tmp_path, capsys):
-    out = ["--out", str(tmp_path / "o.mp4")]
+    out = ["--out", str(tmp_path / "o")]
     assert "cannot read plan file" in _bad(["--plan", str(tmp_path / "none.json"), *out], capsys)
     assert "cannot read report" in _bad(["--from-report", str(tmp_path / "no.json"), *out], capsys)
     not_report = tmp_path / "plan.json"
     not_report.write_text('{"frames": 2, "objects": []}')
     assert "not a run report" in _bad(["--from-report", str(not_report), *out], capsys)
-    rc = main(["generate", "--out", str(tmp_path / "o.mp4")])
+    rc = main(["generate", "--out", str(tmp_path / "o")])
     assert rc == 2 and "needs a prompt" in capsys.readouterr().err
     bad = tmp_path / "bad.json"
     bad.write_text('{"frames": 2, "objects": []}')
@@ -310,7 +318,8 @@ def test_cli_generate_bad_input(tmp_path, capsys):
         )
     )
     assert "'cat'" in _bad(["--plan", str(other), *out], capsys)
-    assert "steps" in _bad(["--steps", "0", *out], capsys)
+    assert "--steps" in _bad(["--steps", "0", *out], capsys)
     assert "invalid int" in _bad(["--frames", "two", *out], capsys)
-    assert ".mp4" in _bad(["--out", str(tmp_path / "o.avi")], capsys)
-    assert not (tmp_path / "o.mp4").exists()
+    assert "--seed" in _bad(["--seed", "-1", *out], capsys)
+    assert "folder" in _bad(["--out", str(tmp_path / "o.mp4")], capsys)
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())

@@ -14,7 +14,7 @@ import pytest
 from starvid.cli import main
 from starvid.errors import StarVidError
 from starvid.parsing import ParsedPrompt, Subject, Word, parse_prompt
-from starvid.plan import Plan, load_plan
+from starvid.plan import Plan, load_plan, validate_plan
 from starvid.planning import (
     MAX_INSTANCES,
     SEPARATION_IOU,
@@ -415,7 +415,7 @@ def test_bad_frames(frames):
 
 
 def test_keyframe_plan_resamples_like_heuristic_plans():
-    plan = load_plan(
+    plan = validate_plan(
         {
             "frames": 9,
             "objects": [
@@ -474,7 +474,7 @@ def check_contract(data: dict, frames: int, n_objects: int) -> None:
     for obj in data["objects"]:
         assert set(obj) == CONTRACT_OBJECT_KEYS
         assert len(obj["boxes"]) == frames and all(len(b) == 4 for b in obj["boxes"])
-    load_plan(data)
+    validate_plan(data)
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

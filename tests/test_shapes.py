@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from starvid.attention import AttentionStore
-from starvid.plan import load_plan
+from starvid.plan import validate_plan
 from starvid.shapes.model import (
     PixelShuffleVAE,
     build_tokenizer,
@@ -420,18 +420,19 @@ def test_early_stop_keeps_the_shapes_scores():
     recorded layer during gradient iterations gives the same videos, so the same scores, as the
     full forward (the slower reference)."""
     from starvid.backbones import load_backbone
-    from starvid.pipeline import generate, make_settings
+    from starvid.pipeline import generate
+    from starvid.settings import make_settings
 
     bench = _load_benchmark()
     bb = load_backbone("shapes", device="cpu")
     cfg = WorldConfig()
     for groups in sample_eval_groups(2, seed=3, cfg=cfg):
         parsed = parsed_caption(groups)
-        plan = load_plan(bench.world_plan(groups, parsed, 0, cfg))
+        plan = validate_plan(bench.world_plan(groups, parsed, 0, cfg))
         videos = []
         for stop_early in (True, False):
             s = make_settings({**bench.DEFAULT_SETTINGS, "steps": 8, "stop_early": stop_early})
-            res = generate(bb, caption_of(groups), plan, parsed, s.resolve(bb), guided=True)
+            res = generate(bb, parsed, plan, s.resolve(bb), guided=True)
             videos.append(res.frames)
         assert np.abs(videos[0].astype(int) - videos[1].astype(int)).max() <= 1
         scores = [score_video(v, groups, cfg).to_dict() for v in videos]
@@ -453,14 +454,17 @@ def test_learning_rate_warms_up_and_anneals():
 
 
 def test_words_outside_the_shapes_world_are_flagged():
-    from starvid.backbones import load_backbone
-    from starvid.pipeline import run_generation, vocabulary_warnings
+    from starvid.backbones import load_backbone, vocabulary_warnings
+    from starvid.parsing import parse_prompt
+    from starvid.run import execute, prepare_run
+    from starvid.settings import make_settings
 
     bb = load_backbone("shapes", device="cpu")
     assert bb.vocabulary == frozenset(VOCAB)
     assert vocabulary_warnings("Two red circles moving left and a blue square jumping", bb) == []
-    res = run_generation("a red circle and a cat jumping", backbone=bb, settings={"steps": 2})
-    warn = [w for w in res.report["warnings"] if "new to it" in w]
+    parsed = parse_prompt("a red circle and a cat jumping")
+    res = execute(prepare_run(parsed, bb, "shapes", make_settings({"steps": 2})), bb)
+    warn = [w for w in res.report.warnings if "new to it" in w]
     assert len(warn) == 1 and warn[0].endswith("new to it: cat")
     assert res.guided.frames.shape == (8, 32, 32, 3)  # it still runs
     assert vocabulary_warnings("a cat", load_backbone("tiny", device="cpu")) == []
@@ -507,11 +511,11 @@ def test_benchmark_settings_are_the_apps_shapes_defaults():
     """What the benchmark measures is what a user of the default backbone gets."""
     from starvid.attention import cross_attention_layers, select_layers
     from starvid.backbones import load_backbone
-    from starvid.pipeline import make_settings
+    from starvid.settings import make_settings
 
     bench = _load_benchmark()
     bb = load_backbone("shapes", device="cpu")
-    app = make_settings().resolve(bb).model_dump()
+    app = make_settings({}).resolve(bb).model_dump()
     assert {k: app[k] for k in bench.DEFAULT_SETTINGS} == bench.DEFAULT_SETTINGS
     # the default layers: the 8x8 down layer among them, and the forward can still stop early
     chosen = select_layers(bb.unet, app["record_layers"])

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from starvid.errors import StarVidError
-from starvid.plan import load_plan
+from starvid.plan import fit_keyframes as keyframes_from_boxes
+from starvid.plan import validate_plan
 from starvid.ui import (
     apply_canvas,
     cancel_event,
@@ -18,7 +19,6 @@ from starvid.ui import (
     editor_plan,
     heatmap_for,
     import_plan_file,
-    keyframes_from_boxes,
     label_choices,
     new_editor,
     parse_chips,
@@ -44,7 +44,7 @@ PARSE = {
 
 def _plan(frames=9):
     last = frames - 1
-    return load_plan(
+    return validate_plan(
         {
             "frames": frames,
             "objects": [
@@ -77,7 +77,7 @@ def test_keyframes_keep_a_kink_and_reproduce_the_path():
     boxes = np.stack([x, x * 0, x + 0.2, x * 0 + 0.2], axis=1)
     kf = keyframes_from_boxes(boxes, tol=1e-3)
     assert sorted(kf) == [0, 3, 8]
-    state = new_editor(load_plan({"frames": 9, "objects": [
+    state = new_editor(validate_plan({"frames": 9, "objects": [
         {"id": "a-1", "noun": "a", "subject": 0, "boxes": boxes.tolist()}]}), None)  # fmt: skip
     np.testing.assert_allclose(state["plan"]["objects"][0]["boxes"], boxes, atol=1e-3)
 
@@ -104,7 +104,7 @@ def test_dragging_a_box_pins_a_keyframe_and_interpolates(editor):
     assert b[0][1] == pytest.approx(0.5) and b[8][1] == pytest.approx(0.5)
     np.testing.assert_allclose(_boxes_by_id(state)["dog-1"], _boxes_by_id(editor)["dog-1"])
     assert editor["keyframes"]["cat-1"].keys() == {"0", "8"}  # the input was not modified
-    load_plan(state["plan"])  # still a valid plan
+    validate_plan(state["plan"])  # still a valid plan
 
 
 def test_box_outside_the_frame_is_clamped_with_a_notice(editor):
@@ -257,7 +257,7 @@ def test_stream_arguments_pickle_for_zerogpu():
     import pickle
 
     from starvid.parsing import parse_prompt
-    from starvid.pipeline import make_settings
+    from starvid.settings import make_settings
 
     parsed = parse_prompt("a cat walking and a dog jumping")
     settings = make_settings({"steps": 2}).model_dump(exclude_unset=True)

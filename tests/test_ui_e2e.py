@@ -261,7 +261,15 @@ def test_studio_end_to_end(app_url):
                 expect(page.locator(vid)).to_have_attribute("src", re.compile(r"\.mp4"))
             expect(page.locator("#heatmap .js-plotly-plot .hm")).to_have_count(2)  # both runs
             downloads = page.locator("#downloads")
-            for name in ("guided.mp4", "baseline.mp4", "plan.json", "report.json", "maps.npz"):
+            # the run folder the CLI writes, file for file
+            for name in (
+                "guided.mp4",
+                "baseline.mp4",
+                "side_by_side.mp4",
+                "plan.json",
+                "report.json",
+                "maps.npz",
+            ):
                 expect(downloads.locator(f'a[href$="/{name}"]')).to_have_count(1)
             # the verb's map, chosen like a user would
             page.locator("#word input").click()

@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from starvid.plan import load_plan
+from starvid.plan import validate_plan
 from starvid.viz import (
     PALETTE,
     heatmap_figure,
@@ -19,7 +19,7 @@ from starvid.viz import (
 
 @pytest.fixture
 def plan():
-    return load_plan(
+    return validate_plan(
         {
             "frames": 5,
             "objects": [

@@ -56,6 +56,11 @@ class ShapesModelConfig:
     # pixel-space patches: clean world frames are simple, the per-pixel noise is not (a v model
     # trained 1,600 steps left visible noise on every sample; see assets/shapes/README.md).
     prediction: str = "sample"
+    # Sinusoidal frame positions in the temporal attention blocks (diffusers' own
+    # ``positional_embeddings="sinusoidal"`` of BasicTransformerBlock, as AnimateDiff's motion
+    # modules use). Without them only the zero padding of the temporal convolutions tells one
+    # frame from another, and a small model learns "where" long before "which way it moves".
+    frame_positions: bool = False
 
     def __post_init__(self):
         if self.prediction not in PREDICTIONS:
@@ -171,8 +176,44 @@ def build_text_encoder(tokenizer: CLIPTokenizer, cfg: ShapesModelConfig) -> CLIP
     return CLIPTextModel(conf)
 
 
+MAX_FRAME_POSITIONS = 32
+
+
+def add_frame_positions(unet: UNet3DConditionModel, max_frames: int = MAX_FRAME_POSITIONS) -> int:
+    """Give every temporal attention block of `unet` sinusoidal frame positions; returns how many.
+
+    The positions are fixed (no weights) and kept out of the state dict, so the saved weights
+    stay those of a plain ``UNet3DConditionModel``; loaders that read the model's
+    ``training.json`` (``frame_positions``) add them back.
+    """
+    from diffusers.models.attention import BasicTransformerBlock
+    from diffusers.models.embeddings import SinusoidalPositionalEmbedding
+    from diffusers.models.transformers.transformer_temporal import TransformerTemporalModel
+
+    added = 0
+    for module in unet.modules():
+        if not isinstance(module, TransformerTemporalModel):
+            continue
+        for block in module.transformer_blocks:
+            if isinstance(block, BasicTransformerBlock) and block.pos_embed is None:
+                pos = SinusoidalPositionalEmbedding(block.norm1.normalized_shape[0], max_frames)
+                pe = pos.pe
+                del pos.pe
+                pos.register_buffer("pe", pe, persistent=False)
+                block.pos_embed = pos.to(device=unet.device, dtype=unet.dtype)
+                added += 1
+    return added
+
+
 def build_unet(cfg: ShapesModelConfig) -> UNet3DConditionModel:
     """The video U-Net: cross-attention at 8x8 and 4x4, random init."""
+    unet = _unet_from_sizes(cfg)
+    if cfg.frame_positions:
+        add_frame_positions(unet)
+    return unet
+
+
+def _unet_from_sizes(cfg: ShapesModelConfig) -> UNet3DConditionModel:
     n = len(cfg.channels)
     return UNet3DConditionModel(
         sample_size=cfg.latent_size,
@@ -396,6 +437,8 @@ def load_parts(folder: Path = SHAPES_DIR, dtype: torch.dtype = torch.float32):
     unet.load_state_dict(
         _to(load_file(folder / "unet" / "diffusion_pytorch_model.safetensors"), dtype)
     )
+    if cfg.frame_positions:
+        add_frame_positions(unet)
     tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer")
     te_cfg = json.loads((folder / "text_encoder" / "config.json").read_text())
     te_cfg = {k: v for k, v in te_cfg.items() if k not in ("architectures", "dtype")}
@@ -421,9 +464,9 @@ def load_shapes_backbone(
     """
     from dataclasses import replace
 
-    from starvid.backbones import BACKBONES, _load_folder
+    from starvid.backbones import BACKBONES, load_folder
 
-    bb = _load_folder(
+    bb = load_folder(
         Path(folder), "shapes", BACKBONES["shapes"], torch.device(device), dtype, "folder"
     )
     model = read_training_info(folder).get("model", {})
