@@ -43,6 +43,7 @@ from starvid.errors import StarVidError
 from starvid.shapes import model as M
 from starvid.shapes.score import score_video, summarize
 from starvid.shapes.world import (
+    MOTIONS,
     Group,
     WorldConfig,
     caption_of,
@@ -106,6 +107,16 @@ def aux_loss(store: AttentionStore, targets: torch.Tensor, weights: torch.Tensor
         has = (t.sum((-1, -2)) > 0).float() * weights[..., None]
         total = total + ((1 - share) ** 2 * has).sum() / has.sum().clamp_min(1.0)
     return total / len(store.maps)
+
+
+def temporal_loss(pred, x0, alpha_bar, max_weight: float):
+    """Squared error of the frame-to-frame differences of an x0 prediction, weighted as
+    `denoising_loss` weighs x0: the part of the error that is motion. The plain loss is dominated
+    by what stays put (background, shapes), so motion is the last thing a small model learns."""
+    dp = pred[:, :, 1:] - pred[:, :, :-1]
+    dx = x0[:, :, 1:] - x0[:, :, :-1]
+    w = (1.0 / (1.0 - alpha_bar)).clamp(max=max_weight)
+    return (w * (dp - dx) ** 2).mean()
 
 
 def learning_rate(args, step: int, progress: float) -> float:
@@ -215,6 +226,13 @@ def attention_ratio(
     return {f"{r}_ratio": round(float(np.mean(v)), 3) for r, v in ratios.items() if v}
 
 
+def motion_probe_groups() -> list[list[Group]]:
+    """One single object per motion (colours and shapes rotating): does the model follow the
+    motion word by itself?"""
+    kinds = [("red", "circle"), ("blue", "square"), ("yellow", "triangle"), ("green", "square")]
+    return [[Group(*kinds[i % len(kinds)], 1, m)] for i, m in enumerate(MOTIONS)]
+
+
 def preview_groups() -> list[list[Group]]:
     """Captions of the sample grid: four single subjects and four held-out pairs."""
     singles = [
@@ -248,7 +266,14 @@ class Trainer:
         self.device = torch.device(args.device)
         self.out = Path(args.out)
         self.state_path = Path(args.state)
-        self.world = WorldConfig(size=32, frames=8, max_kinds=args.max_kinds)
+        self.world = WorldConfig(
+            size=32,
+            frames=8,
+            max_kinds=args.max_kinds,
+            kind_weights=args.kind_weights,
+            count_weights=args.count_weights,
+            motion_weights=args.motion_weights,
+        )
         self.step = 0
         self.started = time.time()
         if self.state_path.is_file() and not args.from_scratch:
@@ -268,7 +293,9 @@ class Trainer:
     def _build_from(self, folder: Path | None) -> None:
         if folder is None:
             self.cfg = M.ShapesModelConfig(
-                channels=tuple(self.args.channels), prediction=self.args.prediction
+                channels=tuple(self.args.channels),
+                prediction=self.args.prediction,
+                frame_positions=self.args.frame_positions,
             )
             self.tokenizer = M.write_tokenizer(self.out / "tokenizer")
             self.unet = M.build_unet(self.cfg)
@@ -280,6 +307,12 @@ class Trainer:
             # output layer relearns what it predicts.
             print(f"switching prediction {self.cfg.prediction} -> {self.args.prediction}")
             self.cfg = replace(self.cfg, prediction=self.args.prediction)
+        if self.args.frame_positions and not self.cfg.frame_positions:
+            # Warm start with frame positions added: no new weights, the temporal attention
+            # learns to read them.
+            print("adding sinusoidal frame positions to the temporal attention")
+            self.cfg = replace(self.cfg, frame_positions=True)
+            M.add_frame_positions(self.unet)
         self.ema_unet = M.build_unet(self.cfg)
         self.ema_unet.load_state_dict(self.unet.state_dict())
         self.ema_text = M.build_text_encoder(self.tokenizer, self.cfg)
@@ -344,6 +377,12 @@ class Trainer:
                 "max_kinds": self.world.max_kinds,
             },
             "max_weight": self.args.max_weight,
+            "temporal_weight": self.args.temporal_weight,
+            "curriculum": {
+                "kind_weights": self.args.kind_weights,
+                "count_weights": self.args.count_weights,
+                "motion_weights": self.args.motion_weights,
+            },
         }
         M.save_model(self.out, self.ema_unet, self.ema_text, self.tokenizer, self.cfg, extra=extra)
 
@@ -415,7 +454,12 @@ def train(args) -> dict:
                 pred = tr.unet(xt, t, encoder_hidden_states=ctx).sample
                 mse = denoising_loss(pred, x0, noise, a, tr.cfg.prediction, args.max_weight)
                 aux = aux_loss(store, tgt, wts) if args.aux_weight > 0 else torch.zeros(())
-                loss = mse + args.aux_weight * aux
+                temporal = (
+                    temporal_loss(pred, x0, a, args.max_weight)
+                    if args.temporal_weight > 0
+                    else torch.zeros(())
+                )
+                loss = mse + args.aux_weight * aux + args.temporal_weight * temporal
                 tr.opt.zero_grad(set_to_none=True)
                 loss.backward()
                 gnorm = torch.nn.utils.clip_grad_norm_(tr.params, 1.0)
@@ -431,6 +475,7 @@ def train(args) -> dict:
                         "loss": round(loss.detach().item(), 5),
                         "mse": round(mse.item(), 5),
                         "aux": round(float(aux.detach()), 5),
+                        "temporal": round(float(temporal.detach()), 5),
                         "grad_norm": round(float(gnorm), 4),
                         "s_per_step": round(float(np.mean(times[-args.log_every :])), 3),
                         "time": round(time.time() - tr.started, 1),
@@ -475,8 +520,26 @@ def _preview(tr: Trainer, log_path: Path) -> None:
     scores = [score_video(v, g) for v, g in zip(vids, groups, strict=True)]
     single = summarize(scores[:4])
     pair = summarize(scores[4:])
+    probe = motion_probe_groups()
+    probe_videos = sample_videos(
+        tr.ema_unet,
+        tr.ema_text,
+        tr.tokenizer,
+        [caption_of(g) for g in probe],
+        tr.cfg,
+        steps=tr.args.sample_steps,
+        seed=1,
+    )
+    probe_scores = summarize([score_video(v, g) for v, g in zip(probe_videos, probe, strict=True)])
     ratio = attention_ratio(tr.ema_unet, tr.ema_text, tr.tokenizer, tr.world)
-    rec = {"step": tr.step, "preview_single": single, "preview_pair": pair, **ratio}
+    rec = {
+        "step": tr.step,
+        "preview_single": single,
+        "preview_pair": pair,
+        "probe_single_motion": probe_scores["motion"],
+        "probe_single_count": probe_scores["numeracy"],
+        **ratio,
+    }
     _append_jsonl(log_path, rec)
     print(json.dumps(rec), flush=True)
 
@@ -521,6 +584,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--cond-drop", type=float, default=0.1, help="share of empty captions (CFG)")
     ap.add_argument("--max-kinds", type=int, default=3)
+
+    def weights(text: str) -> tuple[float, ...]:
+        return tuple(float(v) for v in text.split(","))
+
+    ap.add_argument(
+        "--kind-weights", type=weights, default=None, help="weights of 1,2,3 kinds a video"
+    )
+    ap.add_argument("--count-weights", type=weights, default=None, help="weights of counts 1,2,3,4")
+    ap.add_argument(
+        "--motion-weights",
+        type=weights,
+        default=None,
+        help="weights of the motions " + ",".join(MOTIONS),
+    )
+    ap.add_argument(
+        "--temporal-weight",
+        type=float,
+        default=0.0,
+        help="weight of the frame-difference loss (x0 prediction only)",
+    )
+    ap.add_argument(
+        "--frame-positions",
+        action="store_true",
+        help="sinusoidal frame positions in the temporal attention (added on a warm start)",
+    )
     ap.add_argument("--channels", type=int, nargs="+", default=[64, 96])
     ap.add_argument("--out", default=str(M.SHAPES_DIR))
     ap.add_argument("--state", default="runs/shapes/state.safetensors")
@@ -539,6 +627,8 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.device.startswith("cuda") and not torch.cuda.is_available():
             raise StarVidError("--device cuda requested but CUDA is not available here")
+        if args.temporal_weight > 0 and args.prediction != "sample":
+            raise StarVidError("--temporal-weight needs --prediction sample")
         bad = set(args.aux_roles) - {"color", "noun", "count", "verb", "direction"}
         if bad:
             raise StarVidError(f"unknown --aux-roles {sorted(bad)}")

@@ -213,6 +213,12 @@ class WorldConfig:
     object_scale: float | None = None
     travel: float = 0.3  # distance a moving object covers over the clip, share of the frame
     jump_height: float = 0.3
+    # Training curricula only (None: uniform, and the same random draws as before they existed,
+    # so the benchmark's captions never change): weights of 1..3 kinds, of counts 1..4 and of
+    # the motions in MOTIONS order.
+    kind_weights: tuple[float, ...] | None = None
+    count_weights: tuple[float, ...] | None = None
+    motion_weights: tuple[float, ...] | None = None
 
     def __post_init__(self):
         if self.size not in RESOLUTIONS:
@@ -223,12 +229,26 @@ class WorldConfig:
             raise StarVidError("kinds per video must satisfy 1 <= min_kinds <= max_kinds <= 3")
         if not 1 <= self.max_count <= 4:
             raise StarVidError(f"max_count must be 1 to 4, got {self.max_count}")
+        for name, n in (("kind_weights", 3), ("count_weights", 4), ("motion_weights", 6)):
+            w = getattr(self, name)
+            if w is not None and (len(w) != n or min(w) < 0 or sum(w) <= 0):
+                raise StarVidError(f"{name} needs {n} non-negative weights, not all zero: {w}")
 
     @property
     def object_size(self) -> float:
         """Side of an object's box in pixels."""
         scale = self.object_scale or (0.26 if self.size <= 32 else 0.2)
         return scale * self.size
+
+
+def _weighted(rng: np.random.Generator, low: int, high: int, weights) -> int:
+    """An integer in ``[low, high]``: uniform without weights (``weights[v - 1]`` weighs v)."""
+    if weights is None:
+        return int(rng.integers(low, high + 1))
+    p = np.asarray(weights[low - 1 : high], dtype=float)
+    if p.sum() <= 0:
+        p = np.ones_like(p)
+    return low + int(rng.choice(len(p), p=p / p.sum()))
 
 
 def _random_groups(rng: np.random.Generator, cfg: WorldConfig, kinds: int) -> list[Group]:
@@ -239,12 +259,16 @@ def _random_groups(rng: np.random.Generator, cfg: WorldConfig, kinds: int) -> li
     budget = cfg.max_objects
     for i, k in enumerate(rng.permutation(kinds)):
         left = kinds - i - 1  # every later group needs at least one object
-        counts[k] = int(rng.integers(1, max(1, min(cfg.max_count, budget - left)) + 1))
+        high = max(1, min(cfg.max_count, budget - left))
+        counts[k] = _weighted(rng, 1, high, cfg.count_weights)
         budget -= counts[k]
     groups = []
+    motion_p = None
+    if cfg.motion_weights is not None:
+        motion_p = np.asarray(cfg.motion_weights, dtype=float) / sum(cfg.motion_weights)
     for k, n in zip(picked, counts, strict=True):
         c, s = all_kinds[int(k)]
-        groups.append(Group(c, s, n, str(rng.choice(MOTIONS))))
+        groups.append(Group(c, s, n, str(rng.choice(MOTIONS, p=motion_p))))
     return groups
 
 
@@ -465,7 +489,7 @@ def sample_scene(seed: int, cfg: WorldConfig = WorldConfig(), split: str = "trai
     rng = np.random.default_rng([seed, 0])
     # Keep the number of kinds of the first draw: crowded multi-kind scenes fail to place more
     # often, and redrawing the kinds as well would make one-kind videos dominate.
-    kinds = int(rng.integers(cfg.min_kinds, cfg.max_kinds + 1))
+    kinds = _weighted(rng, cfg.min_kinds, cfg.max_kinds, cfg.kind_weights)
     fixed = replace(cfg, min_kinds=kinds, max_kinds=kinds)
     for attempt in range(200):
         groups = sample_groups(rng, fixed, split)
