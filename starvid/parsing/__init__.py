@@ -13,7 +13,7 @@ holds the result.
 """
 
 from starvid.parsing.nlp import load_nlp
-from starvid.parsing.parse import MAX_PROMPT_CHARS, parse_prompt, parse_prompts
+from starvid.parsing.parse import MAX_PROMPT_CHARS, parse_prompt, parse_stream
 from starvid.parsing.types import ParsedPrompt, Subject, Word
 
 __all__ = [
@@ -23,5 +23,5 @@ __all__ = [
     "Word",
     "load_nlp",
     "parse_prompt",
-    "parse_prompts",
+    "parse_stream",
 ]

@@ -57,12 +57,18 @@ class Subject:
 
 @dataclass
 class ParsedPrompt:
-    """The parse of one prompt: subjects in prompt order and scene nouns (lemmas)."""
+    """The parse of one prompt: subjects in prompt order and scene nouns (lemmas).
+
+    ``warnings`` say what the parse could not take at face value (control characters removed, a
+    prompt that does not look like English, a subject counted zero and not drawn); they are in
+    ``details()``, not in the contract's ``to_dict()``.
+    """
 
     prompt: str
     subjects: list[Subject]
     scene: list[str]
     scene_words: list[Word] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """The contract's JSON object for ``python -m starvid parse --json``."""
@@ -78,6 +84,7 @@ class ParsedPrompt:
             "prompt": self.prompt,
             "subjects": [asdict(s) for s in self.subjects],
             "scene": self.scene_words and [asdict(w) for w in self.scene_words],
+            "warnings": list(self.warnings),
         }
 
     @classmethod
@@ -96,4 +103,6 @@ class ParsedPrompt:
         ]
         scene_words = [Word(**w) for w in details["scene"] or []]
         scene = list(dict.fromkeys(w.lemma for w in scene_words))
-        return cls(details["prompt"], subjects, scene, scene_words)
+        # Details saved before warnings existed have none.
+        warnings = list(details.get("warnings", []))
+        return cls(details["prompt"], subjects, scene, scene_words, warnings)
