@@ -118,3 +118,86 @@ def test_tabs_and_line_breaks_stay_and_give_no_warning():
 def test_only_control_characters_is_an_empty_prompt():
     with pytest.raises(StarVidError, match="empty"):
         parse_prompt("\x1b[0m\x00\x07")
+
+
+# -- number forms and counts --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("prompt", "noun", "count"),
+    [
+        ("² cats", "cat", 2),
+        ("① dog", "dog", 1),
+        ("⑫ cats sleeping", "cat", 12),  # the tagger reads "⑫" as a noun unless shown "3"
+        ("Ⅻ cats running", "cat", 12),
+        ("٣ cats", "cat", 3),  # Arabic-Indic digit
+        ("𝟑 cats", "cat", 3),  # mathematical bold digit
+        ("²³ dogs", "dog", 23),
+        ("½ cat", "cat", 1),  # not a whole number: counts nothing, like "a cat"
+        ("1.5 cats", "cat", 2),  # likewise: a bare plural
+        ("2.00 dogs", "dog", 2),
+        ("1,000 birds", "bird", 1000),
+        ("a million cats", "cat", 1_000_000),
+        ("two million cats", "cat", 2_000_000),
+        ("a hundred birds flying", "bird", 100),
+        ("two hundred thousand birds", "bird", 200_000),
+        ("1.5 million ants", "ant", 1_500_000),
+        ("twenty-five dogs", "dog", 25),
+        ("twenty five dogs", "dog", 25),
+        ("thirty birds flying", "bird", 30),
+        ("ninety-nine balloons", "balloon", 99),
+        ("two dozen eggs rolling", "egg", 24),
+        ("hundreds of birds flying", "bird", 100),
+        ("3 2 cats", "cat", 3),  # two numbers in a row: the first
+        ("- 3 dogs running", "dog", 3),  # a dash with a space is a list bullet, not a sign
+        ("99999999999999999999 ants", "ant", 99999999999999999999),
+    ],
+)
+def test_number_forms_give_their_value_as_an_int(prompt, noun, count):
+    subject = parse_prompt(prompt).subjects[0]
+    assert (subject.noun, subject.count) == (noun, count)
+    assert type(subject.count) is int and type(subject.to_dict()["count"]) is int
+
+
+@pytest.mark.parametrize(
+    "prompt", ["-3 dogs", "−3 dogs running", "-three dogs", "minus three dogs", "a cat and -2 dogs"]
+)
+def test_negative_counts_are_an_error(prompt):
+    with pytest.raises(StarVidError, match=r"a count cannot be negative \(-[23] 'dogs'\)"):
+        parse_prompt(prompt)
+
+
+def test_a_negative_number_that_is_no_subject_count_is_fine():
+    parsed = parse_prompt("a dog running on a street at -10 degrees")
+    assert [(s.noun, s.count) for s in parsed.subjects] == [("dog", 1)]
+    assert parsed.scene == ["street", "degree"]
+
+
+@pytest.mark.parametrize(
+    ("prompt", "kept", "dropped"),
+    [
+        ("two dogs and no cats", [("dog", 2)], "no cats"),
+        ("zero birds flying and a cat sleeping", [("cat", 1)], "zero birds"),
+        ("0 dogs running to the left and three cats", [("cat", 3)], "0 dogs"),
+        ("a field with no trees", [("field", 1)], "no trees"),  # the first thing named
+    ],
+)
+def test_zero_counts_are_dropped_with_a_warning(prompt, kept, dropped):
+    parsed = parse_prompt(prompt)
+    assert [(s.noun, s.count) for s in parsed.subjects] == kept
+    assert parsed.warnings == [f"{dropped!r} counts zero: not drawn"]
+    assert not any(dropped.split()[-1].startswith(n) for n in parsed.scene)  # nor in the scene
+    assert parsed.details()["warnings"] == parsed.warnings
+
+
+def test_zero_counted_subject_keeps_the_clauses_of_the_others():
+    parsed = parse_prompt("no dogs running to the left and a cat jumping to the right")
+    (cat,) = parsed.subjects
+    assert cat.verb_lemmas == ["jump"]
+    assert "left" not in parsed.prompt[cat.clause[0] : cat.clause[1]]
+
+
+@pytest.mark.parametrize("prompt", ["0 dogs", "zero dogs", "no dogs running"])
+def test_nothing_left_to_draw_is_an_error(prompt):
+    with pytest.raises(StarVidError, match="nothing to draw: every subject counts zero"):
+        parse_prompt(prompt)

@@ -7,12 +7,12 @@ prompt that needs it, and ``tests/test_parsing.py`` keeps one test per rule.
 
 from __future__ import annotations
 
+from starvid.parsing.counts import is_signed_number, number_at, number_value, starts_number
 from starvid.parsing.nlp import noun_reading, verb_reading
-from starvid.parsing.tokens import is_plural, number_value
+from starvid.parsing.tokens import is_plural
 from starvid.parsing.vocabulary import (
     DIRECTION_NOUNS,
     DIRECTION_WORDS,
-    EXPLICIT_ONE,
     NOT_ACTIONS,
     QUANTIFIER_NOUNS,
     VAGUE_COUNTS,
@@ -209,6 +209,8 @@ class Analysis:
                 start -= 1
             elif (prev.pos_ == "PUNCT" and prev.text == "-") or prev.tag_ in ("PRP$", "POS"):
                 start -= 1  # "at her feet", "the dog's ball"
+            elif prev.pos_ == "PUNCT" and is_signed_number(prev):
+                start -= 1  # "-3 dogs", "at -10 degrees": the tagger calls "-3" punctuation
             else:
                 break
         count: int | None = None
@@ -225,16 +227,25 @@ class Analysis:
                 count = VAGUE_COUNTS["many"]
                 start = quant.i - (1 if quant.lower_ == "lot" and quant.i > 0 else 0)
         self.phrase_start[head.i] = start
-        for tok in doc[start : head.i]:
-            value = number_value(tok)
-            low = tok.lower_
-            if tok.pos_ == "NUM" or low in EXPLICIT_ONE or low in ("both", "dozen"):
-                if value is not None and count is None:
-                    count = value
-                    self.explicit.add(head.i)
-            elif low in VAGUE_COUNTS and count is None:
-                count = VAGUE_COUNTS[low]
-                self.explicit.add(head.i)
+        if count is None:
+            count = self._spelled_count(start, head)
         if count is None:
             count = 2 if is_plural(head) else 1
         self.quantity[head.i] = count
+
+    def _spelled_count(self, start: int, head) -> int | None:
+        """The count the words before ``head`` say: the first number ("three", "a million",
+        "no"), else a vague count ("several"). A negative number ("-3 dogs", "minus three
+        dogs") is kept, not marked explicit: ``build`` refuses it for a subject."""
+        doc = self.doc
+        for tok in doc[start : head.i]:
+            if starts_number(tok):
+                value = number_at(doc, tok.i, head.i)
+                if value is not None:
+                    if value >= 0:
+                        self.explicit.add(head.i)
+                    return value
+            elif tok.lower_ in VAGUE_COUNTS:
+                self.explicit.add(head.i)
+                return VAGUE_COUNTS[tok.lower_]
+        return None

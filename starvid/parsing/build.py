@@ -11,19 +11,42 @@ from starvid.parsing.vocabulary import SCENE_NOUNS
 
 
 def build_parse(prompt: str, doc) -> ParsedPrompt:
-    """The parse of ``prompt`` from its spaCy ``doc`` (character offsets into ``prompt``)."""
+    """The parse of ``prompt`` from its spaCy ``doc`` (character offsets into ``prompt``).
+
+    A subject counted zero ("no cats", "0 dogs") is not drawn: it leaves the subjects (and the
+    scene) with a warning. A negative count ("-3 dogs") is an error.
+    """
     analysis = Analysis(doc)
     if not analysis.heads:
-        raise StarVidError(f"no noun to lay out in the prompt {prompt.strip()[:60]!r}")
+        raise StarVidError(f"no noun to lay out in the prompt {_quote(prompt)}")
     clauses = Clauses(analysis)
     verbs_of = _bind_verbs(clauses)
     chosen = _choose_subjects(clauses, verbs_of)
-    if not chosen:
-        raise StarVidError(f"no subject to lay out in the prompt {prompt.strip()[:60]!r}")
-    subjects = [_subject(clauses, chosen, n, verbs_of, len(prompt)) for n in range(len(chosen))]
-    scene_words = [word_of(doc[h], noun_lemma(doc[h])) for h in analysis.heads if h not in chosen]
+    named = [_subject(clauses, chosen, n, verbs_of, len(prompt)) for n in range(len(chosen))]
+    zero = [s for s in named if s.count == 0]
+    subjects = [s for s in named if s.count != 0]
+    if not subjects:
+        # "a sunset over the ocean": lay out the first thing named
+        left_out = {s.head.index for s in zero}
+        first = [h for h in clauses.heads if not clauses.is_direction(h) and h not in left_out]
+        subjects = [_subject(clauses, first[:1], 0, verbs_of, len(prompt))] if first else []
+    if not subjects:
+        if zero:
+            raise StarVidError(f"nothing to draw: every subject counts zero in {_quote(prompt)}")
+        raise StarVidError(f"no subject to lay out in the prompt {_quote(prompt)}")
+    for s in subjects:
+        if s.count < 0:
+            raise StarVidError(f"a count cannot be negative ({s.count} {s.text!r})")
+    warnings = [f"{prompt[s.phrase[0] : s.phrase[1]]!r} counts zero: not drawn" for s in zero]
+    not_scene = {s.head.index for s in (*subjects, *zero)}
+    heads = [h for h in analysis.heads if h not in not_scene]
+    scene_words = [word_of(doc[h], noun_lemma(doc[h])) for h in heads]
     scene = list(dict.fromkeys(w.lemma for w in scene_words))
-    return ParsedPrompt(prompt=prompt, subjects=subjects, scene=scene, scene_words=scene_words)
+    return ParsedPrompt(prompt, subjects, scene, scene_words, warnings)
+
+
+def _quote(prompt: str) -> str:
+    return repr(prompt.strip()[:60])
 
 
 def _bind_verbs(clauses: Clauses) -> dict[int, list[Word]]:
@@ -38,10 +61,9 @@ def _bind_verbs(clauses: Clauses) -> dict[int, list[Word]]:
 
 def _choose_subjects(clauses: Clauses, verbs_of: dict[int, list[Word]]) -> list[int]:
     """The heads to lay out: those that do something, carry a count, or stand as a subject and
-    are not a backdrop; the first thing named when nothing qualifies ("a sunset over the
-    ocean")."""
+    are not a backdrop."""
     analysis, doc = clauses.analysis, clauses.doc
-    chosen = [
+    return [
         h
         for h in clauses.heads
         if not clauses.is_direction(h)
@@ -51,7 +73,6 @@ def _choose_subjects(clauses: Clauses, verbs_of: dict[int, list[Word]]) -> list[
             or (clauses.subject_like(h) and noun_lemma(doc[h]) not in SCENE_NOUNS)
         )
     ]
-    return chosen or [h for h in clauses.heads if not clauses.is_direction(h)][:1]
 
 
 def _subject(

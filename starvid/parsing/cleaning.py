@@ -4,6 +4,8 @@ Terminal escape sequences ("\\x1b[31m") and other control characters would other
 inside nouns and reach the terminal and the reports. Each becomes a space, one for one, so every
 character offset into the cleaned prompt is the offset into the input: the pipeline maps words to
 CLIP tokens by their character span in the prompt. Tabs and line breaks are ordinary whitespace.
+
+``plain_numerals`` makes the copy spaCy reads: the tagger knows ASCII digits, not "⑫" or "²".
 """
 
 from __future__ import annotations
@@ -38,3 +40,15 @@ def blank_control_characters(text: str) -> tuple[str, bool]:
     blanked = _ESCAPE_SEQUENCE.sub(lambda m: " " * len(m.group()), text)
     cleaned = "".join(" " if _is_control(ch) else ch for ch in blanked)
     return cleaned, cleaned != text
+
+
+def plain_numerals(text: str) -> str:
+    """``text`` with every numeral character outside ASCII ("²", "⑫", "Ⅻ", "٣") replaced by
+    "3", one for one, for the tagger to read as a number; counts read the prompt's own
+    characters ("⑫ cats" counts 12)."""
+    if text.isascii():
+        return text
+    return "".join(
+        "3" if not ch.isascii() and unicodedata.category(ch) in ("Nd", "No", "Nl") else ch
+        for ch in text
+    )

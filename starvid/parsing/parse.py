@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from starvid.errors import StarVidError
 from starvid.parsing.build import build_parse
-from starvid.parsing.cleaning import blank_control_characters
+from starvid.parsing.cleaning import blank_control_characters, plain_numerals
 from starvid.parsing.nlp import load_nlp
 from starvid.parsing.types import ParsedPrompt
 
@@ -46,10 +46,11 @@ def _prepare(prompt: str) -> _Prepared:
     if not any(ch.isalpha() for ch in text):
         raise StarVidError("the prompt has no words, only numbers or punctuation")
     # The tagger reads ALL-CAPS words as proper nouns; lower case keeps offsets for ASCII.
-    lowered = prompt.lower()
+    reading = plain_numerals(prompt)
+    lowered = reading.lower()
     if text.isupper() and len(lowered) == len(prompt):
-        return _Prepared(prompt, lowered, warnings)
-    return _Prepared(prompt, prompt, warnings)
+        reading = lowered
+    return _Prepared(prompt, reading, warnings)
 
 
 def _finish(prepared: _Prepared, doc) -> ParsedPrompt:

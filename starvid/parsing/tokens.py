@@ -1,16 +1,21 @@
-"""Small readings of one spaCy token: its Word, its noun lemma, plural or not, its number value."""
+"""Small readings of one spaCy token: its Word, its noun lemma, plural or not."""
 
 from __future__ import annotations
 
 from starvid.parsing.types import Word
-from starvid.parsing.vocabulary import DIRECTION_NOUNS, IRREGULAR_LEMMAS, NUMBER_WORDS
+from starvid.parsing.vocabulary import DIRECTION_NOUNS, IRREGULAR_LEMMAS
+
+
+def source_text(tok) -> str:
+    """``tok``'s text in the user's prompt: spaCy reads a copy that may be lower-cased and has
+    plain numerals (``parse._prepare``), at the same offsets."""
+    return tok.doc.user_data.get("source", tok.doc.text)[tok.idx : tok.idx + len(tok.text)]
 
 
 def word_of(tok, lemma: str | None = None) -> Word:
-    """The Word of ``tok``, its text read from the user's prompt (the doc may be lower-cased)."""
+    """The Word of ``tok``, its text read from the user's prompt."""
     end = tok.idx + len(tok.text)
-    text = tok.doc.user_data.get("source", tok.doc.text)[tok.idx : end]
-    return Word(text, lemma or tok.lemma_.lower(), tok.idx, end, tok.i)
+    return Word(source_text(tok), lemma or tok.lemma_.lower(), tok.idx, end, tok.i)
 
 
 def noun_lemma(tok) -> str:
@@ -29,11 +34,3 @@ def noun_lemma(tok) -> str:
 def is_plural(tok) -> bool:
     """Whether the tagger or the morphology calls ``tok`` plural."""
     return tok.tag_ in ("NNS", "NNPS") or "Plur" in tok.morph.get("Number")
-
-
-def number_value(tok) -> int | None:
-    """The number ``tok`` spells ("3", "three", "a"), or None."""
-    low = tok.text.lower().replace(",", "")
-    if low.isdigit():
-        return int(low)
-    return NUMBER_WORDS.get(low)

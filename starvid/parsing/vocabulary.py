@@ -24,6 +24,13 @@ NUMBER_WORDS = {
     "eighteen": 18,
     "nineteen": 19,
     "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
     "dozen": 12,
     "a": 1,
     "an": 1,
@@ -31,6 +38,18 @@ NUMBER_WORDS = {
     "lone": 1,
     "both": 2,
     "twin": 2,
+    # Zero: the phrase names something not to draw ("no cars", "zero birds").
+    "zero": 0,
+    "no": 0,
+}
+# Scales multiply the number before them ("two hundred", "a million"); "dozen" is one too.
+SCALE_WORDS = {
+    "dozen": 12,
+    "hundred": 100,
+    "thousand": 1_000,
+    "million": 1_000_000,
+    "billion": 1_000_000_000,
+    "trillion": 1_000_000_000_000,
 }
 # "a pair of ducks": the head is the noun after "of"; the quantifier gives the count.
 QUANTIFIER_NOUNS = {
@@ -39,6 +58,10 @@ QUANTIFIER_NOUNS = {
     "duo": 2,
     "trio": 3,
     "dozen": 12,
+    # "hundreds of birds", like "dozens of eggs": the scale's own value.
+    "hundred": 100,
+    "thousand": 1_000,
+    "million": 1_000_000,
     # Collective nouns say "several" without a number: three instances is a readable layout.
     "group": 3,
     "herd": 3,
