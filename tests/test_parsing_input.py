@@ -201,3 +201,46 @@ def test_zero_counted_subject_keeps_the_clauses_of_the_others():
 def test_nothing_left_to_draw_is_an_error(prompt):
     with pytest.raises(StarVidError, match="nothing to draw: every subject counts zero"):
         parse_prompt(prompt)
+
+
+# -- prompts that are not English ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "drei Katzen laufen nach links und ein Hund springt",
+        "Zwei Hunde spielen im Park",
+        "tres gatos corriendo a la izquierda",
+        "deux chats qui courent vers la gauche",
+    ],
+)
+def test_a_prompt_in_another_language_gets_a_warning(prompt):
+    parsed = parse_prompt(prompt)
+    (warning,) = parsed.warnings
+    assert warning.startswith("the prompt does not look like English (")
+    assert warning.endswith("): the parser reads English only")
+    assert parsed.details()["warnings"] == [warning] and "warnings" not in parsed.to_dict()
+
+
+@pytest.mark.parametrize("prompt", ["三只猫向左走，一只狗在右边跳", "Пять собак бегут"])
+def test_a_prompt_in_another_script_gets_a_warning(prompt):
+    assert parse_prompt(prompt).warnings == [
+        "the prompt is not in the Latin script: the parser reads English only"
+    ]
+
+
+def test_the_warning_names_the_unknown_words():
+    (warning,) = parse_prompt("Der Hund rennt").warnings
+    assert "(2 of 3 words unknown: 'Hund', 'rennt')" in warning
+
+
+def test_english_prompts_get_no_warning():
+    prompts = [*_case_prompts(), "a corgi chasing a frisbee", "a Tesla driving on a highway"]
+    warned = {p: w for p in prompts if (w := parse_prompt(p).warnings)}
+    assert warned == {}
+
+
+def test_an_error_on_a_foreign_prompt_says_it_does_not_look_like_english():
+    with pytest.raises(StarVidError, match=r"no noun .*\(the prompt does not look like English"):
+        parse_prompt("Hund")

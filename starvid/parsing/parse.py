@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from starvid.errors import StarVidError
 from starvid.parsing.build import build_parse
 from starvid.parsing.cleaning import blank_control_characters, plain_numerals
+from starvid.parsing.language import language_warning
 from starvid.parsing.nlp import load_nlp
 from starvid.parsing.types import ParsedPrompt
 
@@ -55,8 +56,14 @@ def _prepare(prompt: str) -> _Prepared:
 
 def _finish(prepared: _Prepared, doc) -> ParsedPrompt:
     doc.user_data["source"] = prepared.prompt
-    parsed = build_parse(prepared.prompt, doc)
-    parsed.warnings[:0] = prepared.warnings
+    language = language_warning(doc)
+    try:
+        parsed = build_parse(prepared.prompt, doc)
+    except StarVidError as exc:
+        if language is None:
+            raise
+        raise StarVidError(f"{exc} ({language})") from exc
+    parsed.warnings[:0] = [*prepared.warnings, *([language] if language else [])]
     return parsed
 
 
