@@ -4,12 +4,17 @@ zero and negative counts, non-English prompts, and random text (property-based).
 from __future__ import annotations
 
 import time
+import unicodedata
+import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from starvid.errors import StarVidError
-from starvid.parsing import ParsedPrompt, parse_prompt, parse_stream
+from starvid.parsing import MAX_PROMPT_CHARS, ParsedPrompt, parse_prompt, parse_stream
 
 CASES = Path(__file__).parent / "data" / "parse_cases.tsv"
 
@@ -244,3 +249,65 @@ def test_english_prompts_get_no_warning():
 def test_an_error_on_a_foreign_prompt_says_it_does_not_look_like_english():
     with pytest.raises(StarVidError, match=r"no noun .*\(the prompt does not look like English"):
         parse_prompt("Hund")
+
+
+# -- random input (property-based) --------------------------------------------------------------
+
+# Pieces of prompts and of what breaks parsers: words, number forms, control characters.
+_PIECES = [
+    *"a an the two three dogs cat running jumps to left right and while on of no zero".split(),
+    *"pair group dozen million hundred twenty-five minus several many".split(),
+    *["²", "①", "⑫", "Ⅻ", "٣", "½", "𝟑", "-3", "−3", "- 3", "1.5", "1,000", "0", "00", "1e9"],
+    *["\x1b[31m", "\x1b]0;t\x07", "\x00", "\x07", "\x7f", "\x85", "\x9b", "\u202e", "\u200b"],
+    *["Katzen", "猫", "собак", "é", "ﬁ", "İ", "ß", "ǅ", "🐶", "'s", "-", ",", ".", "?"],
+    *["\t", "\n", "\r\n", "  "],
+]
+_SEPARATORS = st.sampled_from([" ", " ", " ", "", "-", "\t", "\n"])
+_PROMPTS = st.one_of(
+    st.text(max_size=200),
+    st.lists(
+        st.tuples(st.one_of(st.sampled_from(_PIECES), st.text(max_size=6)), _SEPARATORS),
+        max_size=30,
+    ).map(lambda parts: "".join(piece + sep for piece, sep in parts)),
+)
+
+
+def _check_parse(prompt: str, parsed: ParsedPrompt) -> None:
+    assert len(parsed.prompt) == len(prompt)
+    for s in parsed.subjects:
+        assert type(s.count) is int and s.count > 0
+        for w in (s.head, *s.verbs, *s.modifiers):
+            assert prompt[w.start : w.end] == w.text == parsed.prompt[w.start : w.end]
+            assert not any(unicodedata.category(ch) == "Cc" for ch in w.text)
+    for w in parsed.scene_words:
+        assert prompt[w.start : w.end] == w.text
+    assert all(isinstance(x, str) and "\n" not in x for x in parsed.warnings)
+
+
+@settings(max_examples=150, deadline=timedelta(seconds=2), database=None)
+@given(_PROMPTS)
+def test_random_prompts_parse_or_give_one_clear_error(prompt):
+    """Only StarVidError escapes, each example within the deadline; every Word span points at
+    its text in the prompt; parse_stream gives the same."""
+    outcome = _outcome(prompt)
+    if isinstance(outcome, ParsedPrompt):
+        _check_parse(prompt, outcome)
+    else:
+        assert "\n" not in outcome  # one line
+    line = prompt.removesuffix("\n").removesuffix("\r")
+    (streamed,) = parse_stream([prompt])
+    streamed = f"error: {streamed}" if isinstance(streamed, StarVidError) else streamed
+    assert streamed == (outcome if line == prompt else _outcome(line))
+
+
+def test_the_longest_prompt_parses_in_a_bounded_time():
+    # Words never seen before, so that every tagger probe runs (its cache is per process).
+    endings = ["ing", "s", "ed", "", "ly"]
+    words = [f"zq{uuid.uuid4().hex[:5]}{endings[i % 5]}" for i in range(150)]
+    prompt = " and ".join(" ".join(words[i : i + 3]) for i in range(0, 150, 3))[:MAX_PROMPT_CHARS]
+    t = time.perf_counter()
+    try:
+        parse_prompt(prompt)
+    except StarVidError:
+        pass
+    assert time.perf_counter() - t < 2.0  # measured: 0.2 s on a shared 2-core machine

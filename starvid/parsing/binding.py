@@ -54,8 +54,9 @@ class Clauses:
         return not self.is_direction(i) and not self.is_object(i)
 
     def _coordination_groups(self) -> dict[int, list[int]]:
-        """Heads joined by "and"/"," with nothing but determiners, numbers and adjectives between
-        them ("a man and a woman walking"), each mapped to its group's list.
+        """R7: heads joined by "and"/"," with nothing but determiners, numbers and adjectives
+        between them share a trailing verb ("a car and a bus driving"); each head maps to its
+        group's list.
 
         R10: objects start no group: in "a man playing the piano and a woman singing" the woman
         is a new subject, not a second object.
@@ -123,7 +124,7 @@ class Clauses:
         return [before[-1]] if before else None
 
     def _passive_agent(self, v) -> list[int] | None:
-        """R7 "a ball kicked by a boy": the passive's agent does the action."""
+        """The passive's agent does the action ("a ball kicked by a boy")."""
         for c in v.children:
             if c.dep_ == "agent":
                 by = [h for h in self.heads if c.i < h and self.doc[h].head.i == c.i]
