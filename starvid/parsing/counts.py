@@ -2,7 +2,7 @@
 
 "3", "1,000", "٣" (Arabic-Indic), "²", "①", "Ⅻ" are numerals; "twenty-five", "a million",
 "two dozen", "three hundred thousand" compose; "zero" and "no" count zero; "-3", "−3",
-"minus three" are negative (``analysis`` turns a negative count into an error for a subject).
+"minus three" are negative (``build`` refuses a negative count for a subject).
 A number that is not whole ("1.5 cats", "½ cat") counts nothing: the phrase falls back to its
 grammatical number, as with no number at all.
 """

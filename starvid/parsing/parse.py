@@ -46,7 +46,8 @@ def _prepare(prompt: str) -> _Prepared:
         )
     if not any(ch.isalpha() for ch in text):
         raise StarVidError("the prompt has no words, only numbers or punctuation")
-    # The tagger reads ALL-CAPS words as proper nouns; lower case keeps offsets for ASCII.
+    # spaCy reads a copy at the same offsets: numerals it knows ("⑫" as "3"), and lower case
+    # for ALL CAPS, whose words the tagger reads as proper nouns (when lowering keeps offsets).
     reading = plain_numerals(prompt)
     lowered = reading.lower()
     if text.isupper() and len(lowered) == len(prompt):
