@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 from starvid.errors import StarVidError
-from starvid.evaluation.facts import SuiteItem
+from starvid.evaluation.facts import SuiteItem, article
 from starvid.evaluation.rules import Detection, Frames, frames_to_read
 from starvid.evaluation.scoring import DetectorScore, protocol_for, score_detections
 
@@ -50,7 +50,7 @@ class Detector:
     def detect(
         self, frames: np.ndarray, phrases: list[str], min_score: float, text_threshold: float = 0.25
     ) -> Frames:
-        """Boxes of `phrases` in uint8 ``(F, H, W, 3)`` RGB `frames`, scoring at least `min_score`.
+        """Boxes of `phrases` in uint8 ``(F, H, W, 3)`` RGB `frames` scoring above `min_score`.
 
         `text_threshold` applies to Grounding DINO only. Boxes are clipped to the frame; empty
         ones are dropped.
@@ -70,7 +70,7 @@ class Detector:
 
     @torch.inference_mode()
     def _owl(self, frames: np.ndarray, phrases: list[str], min_score: float) -> Frames:
-        queries = [f"a photo of {_article(p)} {p}" for p in phrases]
+        queries = [f"a photo of {article(p)} {p}" for p in phrases]
         inputs = self.processor(
             text=[queries] * len(frames), images=_images(frames), return_tensors="pt"
         ).to(self.device)
@@ -118,10 +118,6 @@ def _images(frames: np.ndarray) -> list[Image.Image]:
 def _words(text: str) -> list[str]:
     """Lower-case words of a label, without special tokens and punctuation."""
     return re.findall(r"[a-z0-9]+", re.sub(r"\[[A-Z]+\]", " ", text).lower())
-
-
-def _article(phrase: str) -> str:
-    return "an" if phrase[:1].lower() in "aeiou" else "a"
 
 
 def _detections(boxes, scores, labels: list[str], shape: tuple[int, ...]) -> list[Detection]:

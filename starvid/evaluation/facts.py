@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -25,7 +25,6 @@ COMPBENCH_TASKS = (
     "motion_binding",
     "action_binding",
 )
-TASKS = (*LVD_TASKS, *COMPBENCH_TASKS, "shapes")
 Task = Literal[
     "numeracy",
     "attribution",
@@ -38,6 +37,7 @@ Task = Literal[
     "action_binding",
     "shapes",
 ]
+TASKS: tuple[str, ...] = get_args(Task)
 Direction = Literal["left", "right", "up", "down"]
 Motion = Literal["left", "right", "up", "down", "jump", "still"]
 Region = Literal["upper left", "upper right", "lower left", "lower right"]
@@ -46,6 +46,11 @@ When = Literal["all", "first", "last"]
 DIRECTIONS: tuple[str, ...] = ("left", "right", "up", "down")
 REGIONS: tuple[str, ...] = ("upper left", "upper right", "lower left", "lower right")
 RELATIONS: tuple[str, ...] = ("left of", "right of", "above", "below")
+
+
+def article(word: str) -> str:
+    """The article before `word`: "an" before a vowel, else "a"."""
+    return "an" if word[:1].lower() in ("a", "e", "i", "o", "u") else "a"
 
 
 class ObjectFact(BaseModel):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from starvid.errors import StarVidError
-from starvid.evaluation.facts import Facts, ObjectFact, RelationFact, SuiteItem
+from starvid.evaluation.facts import Facts, ObjectFact, RelationFact, SuiteItem, article
 from starvid.shapes.world import (
     MOTION_VERBS,
     Group,
@@ -110,11 +110,6 @@ QUADRANT_NEIGHBOURS = {
     "lower left": ("lower right", "upper left"),
     "lower right": ("lower left", "upper right"),
 }
-
-
-def article(word: str) -> str:
-    """ "a" or "an" before `word`."""
-    return "an" if word[0] in "aeiou" else "a"
 
 
 def counted(count: int, noun: str) -> str:
