@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -41,6 +40,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from starvid.errors import StarVidError  # noqa: E402
+from starvid.evaluation import stats  # noqa: E402
 from starvid.shapes.score import CATEGORIES, score_video  # noqa: E402
 from starvid.shapes.world import (  # noqa: E402
     COLORS,
@@ -119,22 +119,9 @@ def world_plan(groups, parsed, seed: int, cfg: WorldConfig) -> dict:
 
 
 def rate_table(rows: list[dict]) -> dict:
-    """Per-arm rates and the paired StarVid - baseline difference with a 95 % interval."""
-    out = {}
-    for arm in ("baseline", "starvid"):
-        out[arm] = {c: float(np.mean([r[arm][c] for r in rows])) for c in CATEGORIES}
-    diff = {}
-    for c in CATEGORIES:
-        d = np.array([r["starvid"][c] - r["baseline"][c] for r in rows], dtype=float)
-        half = 1.96 * d.std(ddof=1) / math.sqrt(len(d)) if len(d) > 1 else float("nan")
-        diff[c] = {
-            "mean": float(d.mean()),
-            "ci95": [float(d.mean() - half), float(d.mean() + half)],
-        }
-    out["difference"] = diff
-    out["n_videos"] = len(rows)
-    out["diagnosis"] = diagnosis(rows)
-    return out
+    """Per-arm rates, the paired StarVid - baseline difference with a 95 % interval
+    (``starvid.evaluation.stats.rate_table``) and where numeracy fails (``diagnosis``)."""
+    return stats.rate_table(rows, CATEGORIES) | {"diagnosis": diagnosis(rows)}
 
 
 def diagnosis(rows: list[dict]) -> dict:
@@ -316,14 +303,7 @@ def read_rows(path: str) -> list[dict]:
 def print_table(title: str, table: dict, arms: tuple[str, str] = ("baseline", "StarVid")) -> None:
     """Rates in percent, the two arms (baseline | StarVid unless named) | difference [95 %]."""
     print(f"\n{title}  (n_videos={table['n_videos']})")
-    print(f"{'category':<16}{arms[0]:>10}{arms[1]:>10}{'diff':>9}   95% CI")
-    for c in CATEGORIES:
-        d = table["difference"][c]
-        lo, hi = d["ci95"]
-        print(
-            f"{c:<16}{100 * table['baseline'][c]:>9.1f}%{100 * table['starvid'][c]:>9.1f}%"
-            f"{100 * d['mean']:>+8.1f}   [{100 * lo:+.1f}, {100 * hi:+.1f}]"
-        )
+    print(stats.text_table(table, arms))
     diag = table["diagnosis"]
     for n, row in diag["count_right_by_count"].items():
         print(

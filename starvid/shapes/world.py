@@ -19,6 +19,7 @@ produced for training (``sample_scene(..., split="train")``) and are the benchma
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import cv2
@@ -296,12 +297,15 @@ def sample_eval_groups(
     max_objects: int = 4,
     distinct: bool = True,
     cfg: WorldConfig | None = None,
+    accept: Callable[[list[Group]], bool] | None = None,
 ) -> list[list[Group]]:
     """`n` distinct held-out two-subject structures for the benchmark, deterministic in `seed`.
 
     With `distinct` the two subjects differ in colour, shape and motion, so each is identified
     by its colour and action binding is never trivially right. Only structures that fit the
     frame of `cfg` (default 32x32, 8 frames) are returned: each draws for seeds 0, 1 and 2.
+    `accept`, when given, keeps only the structures it returns True for (checked before the
+    costlier fit), e.g. one held-out fold of a prompt suite.
     """
     cfg = cfg or WorldConfig()
     rng = np.random.default_rng([seed, 7])
@@ -317,6 +321,8 @@ def sample_eval_groups(
         if key in seen or not is_held_out(groups):
             continue
         seen.add(key)
+        if accept is not None and not accept(groups):
+            continue
         if not all(_fits(groups, s, cfg) for s in range(3)):
             continue
         out.append(groups)
