@@ -69,7 +69,8 @@ def _load(args):
 
     from starvid.backbones import load_backbone
 
-    if args.threads:
+    if args.threads:  # the run's own thread choice (starvid/threads.py) reads this
+        os.environ["STARVID_THREADS"] = str(args.threads)
         torch.set_num_threads(args.threads)
     dtype = getattr(torch, args.dtype) if args.dtype else None
     return load_backbone(

@@ -9,6 +9,7 @@ its shapes world, the offline default), `tiny` (assets/tiny, random toy weights,
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import os
@@ -157,6 +158,11 @@ class Backbone:
     # Words the model was trained on; None for open-vocabulary models. Prompts with other words
     # still run (the tokenizer splits them) but get a warning in the run report.
     vocabulary: frozenset[str] | None = None
+
+    @functools.cached_property
+    def unet_params(self) -> int:
+        """Parameters of the U-Net (what sets a run's thread count on a CPU)."""
+        return sum(p.numel() for p in self.unet.parameters())
 
     @property
     def vae_scale_factor(self) -> int:

@@ -25,17 +25,42 @@ class _ArgumentParser(argparse.ArgumentParser):
         raise StarVidError(f"{self.prog}: {message}")
 
 
-def _read_prompt_file(path: str) -> list[str]:
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
-    except OSError as exc:
-        raise StarVidError(f"cannot read {path}: {exc.strerror}") from exc
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise StarVidError(f"{path} is not UTF-8 text (byte {exc.start})") from exc
-    return [line.strip() for line in text.splitlines() if line.strip()]
+def _printable(text: str) -> str:
+    """``text`` safe for a terminal: control characters shown as spaces."""
+    from starvid.parsing.cleaning import blank_control_characters
+
+    return blank_control_characters(text)[0]
+
+
+def _cmd_parse_batch(path: str) -> int:
+    """One JSON line per input line, in order, spaCy loaded once and fed in batches.
+
+    A line that is not a prompt (blank, too long, no noun...) gets an object with an "error"
+    field and a line on stderr, so output lines stay aligned with input lines.
+    """
+    from itertools import tee
+
+    from starvid.inputs import prompt_lines
+    from starvid.parsing import parse_stream
+
+    lines, feed = tee(enumerate(prompt_lines(path), start=1))
+    results = parse_stream(line for _, line in feed if isinstance(line, str))
+    count = 0
+    for number, line in lines:
+        count += 1
+        result = next(results) if isinstance(line, str) else line
+        if isinstance(result, StarVidError):
+            text = _printable(line) if isinstance(line, str) else ""
+            data = {"prompt": text, "subjects": [], "scene": [], "error": str(result)}
+            print(f"error: {path}, prompt {number}: {result}", file=sys.stderr)
+        else:
+            data = result.to_dict()
+            for w in result.warnings:
+                print(f"warning: {path}, prompt {number}: {w}", file=sys.stderr)
+        print(json.dumps(data, ensure_ascii=False), flush=True)
+    if count == 0:
+        raise StarVidError(f"{path} has no prompts (one prompt a line)")
+    return 0
 
 
 def _cmd_parse(args: argparse.Namespace) -> int:
@@ -44,22 +69,12 @@ def _cmd_parse(args: argparse.Namespace) -> int:
     if args.batch:
         if args.prompt:
             raise StarVidError("give either a PROMPT or --batch FILE, not both")
-        prompts = _read_prompt_file(args.batch)
-        if not prompts:
-            raise StarVidError(f"{args.batch} has no prompts (one prompt a line)")
-        # One output line per prompt line, in order: a bad line gets an "error" field (and a
-        # line on stderr) so the lines stay aligned with the input.
-        for number, prompt in enumerate(prompts, start=1):
-            try:
-                data = parse_prompt(prompt).to_dict()
-            except StarVidError as exc:
-                data = {"prompt": prompt, "subjects": [], "scene": [], "error": str(exc)}
-                print(f"error: {args.batch}, prompt {number}: {exc}", file=sys.stderr)
-            print(json.dumps(data, ensure_ascii=False), flush=True)
-        return 0
+        return _cmd_parse_batch(args.batch)
     if args.prompt is None:
         raise StarVidError("give a PROMPT or --batch FILE")
     parsed = parse_prompt(args.prompt)
+    for w in parsed.warnings:
+        print(f"warning: {w}", file=sys.stderr)
     if args.json:
         print(json.dumps(parsed.to_dict(), ensure_ascii=False))
     else:
@@ -165,7 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("parse", help="parse a prompt into subjects, counts and verbs")
     p.add_argument("prompt", nargs="?", help="the prompt")
     p.add_argument("--json", action="store_true", help="print the contract's JSON object")
-    p.add_argument("--batch", metavar="FILE", help="one prompt a line; prints one JSON a line")
+    p.add_argument(
+        "--batch",
+        metavar="FILE",
+        help="one prompt a line ('-': standard input); prints one JSON a line, in order",
+    )
     p.set_defaults(func=_cmd_parse)
 
     p = sub.add_parser("plan", help="lay out boxes and trajectories for a prompt")

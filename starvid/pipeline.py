@@ -45,6 +45,7 @@ from starvid.parsing import ParsedPrompt
 from starvid.plan import Plan
 from starvid.settings import ResolvedSettings
 from starvid.targets import RunTargets, build_targets
+from starvid.threads import choose_threads, torch_threads
 
 # Backbones are shared and recording swaps the U-Net's processors: one run at a time.
 RUN_LOCK = threading.RLock()
@@ -268,7 +269,10 @@ def generate(
 
     t0 = time.perf_counter()
     recorders = install_recorders(unet, store) if record else contextlib.nullcontext()
-    with RUN_LOCK, PeakMemory(backbone.device) as mem, recorders:
+    threads = contextlib.nullcontext()
+    if backbone.device.type == "cpu":
+        threads = torch_threads(choose_threads(backbone.unet_params))
+    with RUN_LOCK, threads, PeakMemory(backbone.device) as mem, recorders:
         loop = _Loop(backbone, parsed.prompt, s, store, words, check_cancel)
         if guided and s.iterations > 0:
             loop.guidance = Guidance(
@@ -278,8 +282,6 @@ def generate(
         frames = decode_latents(backbone, latents)
     elapsed = time.perf_counter() - t0
     warnings = list(words.warnings)
-    if not np.isfinite(loop.final_mean):
-        warnings.append("the denoised latents are not finite (NaN/Inf): the frames are black")
     losses, guide_warnings = [], []
     if loop.guidance is not None:
         losses, guide_warnings = loop.guidance.losses, loop.guidance.warnings
@@ -312,7 +314,6 @@ class _Loop:
         self.window_end = min(s.guidance_steps, s.steps) - 1 if s.guidance_steps else 0
         self.n_final = max(1, math.ceil(s.final_fraction * s.steps))
         self.sum = self.final = self.window = None
-        self.final_mean = float("nan")
 
     def run(self, run_name: str, progress: ProgressFn | None, record: bool) -> torch.Tensor:
         s, unet, store = self.s, self.bb.unet, self.store
@@ -333,10 +334,15 @@ class _Loop:
                     uncond, text = noise.chunk(2)
                     noise = uncond + s.cfg_scale * (text - uncond)
                 latents = _step_scheduler(self.scheduler, noise, t, latents)
+            if not bool(torch.isfinite(latents).all()):
+                raise StarVidError(
+                    f"the {run_name} run's latents became NaN/Inf at step {i + 1} of {s.steps} "
+                    "(the model's output was not finite): try another seed, float32, or a "
+                    "smaller guidance step"
+                )
             maps_np = self._keep_maps(i) if record else {}
             if progress is not None:
                 progress(StepProgress(run_name, i + 1, s.steps, latest, maps_np))
-        self.final_mean = float(latents.float().mean())
         return latents
 
     def _keep_maps(self, i: int) -> dict[str, np.ndarray]:

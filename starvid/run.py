@@ -30,6 +30,7 @@ import numpy as np
 from starvid import export
 from starvid.backbones import Backbone, vocabulary_warnings
 from starvid.errors import StarVidError
+from starvid.memory import check_run_fits
 from starvid.parsing import ParsedPrompt
 from starvid.pipeline import ProgressFn, VideoResult, generate
 from starvid.plan import Plan
@@ -92,6 +93,7 @@ def prepare_run(
     if plan is not None and settings.frames is None:
         settings = settings.model_copy(update={"frames": plan.frames})
     resolved = settings.resolve(backbone)
+    check_run_fits(backbone, resolved.frames, resolved.height, resolved.width)
     if plan is None:
         from starvid.planning import make_plan
 

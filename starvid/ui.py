@@ -1058,9 +1058,14 @@ def build_app() -> Any:
             inbox_kind: "inbox_share",
             word_dd: gr.Dropdown(choices=words, value=word),
             heat_step: gr.Slider(
-                minimum=1, maximum=result.request.settings.steps, value=result.request.settings.steps, step=1
+                minimum=1,
+                maximum=result.request.settings.steps,
+                value=result.request.settings.steps,
+                step=1,
             ),
-            heat_frame: gr.Slider(minimum=0, maximum=result.request.settings.frames - 1, value=0, step=1),
+            heat_frame: gr.Slider(
+                minimum=0, maximum=result.request.settings.frames - 1, value=0, step=1
+            ),
             heatmap: heatmap_for(live, editor, word, 0, None),
             canvas: canvas_value(editor, 0, live),
             shown: 0,

@@ -10,6 +10,7 @@ import pytest
 
 from starvid.attention import RecordingAttnProcessor
 from starvid.cli import main
+from starvid.errors import StarVidError
 from starvid.export import load_maps, read_video
 from starvid.parsing import parse_prompt
 from starvid.pipeline import Cancelled, generate, iteration_activation_bytes
@@ -167,6 +168,46 @@ def test_run_report_follows_the_contract(run, bb):
     assert all(m.shape[0] == frames for m in run.guided.maps.values())
 
 
+def test_report_shares_are_the_maps_mass_in_each_box(run):
+    """The report's in-box shares, recomputed in the test from each run's saved maps (end of the
+    guidance window) and the plan's boxes: guided and baseline each match their own maps."""
+    from starvid.guidance import box_masks
+
+    plan, parsed = run.request.plan, run.request.parsed
+    for k, obj in enumerate(run.report.objects):
+        label = parsed.subjects[plan.objects[k].subject].head.text
+        for name, result in (("guided", run.guided), ("baseline", run.baseline)):
+            m = result.maps_window[label].astype(np.float64)
+            p = m / m.sum(axis=(1, 2), keepdims=True)
+            mask = box_masks(plan.boxes_array()[k : k + 1], *m.shape[1:])[0].numpy()
+            expected = (p * mask).sum(axis=(1, 2))
+            np.testing.assert_allclose(obj.inbox_share[name], expected, atol=2e-4)
+    # and the two runs differ, so a swap could not pass
+    first = run.report.objects[0].inbox_share
+    assert np.abs(np.subtract(first["guided"], first["baseline"])).max() > 0.01
+
+
+def test_a_non_finite_unet_output_stops_the_run_with_a_clear_error(bb):
+    """Fault injection: the U-Net returns NaN at its fourth forward (a real forward, its output
+    replaced by a hook). The run must say so, not decode black frames behind a normal report."""
+    parsed = parse_prompt("a dog running")
+    plan = heuristic_plan(parsed, frames=2)
+    calls = {"n": 0}
+
+    def poison(_module, _args, output):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            output.sample.fill_(float("nan"))
+        return output
+
+    handle = bb.unet.register_forward_hook(poison)
+    try:
+        with pytest.raises(StarVidError, match=r"baseline run's latents became NaN/Inf at step 4"):
+            _generate(bb, parsed, plan, {"steps": 6, "frames": 2}, guided=False)
+    finally:
+        handle.remove()
+
+
 def test_same_seed_baseline_is_reproducible_and_seed_matters(bb):
     parsed = parse_prompt("a dog running")
     plan = heuristic_plan(parsed, frames=2)
@@ -322,4 +363,7 @@ def test_cli_generate_bad_input(tmp_path, capsys):
     assert "invalid int" in _bad(["--frames", "two", *out], capsys)
     assert "--seed" in _bad(["--seed", "-1", *out], capsys)
     assert "folder" in _bad(["--out", str(tmp_path / "o.mp4")], capsys)
+    # sized before it starts: refused in a second with the figure, nothing allocated
+    huge = _bad(["--frames", "512", "--height", "4096", "--width", "4096", *out], capsys)
+    assert "GiB of memory" in huge and "lower frames" in huge
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())

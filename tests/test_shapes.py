@@ -18,7 +18,7 @@ from starvid.shapes.model import (
     load_shapes_backbone,
     video_to_latents,
 )
-from starvid.shapes.score import classify_motion, score_video, summarize
+from starvid.shapes.score import CATEGORIES, classify_motion, score_video, summarize
 from starvid.shapes.train import aux_loss, main
 from starvid.shapes.world import (
     COLORS,
@@ -134,12 +134,11 @@ def test_captions_parse(scenes, eval_groups):
 def test_scorer_on_ground_truth(scenes, eval_groups):
     scores = [score_video(s.video, s.groups) for s in scenes]
     scores += [score_video(render(g, seed=i % 3).video, g) for i, g in enumerate(eval_groups[:40])]
-    rates = summarize(scores)
-    for cat, r in rates.items():
-        assert r >= 0.95, (cat, r)
+    # the scorer is exact on the world's own videos: every category, every video
+    assert summarize(scores) == {cat: 1.0 for cat in CATEGORIES}
     cfg = WorldConfig(size=64, frames=16)
     big = [sample_scene(i, cfg) for i in range(12)]
-    assert summarize([score_video(s.video, s.groups, cfg) for s in big])["all"] >= 0.9
+    assert summarize([score_video(s.video, s.groups, cfg) for s in big])["all"] == 1.0
 
 
 def test_scorer_catches_wrong_videos(eval_groups):
@@ -496,6 +495,8 @@ def test_quick_benchmark_on_the_shipped_model(capsys, tmp_path):
     assert bench.main(["--compare", str(tmp_path / "a.jsonl"), str(tmp_path / "c.jsonl")]) == 2
     assert "different videos (2 shared, 3 and 2" in capsys.readouterr().err
     assert table["n_videos"] == 3
+    # guidance helps on the shipped model even in this short run
+    assert sum(table["starvid"].values()) > sum(table["baseline"].values()), table
     for arm in ("baseline", "starvid"):
         assert set(table[arm]) == {"numeracy", "attribute", "motion", "action_binding", "all"}
         assert all(0.0 <= r <= 1.0 for r in table[arm].values())
