@@ -1,4 +1,4 @@
-"""The Plan schema: each validation rule by value, keyframes kept through every path, hostile files."""
+"""The Plan schema: each rule by value, keyframes kept through every path, hostile files."""
 
 from __future__ import annotations
 
