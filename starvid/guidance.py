@@ -207,7 +207,7 @@ def loss_terms(
     return terms
 
 
-TERM_FLOOR = 1e-3  # a term's normalizer is at least this share of the largest term's
+TERM_FLOOR = 0.1  # a term's normalizer is at least this share of the largest term's
 
 
 def term_values(terms: dict[str, torch.Tensor], weights: dict[str, float]) -> dict[str, float]:
@@ -222,13 +222,13 @@ def term_values(terms: dict[str, torch.Tensor], weights: dict[str, float]) -> di
 
 
 def map_gradients(
-    maps: torch.Tensor, terms: dict[str, torch.Tensor], weights: dict[str, float]
+    maps: torch.Tensor, terms: dict[str, torch.Tensor], names: set[str] | None = None
 ) -> dict[str, torch.Tensor]:
-    """Gradient of each raw term with a non-zero weight w.r.t. the maps (cheap: the losses are
-    a small graph on the maps); carried to the latents through the U-Net by the caller."""
+    """Gradient of each raw term (of ``names``, default all) w.r.t. the maps: cheap, the losses
+    are a small graph on the maps; the caller carries them to the latents through the U-Net."""
     out = {}
     for name, term in terms.items():
-        if weights[name] == 0 or not term.requires_grad:
+        if (names is not None and name not in names) or not term.requires_grad:
             continue
         (g,) = torch.autograd.grad(term, maps, retain_graph=True, allow_unused=True)
         if g is not None:
@@ -240,9 +240,11 @@ def term_normalizers(latent_grads: dict[str, torch.Tensor], normalize: str) -> d
     """What each term's latent gradient is divided by before weighting.
 
     ``"per_term"``: its own RMS (so weight 1 pulls with the step size and each weight scales its
-    own term), floored at ``TERM_FLOOR`` of the largest term's RMS so a vanishing term (a
-    saturated InfoNCE) is not blown up into noise. Other modes: 1 (``latent_step`` normalizes
-    the sum, or not at all).
+    own term), floored at ``TERM_FLOOR`` of the largest term's RMS: a term whose gradient is
+    under a tenth of the largest pulls in proportion to it, so a nearly satisfied or saturated
+    term (an InfoNCE whose verbs already sit on their nouns) fades out instead of being blown up
+    to full strength. Pass every term's gradient, weighted or not: the floor must not depend on
+    the weights. Other modes: 1 (``latent_step`` normalizes the sum, or not at all).
     """
     if normalize != "per_term":
         return {name: 1.0 for name in latent_grads}
@@ -254,11 +256,18 @@ def term_normalizers(latent_grads: dict[str, torch.Tensor], normalize: str) -> d
 def update_shares(
     latent_grads: dict[str, torch.Tensor], weights: dict[str, float], norms: dict[str, float]
 ) -> dict[str, float]:
-    """Each term's share of the update's size (an inert term shows 0)."""
+    """Each term's share of the update's size (summing to 1) and its pull: the RMS of its part
+    of the update in step-size units (``per_term``: its weight when it acts, about 0 when its
+    gradient vanishes, as a saturated InfoNCE's does)."""
+    pulls = {
+        n: weights[n] * float(g.float().pow(2).mean().sqrt()) / norms[n]
+        for n, g in latent_grads.items()
+    }
     sizes = {n: weights[n] * float(g.float().norm()) / norms[n] for n, g in latent_grads.items()}
     total = sum(sizes.values())
     ok = total > 0 and math.isfinite(total)
-    return {f"{n}_share": (sizes.get(n, 0.0) / total if ok else 0.0) for n in TERMS}
+    out = {f"{n}_share": (sizes.get(n, 0.0) / total if ok else 0.0) for n in TERMS}
+    return out | {f"{n}_pull": pulls.get(n, 0.0) for n in TERMS}
 
 
 def latent_step(

@@ -218,10 +218,11 @@ class Guidance:
         ):
             self.warnings.append(f"step {index}: non-finite loss (NaN/Inf); latent update skipped")
             return None, norms, row
-        grads = map_gradients(maps, terms, self.weights) if maps.requires_grad else {}
-        if not grads:
+        weighted = {n for n, w in self.weights.items() if w}
+        if not maps.requires_grad or not weighted & set(terms):
             return None, norms, row  # nothing to steer (no objects with tokens, zero weights)
-        if norms is None:  # first iteration of the step: each term on its own
+        if norms is None:  # first iteration of the step: every term on its own
+            grads = map_gradients(maps, terms)
             latent = {
                 n: torch.autograd.grad(maps, z, g, retain_graph=True)[0] for n, g in grads.items()
             }
@@ -229,6 +230,7 @@ class Guidance:
             row.update(update_shares(latent, self.weights, norms))
             grad = sum(self.weights[n] / norms[n] * g for n, g in latent.items())
             return grad, norms, row
+        grads = map_gradients(maps, terms, weighted)
         combined = sum(self.weights[n] / norms[n] * g for n, g in grads.items())
         (grad,) = torch.autograd.grad(maps, z, combined)
         return grad, norms, row

@@ -24,8 +24,10 @@ REPORT_MAX_BYTES = 50 * 2**20  # a report of a 512-frame run is a few MB
 class LossRow(BaseModel):
     """One gradient iteration of the guidance: each term raw (unweighted) and weighted, and
     ``total``, the sum of the weighted terms. The first iteration of each guided step also has
-    each term's share of the latent update (``*_share``, summing to 1): a term that cannot act
-    (zero weight, or a saturated loss whose gradient vanishes) shows a share of 0."""
+    each term's share of the latent update (``*_share``, summing to 1) and its pull (``*_pull``:
+    the RMS of its part of the update in step-size units; with ``normalize_grad="per_term"`` a
+    term that acts pulls with its weight): a term that cannot act (zero weight, or a saturated
+    loss whose gradient vanishes) shows a pull of about 0."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -38,6 +40,8 @@ class LossRow(BaseModel):
     syntax_raw: float = 0.0
     spatial_share: float | None = None
     syntax_share: float | None = None
+    spatial_pull: float | None = None
+    syntax_pull: float | None = None
 
 
 class ObjectReport(BaseModel):
