@@ -15,22 +15,23 @@ import pytest
 from llama_cpp import LlamaGrammar
 
 from starvid.errors import StarVidError
-from starvid.llm_planning import (
+from starvid.parsing import parse_prompt
+from starvid.planning import (
     embedded_model_path,
-    iou,
     llm_available,
     llm_plan,
     load_model,
     resolve_model,
     run_llm,
+    stated_options,
 )
-from starvid.llm_prompts import (
+from starvid.planning.llm_prompts import (
     ObjectSpec,
     gbnf_literal,
     layout_grammar,
     motion_grammar,
 )
-from starvid.parsing import parse_prompt
+from starvid.planning.llm_repair import iou
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -137,7 +138,7 @@ def test_amx_crash_guard_in_a_subprocess():
     """
     code = (
         "import llama_cpp\n"
-        "from starvid.llm_planning import load_model\n"
+        "from starvid.planning import load_model\n"
         "llm = load_model()\n"
         "assert llm.model_params.use_extra_bufts is False\n"
         "out = llm.create_completion('Three cats', max_tokens=4, temperature=0)\n"
@@ -323,8 +324,6 @@ def test_cli_plan_with_llm_planner():
 
 
 def test_stated_options_follow_the_words():
-    from starvid.llm_planning import stated_options
-
     parsed = parse_prompt("a cat walking to the right and a dog jumping on the left")
     assert stated_options(parsed, 0)[2] == ("right",)
     columns, _, directions = stated_options(parsed, 1)

@@ -445,12 +445,12 @@ def test_make_plan_heuristic_and_errors():
         make_plan("   ", planner="heuristic")
 
 
-def test_auto_falls_back_without_llm_module(monkeypatch):
-    # None in sys.modules makes the import fail as if the module did not exist
-    monkeypatch.setitem(sys.modules, "starvid.llm_planning", None)
+def test_auto_falls_back_without_the_llm_runtime(monkeypatch):
+    # None in sys.modules makes llama_cpp look not installed (find_spec returns None)
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)
     plan = make_plan("two dogs running", planner="auto")
     assert plan.planner == "heuristic" and len(plan.objects) == 2
-    with pytest.raises(StarVidError, match="LLM"):
+    with pytest.raises(StarVidError, match="LLM planner needs llama-cpp-python"):
         make_plan("two dogs running", planner="llm")
 
 

@@ -1,0 +1,438 @@
+"""The intent vocabulary both planners share: what a subject's words say about its place and motion.
+
+:func:`read_intent` reads, for one subject, the words of its own clause (placement, direction,
+relations to other subjects) and its verbs into an :class:`Intent`: where it starts and how it
+moves (a :class:`Motion`). The heuristic planner lays intents out as boxes; the LLM planner offers
+the model only the options an intent leaves open. Instance counts are capped here too
+(:func:`cap_counts`) and numbered into ids (:func:`instance_ids`), alike for both planners.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from starvid.parsing import ParsedPrompt, Subject
+from starvid.plan import PlannedObject
+
+MAX_INSTANCES = 12
+"""At most this many object instances in one plan; larger counts are reduced with a warning."""
+
+# -- what verbs and words mean -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Motion:
+    """How one subject moves over the clip, in fractions of the frame.
+
+    ``dx``/``dy`` are the total travel of the box centre (y grows downward, so a rise has
+    ``dy < 0``). ``free_direction``: the sign of ``dx`` may be flipped to head where there is room.
+    ``stretch``: travel as far as the frame allows ("across", "from left to right").
+    ``hops`` arcs of ``hop`` box heights each; ``scale`` is the final size over the start size
+    (> 1 approaching the camera); ``sway`` a small side-to-side amplitude.
+    """
+
+    dx: float = 0.0
+    dy: float = 0.0
+    free_direction: bool = False
+    stretch: bool = False
+    hops: int = 0
+    hop: float = 0.0
+    scale: float = 1.0
+    sway: float = 0.0
+
+    @property
+    def label(self) -> str:
+        """A short name: "still", "left", "right+rise", "hop", "approach", ..."""
+        parts = []
+        if self.dx and not self.free_direction:
+            parts.append("left" if self.dx < 0 else "right")
+        elif self.dx:
+            parts.append("travel")
+        if self.dy < 0:
+            parts.append("rise")
+        elif self.dy > 0 and self.scale == 1.0:
+            parts.append("descend")
+        if self.hops:
+            parts.append("hop")
+        if self.scale > 1:
+            parts.append("approach")
+        elif self.scale < 1:
+            parts.append("recede")
+        if self.sway:
+            parts.append("sway")
+        return "+".join(parts) or "still"
+
+
+@dataclass
+class Intent:
+    """What the layout should achieve for one subject (all its instances together).
+
+    ``x``/``y``: preferred start centre (fractions) or None; ``size``: factor on the default
+    box size (background < 1 < foreground); ``aspect``: box height over width in frame fractions;
+    ``relation`` ("above", "below", "left_of", "right_of", "beside", "behind", "front",
+    "toward", "away_from") to subject index ``target``.
+    """
+
+    subject: int
+    noun: str
+    count: int
+    verbs: list[str] = field(default_factory=list)
+    motion: Motion = field(default_factory=Motion)
+    x: float | None = None
+    y: float | None = None
+    size: float = 1.0
+    aspect: float = 1.15
+    relation: str | None = None
+    target: int | None = None
+
+
+def _words(*groups: str) -> list[str]:
+    return [w for g in groups for w in g.split()]
+
+
+# verb lemma -> (kind, amount). travel: speed (fraction of the width per clip); hop: (number of
+# arcs, arc height in box heights); rise/descend: travel; sway: amplitude; approach/recede: scale.
+VERB_MOTIONS: dict[str, tuple[str, float | tuple[int, float]]] = {
+    **dict.fromkeys(
+        _words("crawl creep stroll amble wander roam waddle limp slither tiptoe inch drift"),
+        ("travel", 0.2),
+    ),
+    **dict.fromkeys(
+        _words(
+            "walk march trot hike swim paddle row sail move go head skate ski cycle ride pedal",
+            "prowl scurry scamper glide slide roll pass cross travel stride strut cruise wade",
+            "trek commute migrate patrol pace taxi tow pull push carry lead follow",
+        ),
+        ("travel", 0.3),
+    ),
+    **dict.fromkeys(
+        _words(
+            "run jog gallop drive race sprint dash rush hurry charge chase flee zoom speed",
+            "skateboard surf bike escape pursue hunt stampede",
+        ),
+        ("travel", 0.45),
+    ),
+    "jump": ("hop", (2, 0.6)),
+    **dict.fromkeys(_words("hop bounce skip"), ("hop", (3, 0.4))),
+    **dict.fromkeys(_words("leap vault spring bound pounce"), ("hop", (1, 0.8))),
+    **dict.fromkeys(
+        _words("fly soar rise ascend climb float lift levitate launch"),
+        ("rise", 0.35),
+    ),
+    **dict.fromkeys(
+        _words("fall sink land drop descend dive plunge tumble plummet rain parachute"),
+        ("descend", 0.35),
+    ),
+    **dict.fromkeys(
+        _words(
+            "sit sleep stand lie rest nap perch wait stay pose relax doze kneel squat lay lounge",
+            "sunbathe hide hover bask crouch lean",
+        ),
+        ("still", 0.0),
+    ),
+    **dict.fromkeys(
+        _words("dance sway wave swing wag spin twirl rock shake wiggle bob flutter flap"),
+        ("sway", 0.03),
+    ),
+    **dict.fromkeys(_words("approach advance"), ("approach", 1.6)),
+    **dict.fromkeys(_words("leave retreat depart recede"), ("recede", 0.6)),
+}
+
+# height over width of the box, in frame fractions (square frames in mind)
+TALL_NOUNS = frozenset(
+    _words(
+        "person man woman boy girl child kid baby people lady gentleman player dancer soldier",
+        "astronaut robot penguin giraffe tree tower bottle lighthouse candle statue skyscraper",
+        "rocket meerkat chef doctor student teacher worker athlete runner",
+    )
+)
+WIDE_NOUNS = frozenset(
+    _words(
+        "car bus train truck boat ship horse cow crocodile alligator snake fish whale shark",
+        "dolphin airplane plane jet bicycle bike motorcycle lizard elephant bear tiger lion",
+        "sofa couch bed table canoe kayak submarine tank van taxi deer wolf fox zebra camel",
+    )
+)
+
+_SEP = r"(?:\s+(?:the|a|an|its|his|her|their))?\s+"
+# relations: pattern -> relation name; the target is the next subject named right after it
+RELATIONS: list[tuple[str, str]] = [
+    (r"\b(?:to|on|at)\s+the\s+left\s+(?:side\s+)?of\b|\bleft\s+of\b", "left_of"),
+    (r"\b(?:to|on|at)\s+the\s+right\s+(?:side\s+)?of\b|\bright\s+of\b", "right_of"),
+    (r"\bon\s+top\s+of\b|\babove\b|\bover\b", "above"),
+    (r"\bbelow\b|\bunder(?:neath)?\b|\bbeneath\b", "below"),
+    (r"\bbeside\b|\bnext\s+to\b|\balongside\b|\bnear\b", "beside"),
+    (r"\bbehind\b", "behind"),
+    (r"\bin\s+front\s+of\b", "front"),
+    (r"\baway\s+from\b|\bflee(?:s|ing)?\b|\bescap(?:e|es|ing)\s+from\b", "away_from"),
+    (
+        r"\btowards?\b|\bchas(?:e|es|ing)\b|\bfollow(?:s|ing)?\b|\bapproach(?:es|ing)?\b"
+        r"|\bpursu(?:e|es|ing)\b|\bhunt(?:s|ing)?\b",
+        "toward",
+    ),
+]
+
+# placement: pattern -> (x, y, size factor); None keeps that field as it is
+PLACEMENTS: list[tuple[str, tuple[float | None, float | None, float | None]]] = [
+    (r"\b(?:top|upper)[\s-]+left\b", (0.25, 0.28, None)),
+    (r"\b(?:top|upper)[\s-]+right\b", (0.75, 0.28, None)),
+    (r"\b(?:bottom|lower)[\s-]+left\b", (0.25, 0.72, None)),
+    (r"\b(?:bottom|lower)[\s-]+right\b", (0.75, 0.72, None)),
+    (r"\b(?:on|at|in)\s+the\s+(?:far\s+)?left(?:\s+side)?\b|\bleft\s+side\b", (0.25, None, None)),
+    (
+        r"\b(?:on|at|in)\s+the\s+(?:far\s+)?right(?:\s+side)?\b|\bright\s+side\b",
+        (0.75, None, None),
+    ),
+    (r"\b(?:at|on|in)\s+the\s+top\b|\bin\s+the\s+(?:sky|air)\b|\boverhead\b", (None, 0.28, None)),
+    (
+        r"\b(?:at|on|in)\s+the\s+bottom\b|\bon\s+the\s+(?:ground|floor)\b",
+        (None, 0.75, None),
+    ),
+    (r"\bin\s+the\s+(?:middle|center|centre)\b|\bcent(?:er|re)d\b", (0.5, None, None)),
+    (r"\bin\s+the\s+(?:background|distance)\b|\bfar\s+away\b", (None, 0.42, 0.7)),
+    (r"\bin\s+the\s+foreground\b|\bup\s+close\b|\bclose[\s-]+up\b", (None, 0.64, 1.25)),
+]
+
+TRAVERSE = [
+    (r"\bfrom\s+(?:the\s+)?left(?:\s+side)?\s+to\s+(?:the\s+)?right\b|\bleft\s+to\s+right\b", 1),
+    (r"\bfrom\s+(?:the\s+)?right(?:\s+side)?\s+to\s+(?:the\s+)?left\b|\bright\s+to\s+left\b", -1),
+]
+DIRECTIONS = [
+    (r"\b(?:to|towards?)\s+the\s+left\b|\bleftwards?\b|\bfrom\s+the\s+right\b", -1),
+    (r"\b(?:to|towards?)\s+the\s+right\b|\brightwards?\b|\bfrom\s+the\s+left\b", 1),
+]
+APPROACH = (
+    r"\btowards?\s+(?:the\s+)?(?:camera|viewer|screen|us|lens)\b|\bapproaching\b"
+    r"|\b(?:coming|moving|getting|running|walking|driving|flying)\s+closer\b|\bat\s+the\s+camera\b"
+)
+RECEDE = r"\baway\b|\binto\s+the\s+distance\b"
+UP = r"\bupwards?\b|\bup\s+into\b|\bskywards?\b|\binto\s+the\s+(?:sky|air)\b"
+DOWN = r"\bdownwards?\b|\bto\s+the\s+(?:ground|floor)\b"
+UP_AND_DOWN = r"\bup\s+and\s+down\b"
+ALONG_NOUNS = (
+    "street road path lane river hallway corridor track runway avenue sidewalk beach trail "
+    "highway aisle alley"
+)
+_ALONG = r"\s+the\s+(?:" + "|".join(ALONG_NOUNS.split()) + r")\b"
+
+
+def _blank(text: str, m: re.Match[str]) -> str:
+    """Hide a matched phrase so later, looser patterns do not read it again."""
+    return text[: m.start()] + " " * (m.end() - m.start()) + text[m.end() :]
+
+
+def _find_target(parsed: ParsedPrompt, index: int, pos: int) -> int | None:
+    """The other subject named within a few words after character ``pos`` (no clause break).
+
+    A pronoun right after the relation word ("above them") means the nearest subject before.
+    """
+    if re.match(r"\s*(?:them|it|him|her)\b", parsed.prompt[pos:].lower()):
+        before = [j for j, o in enumerate(parsed.subjects) if j != index and o.head.start < pos]
+        return max(before, key=lambda j: parsed.subjects[j].head.start) if before else None
+    best = None
+    for j, other in enumerate(parsed.subjects):
+        start = other.head.start
+        if j == index or start < pos or start - pos > 48:
+            continue
+        between = parsed.prompt[pos:start].lower()
+        if re.search(r"[,;.]|\band\b|\bwhile\b|\bwhich\b|\bthat\b", between):
+            continue
+        if len(between.split()) > 5:
+            continue
+        if best is None or start < parsed.subjects[best].head.start:
+            best = j
+    return best
+
+
+def read_intent(parsed: ParsedPrompt, index: int) -> Intent:
+    """Read one subject's placement, relation and motion from its clause and verbs."""
+    s: Subject = parsed.subjects[index]
+    c0, c1 = s.clause if s.clause[1] > s.clause[0] else (s.phrase[0], len(parsed.prompt))
+    text = parsed.prompt[c0:c1].lower()
+    intent = Intent(subject=index, noun=s.noun, count=s.count, verbs=s.verb_lemmas)
+    if s.noun in TALL_NOUNS:
+        intent.aspect = 1.6
+    elif s.noun in WIDE_NOUNS:
+        intent.aspect = 0.75
+
+    for pattern, name in RELATIONS:
+        for m in re.finditer(pattern, text):
+            target = _find_target(parsed, index, c0 + m.end())
+            if target is not None and intent.relation is None:
+                intent.relation, intent.target = name, target
+                text = _blank(text, m)
+
+    for pattern, (x, y, size) in PLACEMENTS:
+        m = re.search(pattern, text)
+        if m:
+            intent.x = x if x is not None and intent.x is None else intent.x
+            intent.y = y if y is not None and intent.y is None else intent.y
+            intent.size *= size or 1.0
+            text = _blank(text, m)
+
+    kinds = [VERB_MOTIONS[v] for v in s.verb_lemmas if v in VERB_MOTIONS]
+    by_kind: dict[str, list] = {}
+    for kind, amount in kinds:
+        by_kind.setdefault(kind, []).append(amount)
+    speed = max(by_kind.get("travel", [0.0]))
+
+    # horizontal direction words
+    direction, stretch = 0, False
+    for pattern, sign in TRAVERSE:
+        if re.search(pattern, text):
+            direction, stretch = sign, True
+            text = re.sub(pattern, " ", text)
+    if not direction:
+        for pattern, sign in DIRECTIONS:
+            m = re.search(pattern, text)
+            if m:
+                direction = sign
+                text = _blank(text, m)
+                break
+    across = re.search(r"\bacross\b", text) is not None
+    if across:
+        stretch = True
+
+    # verb particles: "walking left", "climbing up", "falling down" (not "sitting down")
+    vertical = 0
+    for v in s.verbs:
+        kind = VERB_MOTIONS.get(v.lemma, ("other", 0))[0]
+        after = parsed.prompt[v.end : c1].lower() if c0 <= v.end <= c1 else ""
+        m = re.match(r"\s+(left|right|up|down)\b", after)
+        if not m or kind in ("still", "sway", "other"):
+            continue
+        word = m.group(1)
+        if word in ("left", "right") and not direction:
+            direction = -1 if word == "left" else 1
+        elif word in ("up", "down") and not re.match(_ALONG, after[m.end() :]):
+            if not re.match(r"\s+and\s+(?:up|down)\b", after[m.end() :]):
+                vertical = -1 if word == "up" else 1
+    if re.search(UP, text):
+        vertical = -1
+    elif re.search(DOWN, text):
+        vertical = 1
+    bob = re.search(UP_AND_DOWN, text) is not None
+
+    dx = dy = 0.0
+    free = False
+    hops, hop = 0, 0.0
+    if direction or stretch:
+        dx = (direction or 1) * (0.8 if stretch else (speed or 0.35))
+        free = direction == 0
+    elif speed:
+        dx, free = 0.5 * speed, True  # a gentle stroll toward where there is room
+    if "hop" in by_kind or bob:
+        hops, hop = max(by_kind.get("hop", [(2, 0.5)]), key=lambda h: h[1])
+        if hops == 1 and not dx:
+            dx, free = 0.15, True  # a single leap goes somewhere
+    rise = max(by_kind.get("rise", [0.0]))
+    fall = max(by_kind.get("descend", [0.0]))
+    if vertical:  # words beat verbs: "a bird flying down"
+        dy = vertical * (rise or fall or 0.3)
+    elif rise or fall:
+        dy = fall - rise
+    if dy and (direction or stretch):
+        dy *= 0.4  # "a bird flying to the left": mostly sideways, a little up
+    if vertical and "travel" in by_kind and not (direction or stretch):
+        dy = 0.25 * vertical  # "climbing up the hill"
+    scale = 1.0
+    chasing = intent.relation in ("toward", "away_from")  # "approaching two cats": not the camera
+    approach = not chasing and (re.search(APPROACH, text) or "approach" in by_kind)
+    recede = not chasing and (re.search(RECEDE, text) or "recede" in by_kind)
+    if (approach or recede) and free:
+        dx = 0.0  # "walking toward the camera": the walk is the approach
+    if approach:
+        scale, dy = 1.6, dy + 0.06
+        intent.size *= 0.8
+    elif recede:
+        scale, dy = 0.6, dy - 0.06
+        intent.size *= 1.15
+    if intent.relation in ("above", "below") and dy and not hops:
+        dy *= 0.4  # stay above (below) the target while rising or falling
+    sway = max(by_kind.get("sway", [0.0])) if not (dx or dy or hops) else 0.0
+    if chasing:
+        dx, free = dx or max(speed, 0.3), True  # the side follows from where the target is
+    if intent.relation == "behind":
+        intent.size *= 0.8
+    elif intent.relation == "front":
+        intent.size *= 1.15
+    intent.motion = Motion(
+        dx=dx,
+        dy=dy,
+        free_direction=free,
+        stretch=stretch,
+        hops=hops,
+        hop=hop,
+        scale=scale,
+        sway=sway,
+    )
+    return intent
+
+
+# -- counts and ids -----------------------------------------------------------------------------
+
+
+def cap_counts(parsed: ParsedPrompt) -> tuple[list[int], list[str]]:
+    """Instance counts per subject, at most MAX_INSTANCES in all (largest counts cut first).
+
+    Subjects beyond the MAX_INSTANCES-th get 0 (left out of the plan).
+    """
+    original = [max(1, s.count) for s in parsed.subjects]
+    counts = [c if k < MAX_INSTANCES else 0 for k, c in enumerate(original)]
+    warnings = []
+    if len(counts) > MAX_INSTANCES:
+        dropped = ", ".join(s.noun for s in parsed.subjects[MAX_INSTANCES:])
+        warnings.append(f"left out {dropped} (at most {MAX_INSTANCES} objects in a plan)")
+    while sum(counts) > MAX_INSTANCES:
+        counts[int(np.argmax(counts))] -= 1
+    for s, before, after in zip(parsed.subjects, original, counts, strict=True):
+        if 0 < after < before:
+            warnings.append(
+                f"{s.noun}: planned {after} of {before} instances "
+                f"(at most {MAX_INSTANCES} objects in a plan)"
+            )
+    return counts, warnings
+
+
+def instance_ids(nouns: list[str], counts: list[int]) -> list[list[str]]:
+    """Unique ids per instance: "cat-1", "cat-2", ...; numbering continues when a noun repeats."""
+    seen: dict[str, int] = {}
+    out = []
+    for noun, count in zip(nouns, counts, strict=True):
+        slug = re.sub(r"[^\w-]+", "_", noun.strip().lower()).strip("_")[:48] or "object"
+        ids = []
+        for _ in range(count):
+            seen[slug] = seen.get(slug, 0) + 1
+            ids.append(f"{slug}-{seen[slug]}")
+        out.append(ids)
+    return out
+
+
+def describe_motion(obj: PlannedObject, still: float = 0.03) -> str:
+    """Name an object's motion from its boxes: "left", "right", "rise", "hop", "still", ...
+
+    Joined with "+" when several apply ("right+rise"). ``still`` is the smallest travel (in frame
+    fractions) that counts as movement.
+    """
+    b = np.asarray(obj.boxes, dtype=float)
+    c = np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2], axis=1)
+    size = np.sqrt((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]))
+    parts = []
+    dx, dy = c[-1] - c[0]
+    if abs(dx) > still:
+        parts.append("right" if dx > 0 else "left")
+    t = np.linspace(0.0, 1.0, len(b)) if len(b) > 1 else np.zeros(1)
+    line = c[0, 1] + (c[-1, 1] - c[0, 1]) * t  # the straight path from first to last centre
+    if (line - c[:, 1]).max() > max(still, 0.25 * abs(dy)):
+        parts.append("hop")
+    elif abs(dy) > still:
+        parts.append("rise" if dy < 0 else "descend")
+    ratio = size[-1] / size[0]
+    if ratio > 1.15:
+        parts.append("approach")
+    elif ratio < 1 / 1.15:
+        parts.append("recede")
+    return "+".join(parts) or "still"
