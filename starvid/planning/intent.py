@@ -257,14 +257,27 @@ def read_intent(parsed: ParsedPrompt, index: int) -> Intent:
         intent.aspect = 1.6
     elif s.noun in WIDE_NOUNS:
         intent.aspect = 0.75
+    # Each reader hides the words it used, so that a looser pattern later does not reuse them.
+    text = _read_relation(parsed, index, c0, text, intent)
+    text = _read_placement(text, intent)
+    words = _read_motion_words(parsed, s, (c0, c1), text)
+    intent.motion = _compose_motion(words, _verb_kinds(s.verb_lemmas), intent)
+    return intent
 
+
+def _read_relation(parsed: ParsedPrompt, index: int, c0: int, text: str, intent: Intent) -> str:
+    """Set the first relation to another subject ("above two dogs"); returns the text left."""
     for pattern, name in RELATIONS:
         for m in re.finditer(pattern, text):
             target = _find_target(parsed, index, c0 + m.end())
             if target is not None and intent.relation is None:
                 intent.relation, intent.target = name, target
                 text = _blank(text, m)
+    return text
 
+
+def _read_placement(text: str, intent: Intent) -> str:
+    """Set the start position and size words name ("on the left", "in the background")."""
     for pattern, (x, y, size) in PLACEMENTS:
         m = re.search(pattern, text)
         if m:
@@ -272,32 +285,59 @@ def read_intent(parsed: ParsedPrompt, index: int) -> Intent:
             intent.y = y if y is not None and intent.y is None else intent.y
             intent.size *= size or 1.0
             text = _blank(text, m)
+    return text
 
-    kinds = [VERB_MOTIONS[v] for v in s.verb_lemmas if v in VERB_MOTIONS]
-    by_kind: dict[str, list] = {}
-    for kind, amount in kinds:
-        by_kind.setdefault(kind, []).append(amount)
-    speed = max(by_kind.get("travel", [0.0]))
 
-    # horizontal direction words
-    direction, stretch = 0, False
+@dataclass
+class _MotionWords:
+    """What the clause's words say about motion, before the verbs give it an amount.
+
+    ``direction``: -1 left, +1 right, 0 unsaid; ``stretch``: as far as the frame allows;
+    ``vertical``: -1 up, +1 down, 0 unsaid; ``bob``: "up and down".
+    """
+
+    direction: int = 0
+    stretch: bool = False
+    vertical: int = 0
+    bob: bool = False
+    approach: bool = False
+    recede: bool = False
+
+
+def _read_motion_words(
+    parsed: ParsedPrompt, s: Subject, clause: tuple[int, int], text: str
+) -> _MotionWords:
+    """Direction words in the clause ("to the left", "across", "upward") and verb particles."""
+    words = _MotionWords()
     for pattern, sign in TRAVERSE:
         if re.search(pattern, text):
-            direction, stretch = sign, True
+            words.direction, words.stretch = sign, True
             text = re.sub(pattern, " ", text)
-    if not direction:
+    if not words.direction:
         for pattern, sign in DIRECTIONS:
             m = re.search(pattern, text)
             if m:
-                direction = sign
+                words.direction = sign
                 text = _blank(text, m)
                 break
-    across = re.search(r"\bacross\b", text) is not None
-    if across:
-        stretch = True
+    if re.search(r"\bacross\b", text):
+        words.stretch = True
+    _read_particles(parsed, s, clause, words)
+    if re.search(UP, text):
+        words.vertical = -1
+    elif re.search(DOWN, text):
+        words.vertical = 1
+    words.bob = re.search(UP_AND_DOWN, text) is not None
+    words.approach = re.search(APPROACH, text) is not None
+    words.recede = re.search(RECEDE, text) is not None
+    return words
 
-    # verb particles: "walking left", "climbing up", "falling down" (not "sitting down")
-    vertical = 0
+
+def _read_particles(
+    parsed: ParsedPrompt, s: Subject, clause: tuple[int, int], words: _MotionWords
+) -> None:
+    """Verb particles: "walking left", "climbing up", "falling down" (not "sitting down")."""
+    c0, c1 = clause
     for v in s.verbs:
         kind = VERB_MOTIONS.get(v.lemma, ("other", 0))[0]
         after = parsed.prompt[v.end : c1].lower() if c0 <= v.end <= c1 else ""
@@ -305,17 +345,28 @@ def read_intent(parsed: ParsedPrompt, index: int) -> Intent:
         if not m or kind in ("still", "sway", "other"):
             continue
         word = m.group(1)
-        if word in ("left", "right") and not direction:
-            direction = -1 if word == "left" else 1
+        if word in ("left", "right") and not words.direction:
+            words.direction = -1 if word == "left" else 1
         elif word in ("up", "down") and not re.match(_ALONG, after[m.end() :]):
             if not re.match(r"\s+and\s+(?:up|down)\b", after[m.end() :]):
-                vertical = -1 if word == "up" else 1
-    if re.search(UP, text):
-        vertical = -1
-    elif re.search(DOWN, text):
-        vertical = 1
-    bob = re.search(UP_AND_DOWN, text) is not None
+                words.vertical = -1 if word == "up" else 1
 
+
+def _verb_kinds(lemmas: list[str]) -> dict[str, list]:
+    """The motion amounts of a subject's verbs, grouped by kind ("travel": [0.3, 0.45], ...)."""
+    by_kind: dict[str, list] = {}
+    for kind, amount in (VERB_MOTIONS[v] for v in lemmas if v in VERB_MOTIONS):
+        by_kind.setdefault(kind, []).append(amount)
+    return by_kind
+
+
+def _compose_motion(words: _MotionWords, by_kind: dict[str, list], intent: Intent) -> Motion:
+    """The Motion that words and verbs describe together (words win where they disagree).
+
+    Also scales ``intent.size`` for approaching, receding, behind and in front.
+    """
+    speed = max(by_kind.get("travel", [0.0]))
+    direction, stretch, vertical = words.direction, words.stretch, words.vertical
     dx = dy = 0.0
     free = False
     hops, hop = 0, 0.0
@@ -324,7 +375,7 @@ def read_intent(parsed: ParsedPrompt, index: int) -> Intent:
         free = direction == 0
     elif speed:
         dx, free = 0.5 * speed, True  # a gentle stroll toward where there is room
-    if "hop" in by_kind or bob:
+    if "hop" in by_kind or words.bob:
         hops, hop = max(by_kind.get("hop", [(2, 0.5)]), key=lambda h: h[1])
         if hops == 1 and not dx:
             dx, free = 0.15, True  # a single leap goes somewhere
@@ -340,8 +391,8 @@ def read_intent(parsed: ParsedPrompt, index: int) -> Intent:
         dy = 0.25 * vertical  # "climbing up the hill"
     scale = 1.0
     chasing = intent.relation in ("toward", "away_from")  # "approaching two cats": not the camera
-    approach = not chasing and (re.search(APPROACH, text) or "approach" in by_kind)
-    recede = not chasing and (re.search(RECEDE, text) or "recede" in by_kind)
+    approach = not chasing and (words.approach or "approach" in by_kind)
+    recede = not chasing and (words.recede or "recede" in by_kind)
     if (approach or recede) and free:
         dx = 0.0  # "walking toward the camera": the walk is the approach
     if approach:
@@ -359,7 +410,7 @@ def read_intent(parsed: ParsedPrompt, index: int) -> Intent:
         intent.size *= 0.8
     elif intent.relation == "front":
         intent.size *= 1.15
-    intent.motion = Motion(
+    return Motion(
         dx=dx,
         dy=dy,
         free_direction=free,
@@ -369,7 +420,6 @@ def read_intent(parsed: ParsedPrompt, index: int) -> Intent:
         scale=scale,
         sway=sway,
     )
-    return intent
 
 
 # -- counts and ids -----------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from pydantic import ValidationError
@@ -203,6 +203,28 @@ class LlmRun:
     failure: str | None = None
 
 
+@dataclass
+class _Stages:
+    """One run's settings for the two stages, and what they produced so far.
+
+    ``asked`` are the specs whose options the grammars offer (``specs`` with every option open
+    when the run is not constrained); ``texts`` and ``draft`` grow as the stages go, so that a
+    failure halfway still shows what the model wrote.
+    """
+
+    prompt: str
+    specs: list[ObjectSpec]
+    asked: list[ObjectSpec]
+    mode: str
+    frames: int
+    seed: int
+    deadline: float
+    max_tokens: int | None
+    constrain: bool
+    texts: list[str] = field(default_factory=list)
+    draft: list[dict[int, np.ndarray]] = field(default_factory=list)
+
+
 def run_llm(
     parsed: ParsedPrompt,
     frames: int = 16,
@@ -225,108 +247,105 @@ def run_llm(
     if not parsed.subjects:
         raise StarVidError("the prompt has no subject to plan")
     start = time.monotonic()
-    deadline = start + timeout_s
     try:
         specs = object_specs(parsed)
-        asked = (
-            specs
-            if constrain
-            else [replace(sp, columns=COLUMNS, rows=ROWS, directions=DIRECTIONS) for sp in specs]
-        )
     except LlmFailure as exc:
         return LlmRun(None, [], [], False, [], [], time.monotonic() - start, str(exc))
-    last = frames - 1
-    draft: list[dict[int, np.ndarray]] = []
-    texts: list[str] = []
+    asked = (
+        specs
+        if constrain
+        else [replace(sp, columns=COLUMNS, rows=ROWS, directions=DIRECTIONS) for sp in specs]
+    )
+    st = _Stages(
+        parsed.prompt, specs, asked, mode, frames, seed, start + timeout_s, max_tokens, constrain
+    )
+
+    def failed(reason: str, valid: bool = False) -> LlmRun:
+        return LlmRun(None, st.draft, specs, valid, [], st.texts, time.monotonic() - start, reason)
+
     ref = resolve_model(model)
     with MODEL_LOCK:
         llm = load_model(ref.path)
         try:
-            # Stage 1: layout.
-            # Token budgets: a line's length in characters bounds its tokens for any vocabulary.
-            answer = len("centre middle medium") if mode == "coarse" else len("100 " * 4)
-            budget = sum(len(s.id) + answer + 3 for s in specs) + 8
-            prompt1 = layout_prompt(parsed.prompt, specs, mode)
-            text = _complete(
-                llm,
-                prompt1,
-                layout_grammar(asked, mode),
-                max_tokens or budget,
-                deadline,
-                seed,
-            )
-            texts.append(text)
-            values = _lines(text, [s.id for s in specs])
-            if mode == "coarse":
-                firsts = [coarse_box(*v.split()) for v in values]
-            else:
-                firsts = [_percent_box(v) for v in values]
-            # Stage 2: motion, continuing the same text after the layout.
-            answer = len("toward medium") if mode == "coarse" else len("100 " * 8 + "-> ")
-            budget = sum(len(s.label) + answer + 3 for s in specs) + 8
-            text = _complete(
-                llm,
-                motion_prompt(prompt1, texts[0]),
-                motion_grammar(asked, mode, values),
-                max_tokens or budget,
-                deadline,
-                seed,
-            )
-            texts.append(text)
-            values = _lines(text, [s.label for s in specs])
-            for spec, first, value in zip(specs, firsts, values, strict=True):
-                if mode == "coarse":
-                    direction, *speed = value.split()
-                    if constrain and set(spec.directions) == {"left", "right"}:
-                        # "across": the long way
-                        direction = "right" if first[0] + first[2] < 1.0 else "left"
-                        speed = ["fast"]
-                    draft.append(
-                        coarse_keyframes(first, direction, speed[0] if speed else "medium", frames)
-                    )
-                else:
-                    end = _percent_box(value.split("->")[1])
-                    draft.append({0: first, last: end} if last > 0 else {0: first})
+            _run_stages(llm, st)
         except LlmFailure as exc:
-            return LlmRun(None, draft, specs, False, [], texts, time.monotonic() - start, str(exc))
+            return failed(str(exc))
         except (RuntimeError, ValueError) as exc:  # llama.cpp decode or grammar errors
-            return LlmRun(
-                None,
-                draft,
-                specs,
-                False,
-                [],
-                texts,
-                time.monotonic() - start,
-                f"llama.cpp error: {exc}",
-            )
-    valid = all(box_valid(b) for keys in draft for b in keys.values())
+            return failed(f"llama.cpp error: {exc}")
+    valid = all(box_valid(b) for keys in st.draft for b in keys.values())
     try:
-        trajs, notes = repair([dict(k) for k in draft], specs, frames)
-        plan = Plan.model_validate(
-            {
-                "frames": frames,
-                "planner": f"llm:{ref.label}" + ("" if mode == DEFAULT_MODE else f" ({mode})"),
-                "prompt": parsed.prompt,
-                "objects": [
-                    {
-                        "id": s.id,
-                        "noun": s.noun,
-                        "subject": s.subject,
-                        "verbs": s.verbs,
-                        "keyframes": {int(f): [float(v) for v in b] for f, b in keys.items()},
-                    }
-                    for s, keys in zip(specs, trajs, strict=True)
-                ],
-                "warnings": [f"llm plan repaired: {n}" for n in notes],
-            }
-        )
+        trajs, notes = repair([dict(k) for k in st.draft], specs, frames)
+        label = f"llm:{ref.label}" + ("" if mode == DEFAULT_MODE else f" ({mode})")
+        plan = _to_plan(st, trajs, notes, label)
     except LlmFailure as exc:
-        return LlmRun(None, draft, specs, valid, [], texts, time.monotonic() - start, str(exc))
+        return failed(str(exc), valid)
     except ValidationError as exc:  # a repair bug must not take planning down with it
-        reason = f"invalid plan after repair: {exc.errors()[0]['msg']}"
-        return LlmRun(None, draft, specs, valid, [], texts, time.monotonic() - start, reason)
-    return LlmRun(plan, draft, specs, valid, notes, texts, time.monotonic() - start)
+        return failed(f"invalid plan after repair: {exc.errors()[0]['msg']}", valid)
+    return LlmRun(plan, st.draft, specs, valid, notes, st.texts, time.monotonic() - start)
+
+
+def _run_stages(llm, st: _Stages) -> None:
+    """Stage 1 (where each instance starts), then stage 2 (how it moves), into ``st.draft``."""
+    coarse = st.mode == "coarse"
+    # Token budgets: a line's length in characters bounds its tokens for any vocabulary.
+    answer = len("centre middle medium") if coarse else len("100 " * 4)
+    budget = sum(len(s.id) + answer + 3 for s in st.specs) + 8
+    prompt1 = layout_prompt(st.prompt, st.specs, st.mode)
+    grammar = layout_grammar(st.asked, st.mode)
+    text = _complete(llm, prompt1, grammar, st.max_tokens or budget, st.deadline, st.seed)
+    st.texts.append(text)
+    starts = _lines(text, [s.id for s in st.specs])
+    firsts = [coarse_box(*v.split()) if coarse else _percent_box(v) for v in starts]
+    # Stage 2 continues the same text after the layout.
+    answer = len("toward medium") if coarse else len("100 " * 8 + "-> ")
+    budget = sum(len(s.label) + answer + 3 for s in st.specs) + 8
+    prompt2 = motion_prompt(prompt1, text)
+    grammar = motion_grammar(st.asked, st.mode, starts)
+    text = _complete(llm, prompt2, grammar, st.max_tokens or budget, st.deadline, st.seed)
+    st.texts.append(text)
+    moves = _lines(text, [s.label for s in st.specs])
+    for spec, first, value in zip(st.specs, firsts, moves, strict=True):
+        st.draft.append(_trajectory(spec, first, value, st))
+
+
+def _trajectory(
+    spec: ObjectSpec, first: np.ndarray, answer: str, st: _Stages
+) -> dict[int, np.ndarray]:
+    """Keyframes of one instance from its first box and its stage-2 answer."""
+    if st.mode != "coarse":
+        end = _percent_box(answer.split("->")[1])
+        last = st.frames - 1
+        return {0: first, last: end} if last > 0 else {0: first}
+    direction, *speed = answer.split()
+    if st.constrain and set(spec.directions) == {"left", "right"}:
+        # "across": the long way
+        direction = "right" if first[0] + first[2] < 1.0 else "left"
+        speed = ["fast"]
+    return coarse_keyframes(first, direction, speed[0] if speed else "medium", st.frames)
+
+
+def _to_plan(
+    st: _Stages, trajs: list[dict[int, np.ndarray]], notes: list[str], planner: str
+) -> Plan:
+    """The validated Plan of the repaired trajectories (keyframes expanded to every frame)."""
+    return Plan.model_validate(
+        {
+            "frames": st.frames,
+            "planner": planner,
+            "prompt": st.prompt,
+            "objects": [
+                {
+                    "id": s.id,
+                    "noun": s.noun,
+                    "subject": s.subject,
+                    "verbs": s.verbs,
+                    "keyframes": {int(f): [float(v) for v in b] for f, b in keys.items()},
+                }
+                for s, keys in zip(st.specs, trajs, strict=True)
+            ],
+            "warnings": [f"llm plan repaired: {n}" for n in notes],
+        }
+    )
 
 
 def llm_plan(
