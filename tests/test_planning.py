@@ -411,7 +411,7 @@ def test_any_frame_count(frames):
 @pytest.mark.parametrize("frames", [0, -1, 513, 2.5, True])
 def test_bad_frames(frames):
     with pytest.raises(StarVidError, match="frames"):
-        make_plan("a cat sleeping", frames=frames, planner="heuristic")
+        make_plan(parse_prompt("a cat sleeping"), frames=frames, planner="heuristic")
 
 
 def test_keyframe_plan_resamples_like_heuristic_plans():
@@ -434,32 +434,37 @@ def test_keyframe_plan_resamples_like_heuristic_plans():
 
 
 def test_make_plan_heuristic_and_errors():
-    plan = make_plan("three cats sleeping", frames=8, seed=1, planner="heuristic")
+    plan = make_plan(parse_prompt("three cats sleeping"), frames=8, seed=1, planner="heuristic")
     assert plan.planner == "heuristic" and plan.prompt == "three cats sleeping"
     assert len(plan.objects) == 3 and plan.frames == 8
     parsed = parse_prompt("a dog running")
     assert make_plan(parsed, planner="heuristic").to_json() == heuristic_plan(parsed).to_json()
     with pytest.raises(StarVidError, match="planner"):
-        make_plan("a cat", planner="magic")
-    with pytest.raises(StarVidError):
-        make_plan("   ", planner="heuristic")
+        make_plan(parse_prompt("a cat"), planner="magic")
+    with pytest.raises(StarVidError, match="no subject"):
+        make_plan(ParsedPrompt(prompt="the sky", subjects=[], scene=["sky"]), planner="heuristic")
+    with pytest.raises(TypeError, match="parse_prompt first"):  # callers parse first
+        make_plan("a cat sleeping", planner="heuristic")
 
 
 def test_auto_falls_back_without_the_llm_runtime(monkeypatch):
     # None in sys.modules makes llama_cpp look not installed (find_spec returns None)
     monkeypatch.setitem(sys.modules, "llama_cpp", None)
-    plan = make_plan("two dogs running", planner="auto")
+    plan = make_plan(parse_prompt("two dogs running"), planner="auto")
     assert plan.planner == "heuristic" and len(plan.objects) == 2
     with pytest.raises(StarVidError, match="LLM planner needs llama-cpp-python"):
-        make_plan("two dogs running", planner="llm")
+        make_plan(parse_prompt("two dogs running"), planner="llm")
 
 
 def test_auto_and_llm_with_a_missing_model(tmp_path):
     missing = str(tmp_path / "missing.gguf")
     # auto falls back quietly to the heuristic planner; llm says exactly what is wrong
-    assert make_plan("a cat sleeping", planner="auto", model=missing).planner == "heuristic"
+    assert (
+        make_plan(parse_prompt("a cat sleeping"), planner="auto", model=missing).planner
+        == "heuristic"
+    )
     with pytest.raises(StarVidError, match="not found"):
-        make_plan("a cat sleeping", planner="llm", model=missing)
+        make_plan(parse_prompt("a cat sleeping"), planner="llm", model=missing)
 
 
 # -- CLI -----------------------------------------------------------------------------------------

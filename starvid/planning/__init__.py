@@ -43,22 +43,19 @@ PLANNERS = ("auto", "llm", "heuristic")
 
 
 def make_plan(
-    prompt_or_parsed: str | ParsedPrompt,
+    parsed: ParsedPrompt,
     frames: int = 16,
     seed: int = 0,
     planner: str = "auto",
     model: str | None = None,
 ) -> Plan:
-    """Plan a prompt with the chosen planner ("auto": the LLM when available, else heuristic)."""
+    """Plan a parsed prompt with the chosen planner ("auto": the LLM when available, else the
+    heuristic planner; "llm" says why when the LLM cannot run)."""
+    if not isinstance(parsed, ParsedPrompt):
+        raise TypeError(f"make_plan takes a ParsedPrompt (call parse_prompt first), not {parsed!r}")
     check_frames(frames)
     if planner not in PLANNERS:
         raise StarVidError(f"unknown planner '{planner}' (choose from {', '.join(PLANNERS)})")
-    if isinstance(prompt_or_parsed, ParsedPrompt):
-        parsed = prompt_or_parsed
-    else:
-        from starvid.parsing import parse_prompt
-
-        parsed = parse_prompt(prompt_or_parsed)
     if planner == "llm":
         require_llm(model)  # says exactly why the LLM planner cannot run, when it cannot
     if planner == "llm" or (planner == "auto" and llm_available(model)):
