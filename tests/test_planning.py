@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -26,6 +27,7 @@ from starvid.planning import (
     plan_from_intents,
     read_intent,
 )
+from starvid.planning.intent import level_down
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -191,6 +193,32 @@ def test_instances_capped_with_warning():
     per_subject = [sum(o.subject == k for o in plan.objects) for k in (0, 1)]
     assert sum(per_subject) == MAX_INSTANCES and min(per_subject) >= 4
     assert len(plan.warnings) == 1 and "cat" in plan.warnings[0]
+
+
+def cut_one_at_a_time(counts: list[int], limit: int) -> list[int]:
+    """The old cap: cut the largest count (the first of equals) by one until the sum fits."""
+    counts = list(counts)
+    while sum(counts) > limit:
+        counts[int(np.argmax(counts))] -= 1
+    return counts
+
+
+def test_level_down_cuts_like_one_at_a_time():
+    for n in range(1, 5):
+        for counts in itertools.product(range(1, 9), repeat=n):
+            assert level_down(list(counts), 12) == cut_one_at_a_time(list(counts), 12), counts
+    assert level_down([1, 12, 7], 12) == [1, 5, 6]  # largest first; of equals, the first
+    assert level_down([10**30, 3], 12) == [9, 3]
+
+
+def test_cli_huge_count_is_capped_at_once():
+    """A count with 23 digits is capped in one step (it used to loop 10**23 times)."""
+    huge = "99999999999999999999999"
+    r = run_cli("plan", f"{huge} cats", "--planner", "heuristic", "--frames", "4", timeout=30)
+    assert r.returncode == 0, r.stderr
+    ids = [line.split()[0] for line in r.stdout.splitlines() if line.startswith("cat-")]
+    assert ids == [f"cat-{i}" for i in range(1, MAX_INSTANCES + 1)]
+    assert f"warning: cat: planned {MAX_INSTANCES} of {huge} instances" in r.stdout
 
 
 # -- motion --------------------------------------------------------------------------------------
@@ -482,7 +510,7 @@ def check_contract(data: dict, frames: int, n_objects: int) -> None:
     load_plan(data)
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     return subprocess.run(
         [sys.executable, "-m", "starvid", *args],
@@ -490,7 +518,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
         text=True,
         cwd=ROOT,
         env=env,
-        timeout=120,
+        timeout=timeout,
     )
 
 

@@ -426,25 +426,48 @@ def _compose_motion(words: _MotionWords, by_kind: dict[str, list], intent: Inten
 
 
 def cap_counts(parsed: ParsedPrompt) -> tuple[list[int], list[str]]:
-    """Instance counts per subject, at most MAX_INSTANCES in all (largest counts cut first).
+    """Instance counts per subject, at most MAX_INSTANCES in all, and warnings naming the cuts.
 
-    Subjects beyond the MAX_INSTANCES-th get 0 (left out of the plan).
+    A count below 1 plans one instance. Subjects beyond the MAX_INSTANCES-th get 0 (left out of
+    the plan); among the others the largest counts are cut first (see :func:`level_down`).
     """
-    original = [max(1, s.count) for s in parsed.subjects]
-    counts = [c if k < MAX_INSTANCES else 0 for k, c in enumerate(original)]
+    asked = [max(1, s.count) for s in parsed.subjects]
+    kept = level_down(asked[:MAX_INSTANCES], MAX_INSTANCES)
+    counts = kept + [0] * (len(asked) - len(kept))
     warnings = []
     if len(counts) > MAX_INSTANCES:
         dropped = ", ".join(s.noun for s in parsed.subjects[MAX_INSTANCES:])
         warnings.append(f"left out {dropped} (at most {MAX_INSTANCES} objects in a plan)")
-    while sum(counts) > MAX_INSTANCES:
-        counts[int(np.argmax(counts))] -= 1
-    for s, before, after in zip(parsed.subjects, original, counts, strict=True):
+    for s, before, after in zip(parsed.subjects, asked, counts, strict=True):
         if 0 < after < before:
             warnings.append(
                 f"{s.noun}: planned {after} of {before} instances "
                 f"(at most {MAX_INSTANCES} objects in a plan)"
             )
     return counts, warnings
+
+
+def level_down(counts: list[int], limit: int) -> list[int]:
+    """Cut positive ``counts`` to sum to at most ``limit``, largest first; ``limit >= len(counts)``.
+
+    The result is what cutting the largest count (the first of equals) by one until the sum fits
+    gives, computed in at most ``limit`` passes whatever the counts: a prompt may ask for a
+    number with thirty digits. Counts end at a common level L or L + 1 (the later ones of those
+    cut keep the + 1).
+    """
+    if sum(counts) <= limit:
+        return list(counts)
+
+    def fitted(level: int) -> int:
+        return sum(min(c, level) for c in counts)
+
+    level = max(v for v in range(1, limit + 1) if fitted(v) <= limit)
+    out = [min(c, level) for c in counts]
+    above = [i for i, c in enumerate(counts) if c > level]
+    spare = limit - fitted(level)  # fewer than len(above), else level + 1 would fit
+    for i in above[len(above) - spare :]:
+        out[i] += 1
+    return out
 
 
 def instance_ids(nouns: list[str], counts: list[int]) -> list[list[str]]:
