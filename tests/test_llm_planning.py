@@ -17,6 +17,8 @@ from llama_cpp import LlamaGrammar
 from starvid.errors import StarVidError
 from starvid.parsing import parse_prompt
 from starvid.planning import (
+    MAX_INSTANCES,
+    cap_counts,
     embedded_model_path,
     llm_available,
     llm_plan,
@@ -25,6 +27,7 @@ from starvid.planning import (
     run_llm,
     stated_options,
 )
+from starvid.planning.llm import object_specs
 from starvid.planning.llm_prompts import (
     ObjectSpec,
     gbnf_literal,
@@ -329,3 +332,27 @@ def test_stated_options_follow_the_words():
     columns, _, directions = stated_options(parsed, 1)
     # the dog is placed on the left and hops where it is; the model may not send it travelling
     assert columns == ("left",) and directions == ("bounce",)
+
+
+def test_specs_follow_the_shared_count_cap():
+    """Both planners cap counts alike: 12 instances, largest counts cut first, count 0 is 1."""
+    parsed = parse_prompt("ten cats sitting and five dogs sitting")
+    counts, warnings = cap_counts(parsed)
+    specs = object_specs(parsed, counts)
+    assert counts == [7, 5] and len(specs) == MAX_INSTANCES
+    assert [s.id for s in specs][6:8] == ["cat-7", "dog-1"]
+    assert warnings == ["cat: planned 7 of 10 instances (at most 12 objects in a plan)"]
+    parsed = parse_prompt("0 cats and two dogs")
+    assert [s.id for s in object_specs(parsed, cap_counts(parsed)[0])] == [
+        "cat-1",
+        "dog-1",
+        "dog-2",
+    ]
+
+
+@pytest.mark.slow
+def test_shipped_model_plans_a_capped_count_with_the_warning():
+    plan = llm_plan(parse_prompt("twenty birds flying to the left"), frames=8)
+    assert plan.planner == "llm:smollm2-135m" and len(plan.objects) == MAX_INSTANCES
+    assert plan.warnings[0] == "bird: planned 12 of 20 instances (at most 12 objects in a plan)"
+    assert all(_dx_dy(o)[0] < -0.05 for o in plan.objects) and _first_frame_ok(plan)

@@ -21,7 +21,7 @@ from starvid.errors import StarVidError
 from starvid.parsing import ParsedPrompt
 from starvid.plan import MAX_FRAMES, Plan
 from starvid.planning.heuristic import heuristic_plan
-from starvid.planning.intent import MAX_INSTANCES, instance_ids, read_intent
+from starvid.planning.intent import cap_counts, instance_ids, read_intent
 from starvid.planning.llm_models import MODEL_LOCK, N_CTX, load_model, resolve_model
 from starvid.planning.llm_prompts import (
     COLUMNS,
@@ -86,14 +86,16 @@ def stated_options(parsed: ParsedPrompt, index: int) -> tuple[tuple[str, ...], .
     return columns or COLUMNS, rows or ROWS, directions or DIRECTIONS
 
 
-def object_specs(parsed: ParsedPrompt) -> list[ObjectSpec]:
-    """One spec per instance ("three cats" → cat-1..cat-3), numbered like the heuristic plan."""
-    total = sum(s.count for s in parsed.subjects)
-    if total > MAX_INSTANCES:
-        raise LlmFailure(f"{total} instances is more than the {MAX_INSTANCES} a plan holds")
-    ids = instance_ids([s.noun for s in parsed.subjects], [s.count for s in parsed.subjects])
+def object_specs(parsed: ParsedPrompt, counts: list[int]) -> list[ObjectSpec]:
+    """One spec per instance ("three cats" → cat-1..cat-3), numbered like the heuristic plan.
+
+    ``counts`` are the instances to plan per subject (``cap_counts``; 0 leaves a subject out).
+    """
+    ids = instance_ids([s.noun for s in parsed.subjects], counts)
     specs = []
     for si, subj in enumerate(parsed.subjects):
+        if not counts[si]:
+            continue
         columns, rows, directions = stated_options(parsed, si)
         specs += [
             ObjectSpec(
@@ -247,10 +249,8 @@ def run_llm(
     if not parsed.subjects:
         raise StarVidError("the prompt has no subject to plan")
     start = time.monotonic()
-    try:
-        specs = object_specs(parsed)
-    except LlmFailure as exc:
-        return LlmRun(None, [], [], False, [], [], time.monotonic() - start, str(exc))
+    counts, warnings = cap_counts(parsed)
+    specs = object_specs(parsed, counts)
     asked = (
         specs
         if constrain
@@ -276,7 +276,7 @@ def run_llm(
     try:
         trajs, notes = repair([dict(k) for k in st.draft], specs, frames)
         label = f"llm:{ref.label}" + ("" if mode == DEFAULT_MODE else f" ({mode})")
-        plan = _to_plan(st, trajs, notes, label)
+        plan = _to_plan(st, trajs, warnings + [f"llm plan repaired: {n}" for n in notes], label)
     except LlmFailure as exc:
         return failed(str(exc), valid)
     except ValidationError as exc:  # a repair bug must not take planning down with it
@@ -325,7 +325,7 @@ def _trajectory(
 
 
 def _to_plan(
-    st: _Stages, trajs: list[dict[int, np.ndarray]], notes: list[str], planner: str
+    st: _Stages, trajs: list[dict[int, np.ndarray]], warnings: list[str], planner: str
 ) -> Plan:
     """The validated Plan of the repaired trajectories (keyframes expanded to every frame)."""
     return Plan.model_validate(
@@ -343,7 +343,7 @@ def _to_plan(
                 }
                 for s, keys in zip(st.specs, trajs, strict=True)
             ],
-            "warnings": [f"llm plan repaired: {n}" for n in notes],
+            "warnings": warnings,
         }
     )
 
