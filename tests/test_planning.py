@@ -18,11 +18,13 @@ from starvid.parsing import ParsedPrompt, Subject, Word, parse_prompt
 from starvid.plan import Plan, load_plan
 from starvid.planning import (
     MAX_INSTANCES,
+    MAX_SEED,
     SEPARATION_IOU,
     box_iou,
     describe_motion,
     heuristic_plan,
     instance_ids,
+    llm_plan,
     make_plan,
     plan_from_intents,
     read_intent,
@@ -442,6 +444,19 @@ def test_bad_frames(frames):
         make_plan(parse_prompt("a cat sleeping"), frames=frames, planner="heuristic")
 
 
+@pytest.mark.parametrize("seed", [-1, 2**63, 1.0, "3", None, True])
+def test_bad_seeds(seed):
+    parsed = parse_prompt("two cats sleeping")
+    for plan in (make_plan, heuristic_plan, llm_plan):
+        with pytest.raises(StarVidError, match="seed must be"):
+            plan(parsed, seed=seed)
+
+
+def test_largest_seed_plans():
+    parsed = parse_prompt("two cats sleeping")
+    assert heuristic_plan(parsed, seed=MAX_SEED).frames == 16
+
+
 def test_keyframe_plan_resamples_like_heuristic_plans():
     plan = load_plan(
         {
@@ -534,6 +549,14 @@ def test_cli_plan_json_subprocess():
     assert data["planner"] == "heuristic"
 
 
+def test_cli_negative_seed_subprocess():
+    """It used to end in a numpy traceback (heuristic) or a random seed (LLM planner)."""
+    for planner in ("heuristic", "auto"):
+        r = run_cli("plan", "two cats", "--seed", "-1", "--planner", planner)
+        assert r.returncode == 2 and r.stdout == ""
+        assert r.stderr == "error: seed must be between 0 and 9223372036854775807, got -1\n"
+
+
 def test_cli_bad_frames_subprocess():
     r = run_cli("plan", "a cat sleeping", "--frames", "0", "--json", "--planner", "heuristic")
     assert r.returncode == 2 and r.stdout == ""
@@ -546,6 +569,9 @@ def test_cli_bad_frames_subprocess():
         (["--frames", "513"], "frames"),
         (["--frames", "abc"], "frames"),
         (["--planner", "magic"], "planner"),
+        (["--seed", "-1"], "seed must be between 0 and"),
+        (["--seed", str(2**63)], "seed must be between 0 and"),
+        (["--seed", "2.5"], "--seed"),
     ],
 )
 def test_cli_bad_input_in_process(capsys, args, needle):

@@ -14,9 +14,11 @@ from starvid.errors import StarVidError
 from starvid.parsing import ParsedPrompt
 from starvid.plan import Plan
 from starvid.planning.heuristic import (
+    MAX_SEED,
     SEPARATION_IOU,
     box_iou,
     check_frames,
+    check_seed,
     heuristic_plan,
     layout_intents,
     plan_from_intents,
@@ -54,6 +56,7 @@ def make_plan(
     if not isinstance(parsed, ParsedPrompt):
         raise TypeError(f"make_plan takes a ParsedPrompt (call parse_prompt first), not {parsed!r}")
     check_frames(frames)
+    check_seed(seed)
     if planner not in PLANNERS:
         raise StarVidError(f"unknown planner '{planner}' (choose from {', '.join(PLANNERS)})")
     if planner == "llm":
@@ -69,6 +72,7 @@ def make_plan(
 __all__ = [
     "DEFAULT_MODE",
     "MAX_INSTANCES",
+    "MAX_SEED",
     "PLANNERS",
     "SEPARATION_IOU",
     "Intent",
@@ -76,6 +80,8 @@ __all__ = [
     "Motion",
     "box_iou",
     "cap_counts",
+    "check_frames",
+    "check_seed",
     "describe_motion",
     "embedded_model_path",
     "heuristic_plan",

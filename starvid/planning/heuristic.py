@@ -23,6 +23,9 @@ from starvid.planning.intent import Intent, Motion, cap_counts, instance_ids, re
 SEPARATION_IOU = 0.1
 """Boxes of different instances overlap by less than this IoU at frame 0."""
 
+MAX_SEED = 2**63 - 1
+"""Seeds go up to the generation settings' bound, so one seed can serve the plan and the video."""
+
 MARGIN = 0.02  # keep boxes off the very edge of the frame
 DEFAULT_Y = 0.55  # subjects stand a little below the middle unless told otherwise
 
@@ -393,6 +396,7 @@ def plan_from_intents(
 def heuristic_plan(parsed: ParsedPrompt, frames: int = 16, seed: int = 0) -> Plan:
     """Plan boxes and trajectories from the words alone (deterministic for prompt and seed)."""
     check_frames(frames)
+    check_seed(seed)
     if not parsed.subjects:
         raise StarVidError("the prompt has no subject to plan")
     counts, warnings = cap_counts(parsed)
@@ -408,7 +412,16 @@ def heuristic_plan(parsed: ParsedPrompt, frames: int = 16, seed: int = 0) -> Pla
 
 
 def check_frames(frames: int) -> None:
+    """Raise StarVidError unless ``frames`` is a whole number in 1..MAX_FRAMES."""
     if isinstance(frames, bool) or not isinstance(frames, int | np.integer):
         raise StarVidError(f"frames must be a whole number, got {frames!r}")
     if not 1 <= frames <= MAX_FRAMES:
         raise StarVidError(f"frames must be between 1 and {MAX_FRAMES}, got {frames}")
+
+
+def check_seed(seed: int) -> None:
+    """Raise StarVidError unless ``seed`` is a whole number in 0..MAX_SEED."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise StarVidError(f"seed must be a whole number, got {seed!r}")
+    if not 0 <= seed <= MAX_SEED:
+        raise StarVidError(f"seed must be between 0 and {MAX_SEED}, got {seed}")

@@ -19,8 +19,8 @@ from pydantic import ValidationError
 
 from starvid.errors import StarVidError
 from starvid.parsing import ParsedPrompt
-from starvid.plan import MAX_FRAMES, Plan
-from starvid.planning.heuristic import heuristic_plan
+from starvid.plan import Plan
+from starvid.planning.heuristic import check_frames, check_seed, heuristic_plan
 from starvid.planning.intent import cap_counts, instance_ids, read_intent
 from starvid.planning.llm_models import MODEL_LOCK, N_CTX, load_model, resolve_model
 from starvid.planning.llm_prompts import (
@@ -362,8 +362,8 @@ def llm_plan(
     Seed 0 takes the model's most likely choices (greedy); other seeds sample (temperature 0.7)
     for alternative plans. ``timeout_s`` bounds both stages together (model loading included).
     """
-    if not 1 <= frames <= MAX_FRAMES:
-        raise StarVidError(f"frames must be between 1 and {MAX_FRAMES}, got {frames}")
+    check_frames(frames)
+    check_seed(seed)
     run = run_llm(parsed, frames=frames, seed=seed, model=model, timeout_s=timeout_s, mode=mode)
     if run.plan is not None:
         return run.plan
