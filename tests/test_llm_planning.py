@@ -29,6 +29,8 @@ from starvid.planning import (
 )
 from starvid.planning.llm import object_specs
 from starvid.planning.llm_prompts import (
+    COLUMNS,
+    ROWS,
     ObjectSpec,
     gbnf_literal,
     layout_grammar,
@@ -356,3 +358,64 @@ def test_shipped_model_plans_a_capped_count_with_the_warning():
     assert plan.planner == "llm:smollm2-135m" and len(plan.objects) == MAX_INSTANCES
     assert plan.warnings[0] == "bird: planned 12 of 20 instances (at most 12 objects in a plan)"
     assert all(_dx_dy(o)[0] < -0.05 for o in plan.objects) and _first_frame_ok(plan)
+
+
+@pytest.mark.parametrize(
+    "prompt, columns, rows, directions",
+    [
+        ("a car driving from the left side to the right side", ("left",), None, ("right",)),
+        ("a dog running from the left edge of the frame to the right", ("left",), None, ("right",)),
+        ("a bus driving from right to left", ("right",), None, ("left",)),
+        ("a balloon floating from the bottom to the top", None, ("bottom",), ("up",)),
+        ("a leaf falling from the top to the bottom", None, ("top",), ("down",)),
+        (
+            "a ball rolling from the top left corner to the bottom right corner",
+            ("left",),
+            ("top",),
+            ("right", "down"),
+        ),
+        (
+            "three birds flying from the lower left to the upper right",
+            ("left",),
+            ("bottom",),
+            ("right", "up"),
+        ),
+        ("a fish swimming in from the right", ("right",), None, ("left",)),
+    ],
+)
+def test_route_options_name_the_start_and_the_way(prompt, columns, rows, directions):
+    got_columns, got_rows, got_directions = stated_options(parse_prompt(prompt), 0)
+    assert got_columns == (columns or COLUMNS) and got_rows == (rows or ROWS)
+    assert got_directions == directions
+
+
+def test_repair_moves_a_raw_start_to_the_named_side(tiny):
+    """Raw corners from a random model: the repair starts the path where the words say."""
+    parsed = parse_prompt("a car driving from the right side of the frame to the left side")
+    moved = 0
+    for seed in range(6):
+        run = run_llm(parsed, frames=8, seed=seed, model=tiny, mode="raw", timeout_s=60)
+        assert run.failure is None, run.failure
+        c = run.plan.objects[0].center_path()
+        # the right half: a box 0.7 wide moves only until it meets the frame's edge
+        assert c[0, 0] > 0.54 and c[-1, 0] < c[0, 0] - 0.05, (seed, c[0], c[-1])
+        moved += any("to start right" in n for n in run.repairs)
+    assert moved > 0  # random corners: the start had to be moved at least once
+
+
+@pytest.mark.slow
+def test_shipped_model_follows_routes():
+    for prompt, sign_x, sign_y in [
+        ("a ball rolling from the top left corner to the bottom right corner", 1, 1),
+        ("a cat walking from the right side of the screen to the left side", -1, 0),
+        ("a balloon floating from the bottom to the top", 0, -1),
+    ]:
+        plan = llm_plan(parse_prompt(prompt), frames=16)
+        assert plan.planner == "llm:smollm2-135m", plan.warnings
+        c = plan.objects[0].center_path()
+        start, travel = c[0], c[-1] - c[0]
+        for axis, sign in ((0, sign_x), (1, sign_y)):
+            if sign:
+                assert sign * (start[axis] - 0.5) < -0.05, (prompt, start)  # starts opposite
+        # the coarse grammar moves along one axis: one of the named ways
+        assert any(s and s * travel[a] > 0.05 for a, s in ((0, sign_x), (1, sign_y))), prompt

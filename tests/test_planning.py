@@ -660,3 +660,61 @@ def test_named_place_wins_over_a_free_subjects_path():
     dog_x = (dog.boxes[0][0] + dog.boxes[0][2]) / 2
     assert dog_x < 0.45
     assert cat.center_path()[-1, 0] > cat.center_path()[0, 0]
+
+
+# -- source-to-destination phrasings -----------------------------------------------------------
+
+# prompt, the side the path starts on per axis (x: -1 left, +1 right; y: -1 top, +1 bottom; None:
+# not said), and the way it travels per axis (None: not checked)
+ROUTE_CASES = [
+    ("a car driving from the left side to the right side", (-1, None), (1, 0)),
+    ("a dog running from the left edge of the frame to the right", (-1, None), (1, 0)),
+    ("a horse galloping across the frame from left to right", (-1, None), (1, 0)),
+    ("a fox running from the far left all the way to the right", (-1, None), (1, 0)),
+    ("a boy walking left to right", (-1, None), (1, 0)),
+    ("a bus driving from right to left", (1, None), (-1, 0)),
+    ("a cat walking from the right side of the screen to the left side", (1, None), (-1, 0)),
+    ("a deer running from the right-hand side to the left", (1, None), (-1, 0)),
+    ("a balloon floating from the bottom to the top", (None, 1), (0, -1)),
+    ("a rocket rising from the bottom of the frame to the top", (None, 1), (0, -1)),
+    ("a bubble drifting bottom to top", (None, 1), (0, -1)),
+    ("a leaf falling from the top to the bottom", (None, -1), (0, 1)),
+    ("a man walking from the top of the screen to the bottom", (None, -1), (0, 1)),
+    ("a ball rolling from the top left corner to the bottom right corner", (-1, -1), (1, 1)),
+    ("a bird flying from the bottom right corner to the top left corner", (1, 1), (-1, -1)),
+    ("three birds flying from the lower left to the upper right", (-1, 1), (1, -1)),
+    ("a kite drifting from the top-right to the bottom-left", (1, -1), (-1, 1)),
+    ("a car coming from the left", (-1, None), (1, 0)),
+    ("a fish swimming in from the right", (1, None), (-1, None)),
+    ("a stone rolling from the top right corner to the top left corner", (1, -1), (-1, 0)),
+]
+
+
+@pytest.mark.parametrize("prompt, start, way", ROUTE_CASES)
+def test_routes_start_on_the_named_side_and_travel_that_way(prompt, start, way):
+    parsed = parse_prompt(prompt)
+    for seed in (0, 1):
+        plan = heuristic_plan(parsed, seed=seed)
+        paths = np.array([o.center_path() for o in plan.objects if o.subject == 0])
+        first, travel = paths[:, 0].mean(0), paths[:, -1].mean(0) - paths[:, 0].mean(0)
+        for axis in (0, 1):
+            if start[axis] is not None:  # the named half, clear of the middle
+                assert start[axis] * (first[axis] - 0.5) > 0.05, (axis, first)
+            if way[axis]:
+                assert way[axis] * travel[axis] > 0.2, (axis, travel)
+                steps = way[axis] * np.diff(paths[..., axis], axis=1)
+                assert (steps >= -1e-9).all()  # all the way, never back
+            elif way[axis] == 0:
+                assert abs(travel[axis]) < 0.02, (axis, travel)
+
+
+def test_route_words_are_read_as_a_route():
+    it = read_intent(parse_prompt("a ball rolling from the top left corner to the bottom right"), 0)
+    assert (it.route.start, it.route.end) == ((-1, -1), (1, 1))
+    assert it.motion.stretch and it.motion.dx > 0 and it.motion.dy > 0
+    it = read_intent(parse_prompt("a boat sailing from the left to the centre"), 0)
+    assert (it.route.step(0), it.route.crosses(0), it.x) == (1, False, 0.25)
+    assert not it.motion.stretch and 0.2 < it.motion.dx < 0.5
+    # "from" without a place is no route: "falling from a tree" keeps the verb's fall
+    it = read_intent(parse_prompt("six apples falling from a tree"), 0)
+    assert it.route is None and it.motion.label == "descend"

@@ -29,7 +29,8 @@ class Motion:
 
     ``dx``/``dy`` are the total travel of the box centre (y grows downward, so a rise has
     ``dy < 0``). ``free_direction``: the sign of ``dx`` may be flipped to head where there is room.
-    ``stretch``: travel as far as the frame allows ("across", "from left to right").
+    ``stretch``: travel as far as the frame allows ("across", "from left to right", "from the
+    bottom to the top").
     ``hops`` arcs of ``hop`` box heights each; ``scale`` is the final size over the start size
     (> 1 approaching the camera); ``sway`` a small side-to-side amplitude.
     """
@@ -87,6 +88,33 @@ class Intent:
     aspect: float = 1.15
     relation: str | None = None
     target: int | None = None
+    route: Route | None = None
+
+
+@dataclass(frozen=True)
+class Route:
+    """A path the words name: where it starts and, when they say so, where it ends.
+
+    Per axis (x, y): -1 left or top, 0 the centre, +1 right or bottom, None where the words say
+    nothing. "from the top left corner to the bottom right corner": start (-1, -1), end (1, 1);
+    "coming from the left": start (-1, None) and no end, so it heads away from its start.
+    """
+
+    start: tuple[int | None, int | None]
+    end: tuple[int | None, int | None] | None = None
+
+    def step(self, axis: int) -> int:
+        """Which way the path goes along ``axis`` (0: x, 1: y): -1, 0 or +1."""
+        a = self.start[axis]
+        if self.end is None:
+            return -a if a else 0
+        b = self.end[axis]
+        return 0 if a is None or b is None else (b > a) - (b < a)
+
+    def crosses(self, axis: int) -> bool:
+        """Whether the path runs from one side of the frame to the other along ``axis``."""
+        a, b = self.start[axis], self.end[axis] if self.end else None
+        return a is not None and b is not None and abs(b - a) == 2
 
 
 def _words(*groups: str) -> list[str]:
@@ -157,7 +185,6 @@ WIDE_NOUNS = frozenset(
     )
 )
 
-_SEP = r"(?:\s+(?:the|a|an|its|his|her|their))?\s+"
 # relations: pattern -> relation name; the target is the next subject named right after it
 RELATIONS: list[tuple[str, str]] = [
     (r"\b(?:to|on|at)\s+the\s+left\s+(?:side\s+)?of\b|\bleft\s+of\b", "left_of"),
@@ -196,14 +223,46 @@ PLACEMENTS: list[tuple[str, tuple[float | None, float | None, float | None]]] = 
     (r"\bin\s+the\s+foreground\b|\bup\s+close\b|\bclose[\s-]+up\b", (None, 0.64, 1.25)),
 ]
 
-TRAVERSE = [
-    (r"\bfrom\s+(?:the\s+)?left(?:\s+side)?\s+to\s+(?:the\s+)?right\b|\bleft\s+to\s+right\b", 1),
-    (r"\bfrom\s+(?:the\s+)?right(?:\s+side)?\s+to\s+(?:the\s+)?left\b|\bright\s+to\s+left\b", -1),
-]
+# directions without a start ("from the right" is a route, below)
 DIRECTIONS = [
-    (r"\b(?:to|towards?)\s+the\s+left\b|\bleftwards?\b|\bfrom\s+the\s+right\b", -1),
-    (r"\b(?:to|towards?)\s+the\s+right\b|\brightwards?\b|\bfrom\s+the\s+left\b", 1),
+    (r"\b(?:to|towards?)\s+the\s+left\b|\bleftwards?\b", -1),
+    (r"\b(?:to|towards?)\s+the\s+right\b|\brightwards?\b", 1),
 ]
+
+# A place a path starts or ends at: "the left", "left", "the top left corner", "the right edge of
+# the frame", "the lower-left", "the left-hand side", "the centre". Its side words land in the
+# groups {tag}1 and {tag}2.
+_SIDE_WORD = r"top|upper|bottom|lower|left|right|cent(?:er|re)|middle"
+_FRAME_NOUN = r"frame|screen|picture|image|video|scene|view|shot|canvas"
+
+
+def _place(tag: str) -> str:
+    return (
+        rf"(?:the\s+)?(?:very\s+|far\s+)?(?P<{tag}1>{_SIDE_WORD})(?:[\s-]+(?P<{tag}2>left|right))?"
+        r"(?:[\s-]*hand)?(?:\s+(?:side|edge|corner|end|part|half|border))?"
+        rf"(?:\s+of\s+the\s+(?:{_FRAME_NOUN}))?\b"
+    )
+
+
+ROUTES = [
+    # "from the left side to the right side", "from the top left corner to the bottom right"
+    rf"\bfrom\s+{_place('a')}\s+(?:all\s+the\s+way\s+|over\s+|straight\s+)?"
+    rf"(?:to|towards?|into)\s+{_place('b')}",
+    # "moving right to left", "top to bottom"
+    r"\b(?P<a1>left|right|top|bottom)\s+to\s+(?P<b1>left|right|top|bottom)\b",
+    # "coming from the left", "falling from the top"
+    rf"\bfrom\s+{_place('a')}",
+]
+_SIDES = {
+    "left": (-1, None),
+    "right": (1, None),
+    "top": (None, -1),
+    "upper": (None, -1),
+    "bottom": (None, 1),
+    "lower": (None, 1),
+}
+START_X = {-1: 0.25, 0: 0.5, 1: 0.75}  # where a path named "from the left" (centre, right) starts
+START_Y = {-1: 0.28, 0: 0.5, 1: 0.72}
 APPROACH = (
     r"\btowards?\s+(?:the\s+)?(?:camera|viewer|screen|us|lens)\b|\bapproaching\b"
     r"|\b(?:coming|moving|getting|running|walking|driving|flying)\s+closer\b|\bat\s+the\s+camera\b"
@@ -259,8 +318,9 @@ def read_intent(parsed: ParsedPrompt, index: int) -> Intent:
         intent.aspect = 0.75
     # Each reader hides the words it used, so that a looser pattern later does not reuse them.
     text = _read_relation(parsed, index, c0, text, intent)
+    text = _read_route(text, intent)
     text = _read_placement(text, intent)
-    words = _read_motion_words(parsed, s, (c0, c1), text)
+    words = _read_motion_words(parsed, s, (c0, c1), text, intent.route)
     intent.motion = _compose_motion(words, _verb_kinds(s.verb_lemmas), intent)
     return intent
 
@@ -274,6 +334,35 @@ def _read_relation(parsed: ParsedPrompt, index: int, c0: int, text: str, intent:
                 intent.relation, intent.target = name, target
                 text = _blank(text, m)
     return text
+
+
+def _read_route(text: str, intent: Intent) -> str:
+    """Set the path a "from ... to ..." phrase names, and its start; returns the text left."""
+    for pattern in ROUTES:
+        m = re.search(pattern, text)
+        if m:
+            break
+    else:
+        return text
+    end = _named_side(m, "b") if m.groupdict().get("b1") else None
+    route = intent.route = Route(_named_side(m, "a"), end)
+    for axis, attr, where in ((0, "x", START_X), (1, "y", START_Y)):
+        side = route.start[axis]
+        if side is not None and getattr(intent, attr) is None:
+            setattr(intent, attr, where[side])
+    return _blank(text, m)
+
+
+def _named_side(m: re.Match[str], tag: str) -> tuple[int | None, int | None]:
+    """(x, y) of a place a route names: "top left" is (-1, -1), "the right edge" (1, None)."""
+    x = y = None
+    for word in (m.groupdict().get(f"{tag}1"), m.groupdict().get(f"{tag}2")):
+        if word in ("centre", "center", "middle"):
+            x, y = 0 if x is None else x, 0 if y is None else y
+        elif word is not None:
+            wx, wy = _SIDES[word]
+            x, y = wx if wx is not None else x, wy if wy is not None else y
+    return x, y
 
 
 def _read_placement(text: str, intent: Intent) -> str:
@@ -293,33 +382,32 @@ class _MotionWords:
     """What the clause's words say about motion, before the verbs give it an amount.
 
     ``direction``: -1 left, +1 right, 0 unsaid; ``stretch``: as far as the frame allows;
-    ``vertical``: -1 up, +1 down, 0 unsaid; ``bob``: "up and down".
+    ``vertical``: -1 up, +1 down, 0 unsaid; ``stretch_y``: as far as the frame allows
+    vertically; ``routed_y``: a route states the vertical path; ``bob``: "up and down".
     """
 
     direction: int = 0
     stretch: bool = False
     vertical: int = 0
+    stretch_y: bool = False
+    routed_y: bool = False
     bob: bool = False
     approach: bool = False
     recede: bool = False
 
 
 def _read_motion_words(
-    parsed: ParsedPrompt, s: Subject, clause: tuple[int, int], text: str
+    parsed: ParsedPrompt, s: Subject, clause: tuple[int, int], text: str, route: Route | None
 ) -> _MotionWords:
-    """Direction words in the clause ("to the left", "across", "upward") and verb particles."""
+    """Direction words in the clause ("to the left", "across", "upward"), verb particles, and
+    the route, which wins where it names a way."""
     words = _MotionWords()
-    for pattern, sign in TRAVERSE:
-        if re.search(pattern, text):
-            words.direction, words.stretch = sign, True
-            text = re.sub(pattern, " ", text)
-    if not words.direction:
-        for pattern, sign in DIRECTIONS:
-            m = re.search(pattern, text)
-            if m:
-                words.direction = sign
-                text = _blank(text, m)
-                break
+    for pattern, sign in DIRECTIONS:
+        m = re.search(pattern, text)
+        if m:
+            words.direction = sign
+            text = _blank(text, m)
+            break
     if re.search(r"\bacross\b", text):
         words.stretch = True
     _read_particles(parsed, s, clause, words)
@@ -330,6 +418,11 @@ def _read_motion_words(
     words.bob = re.search(UP_AND_DOWN, text) is not None
     words.approach = re.search(APPROACH, text) is not None
     words.recede = re.search(RECEDE, text) is not None
+    if route is not None and route.step(0):
+        words.direction = route.step(0)
+        words.stretch = words.stretch or route.crosses(0)
+    if route is not None and route.step(1):
+        words.vertical, words.stretch_y, words.routed_y = route.step(1), route.crosses(1), True
     return words
 
 
@@ -373,7 +466,7 @@ def _compose_motion(words: _MotionWords, by_kind: dict[str, list], intent: Inten
     if direction or stretch:
         dx = (direction or 1) * (0.8 if stretch else (speed or 0.35))
         free = direction == 0
-    elif speed:
+    elif speed and not words.routed_y:
         dx, free = 0.5 * speed, True  # a gentle stroll toward where there is room
     if "hop" in by_kind or words.bob:
         hops, hop = max(by_kind.get("hop", [(2, 0.5)]), key=lambda h: h[1])
@@ -385,9 +478,13 @@ def _compose_motion(words: _MotionWords, by_kind: dict[str, list], intent: Inten
         dy = vertical * (rise or fall or 0.3)
     elif rise or fall:
         dy = fall - rise
-    if dy and (direction or stretch):
+    if words.stretch_y:
+        dy = 0.8 * vertical  # "from the bottom to the top": as far as the frame allows
+    elif words.routed_y:
+        pass  # "from the top left corner": the route states both ways
+    elif dy and (direction or stretch):
         dy *= 0.4  # "a bird flying to the left": mostly sideways, a little up
-    if vertical and "travel" in by_kind and not (direction or stretch):
+    elif vertical and "travel" in by_kind:
         dy = 0.25 * vertical  # "climbing up the hill"
     scale = 1.0
     chasing = intent.relation in ("toward", "away_from")  # "approaching two cats": not the camera
@@ -414,7 +511,7 @@ def _compose_motion(words: _MotionWords, by_kind: dict[str, list], intent: Inten
         dx=dx,
         dy=dy,
         free_direction=free,
-        stretch=stretch,
+        stretch=stretch or words.stretch_y,
         hops=hops,
         hop=hop,
         scale=scale,

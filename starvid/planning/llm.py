@@ -60,11 +60,11 @@ def stated_options(parsed: ParsedPrompt, index: int) -> tuple[tuple[str, ...], .
     """(columns, rows, directions) that agree with what the prompt says about a subject.
 
     Reads the subject's clause with the heuristic planner's ``read_intent``, so both planners
-    understand "on the left", "from left to right" or "toward the camera" alike. An empty
-    statement leaves every option open for the model.
+    understand "on the left", "from the top left corner to the bottom right corner" or "toward
+    the camera" alike. An empty statement leaves every option open for the model.
     """
     it = read_intent(parsed, index)
-    m = it.motion
+    m, route = it.motion, it.route
     columns = rows = directions = ()
     if it.x is not None:
         columns = ("left",) if it.x < 0.4 else ("right",) if it.x > 0.6 else ("centre",)
@@ -73,7 +73,10 @@ def stated_options(parsed: ParsedPrompt, index: int) -> tuple[tuple[str, ...], .
     subj = parsed.subjects[index]
     c0, c1 = subj.clause if subj.clause[1] > subj.clause[0] else (subj.phrase[0], None)
     text = parsed.prompt[c0:c1].lower()
-    if m.dx and not m.free_direction:
+    if route is not None and (route.step(0) or route.step(1)):
+        ways = (("left", "", "right")[route.step(0) + 1], ("up", "", "down")[route.step(1) + 1])
+        directions = tuple(w for w in ways if w)  # one of them, the model cannot go diagonally
+    elif m.dx and not m.free_direction:
         directions = ("left",) if m.dx < 0 else ("right",)
     elif m.stretch:
         directions = ("left", "right")  # "across"

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from starvid.planning.llm_prompts import DIRECTIONS, ObjectSpec, coarse_keyframes, fit_inside
+from starvid.planning.llm_prompts import (
+    COLUMN_X,
+    COLUMNS,
+    DIRECTIONS,
+    ROW_Y,
+    ROWS,
+    ObjectSpec,
+    coarse_keyframes,
+    fit_inside,
+)
 
 SEPARATION_IOU = 0.3
 _MIN_SIDE = 0.05
@@ -121,8 +130,8 @@ def _shrink(box: np.ndarray, factor: float) -> np.ndarray:
 def repair(
     trajs: list[dict[int, np.ndarray]], specs: list[ObjectSpec], frames: int
 ) -> tuple[list[dict[int, np.ndarray]], list[str]]:
-    """Sort and clamp corners, fix tiny boxes, follow stated directions, keep paths inside the
-    frame and give every instance its own region at frame 0."""
+    """Sort and clamp corners, fix tiny boxes, start where the prompt says, follow stated
+    directions, keep paths inside the frame and give every instance its own region at frame 0."""
     notes: list[str] = []
     out = []
     for keys, spec in zip(trajs, specs, strict=True):
@@ -139,6 +148,9 @@ def repair(
             if not np.allclose(b, box):
                 notes.append(f"sorted/clamped a box of {spec.id}")
             fixed[f] = b
+        where = _start_where_stated(fixed, spec)
+        if where:
+            notes.append(f"moved {spec.id} to start {where} as the prompt says")
         stated = [d for d in spec.directions if d != "still"]
         if len(spec.directions) < len(DIRECTIONS) and not any(follows(fixed, d) for d in stated):
             first = fixed[min(fixed)]
@@ -153,3 +165,29 @@ def repair(
         out.append(fitted)
     notes += _separate(out, [s.id for s in specs])
     return out, list(dict.fromkeys(notes))
+
+
+def _region(value: float, names: tuple[str, str, str]) -> str:
+    """The third of an axis a box centre is in, with stated_options' bounds (0.4 and 0.6)."""
+    return names[0] if value < 0.4 else names[2] if value > 0.6 else names[1]
+
+
+def _start_where_stated(keys: dict[int, np.ndarray], spec: ObjectSpec) -> str:
+    """Shift a trajectory whose first box is not in the one column (row) the prompt names.
+
+    In raw mode the model writes any corners; in coarse mode the grammar already offers only the
+    named region. Returns where it moved the start ("left", "left top"), or "" if it did not.
+    """
+    first = keys[min(keys)]
+    centre = (first[:2] + first[2:]) / 2
+    step, moved = np.zeros(2), []
+    for axis, named, names, at in (
+        (0, spec.columns, COLUMNS, COLUMN_X),
+        (1, spec.rows, ROWS, ROW_Y),
+    ):
+        if len(named) == 1 and _region(centre[axis], names) != named[0]:
+            step[axis] = at[named[0]] - centre[axis]
+            moved.append(named[0])
+    if moved:
+        _translate(keys, *step)
+    return " ".join(moved)
