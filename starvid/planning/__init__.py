@@ -19,6 +19,7 @@ from starvid.planning.heuristic import (
     box_iou,
     check_frames,
     check_seed,
+    describe_motion,
     heuristic_plan,
     layout_intents,
     plan_from_intents,
@@ -28,7 +29,6 @@ from starvid.planning.intent import (
     Intent,
     Motion,
     cap_counts,
-    describe_motion,
     instance_ids,
     read_intent,
 )

@@ -6,6 +6,7 @@ inside the frame.
 
 ``layout_intents`` is public so that other planners (the LLM planner picks coarse choices such as
 a region and a direction) can turn intents into boxes with the same layout and repair rules.
+``describe_motion`` names the motion any plan's boxes show ("left", "hop", ...).
 """
 
 from __future__ import annotations
@@ -425,3 +426,29 @@ def check_seed(seed: int) -> None:
         raise StarVidError(f"seed must be a whole number, got {seed!r}")
     if not 0 <= seed <= MAX_SEED:
         raise StarVidError(f"seed must be between 0 and {MAX_SEED}, got {seed}")
+
+
+def describe_motion(obj: PlannedObject, still: float = 0.03) -> str:
+    """Name an object's motion from its boxes: "left", "right", "rise", "hop", "still", ...
+
+    Joined with "+" when several apply ("right+rise"). ``still`` is the smallest travel (in frame
+    fractions) that counts as movement.
+    """
+    b = np.asarray(obj.boxes, dtype=float)
+    c = np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2], axis=1)
+    size = np.sqrt((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]))
+    parts = []
+    dx, dy = c[-1] - c[0]
+    if abs(dx) > still:
+        parts.append("right" if dx > 0 else "left")
+    line = c[0, 1] + (c[-1, 1] - c[0, 1]) * _times(len(b))  # straight from first to last
+    if (line - c[:, 1]).max() > max(still, 0.25 * abs(dy)):
+        parts.append("hop")
+    elif abs(dy) > still:
+        parts.append("rise" if dy < 0 else "descend")
+    ratio = size[-1] / size[0]
+    if ratio > 1.15:
+        parts.append("approach")
+    elif ratio < 1 / 1.15:
+        parts.append("recede")
+    return "+".join(parts) or "still"

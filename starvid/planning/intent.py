@@ -12,10 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from starvid.parsing import ParsedPrompt, Subject
-from starvid.plan import PlannedObject
 
 MAX_INSTANCES = 12
 """At most this many object instances in one plan; larger counts are reduced with a warning."""
@@ -579,30 +576,3 @@ def instance_ids(nouns: list[str], counts: list[int]) -> list[list[str]]:
             ids.append(f"{slug}-{seen[slug]}")
         out.append(ids)
     return out
-
-
-def describe_motion(obj: PlannedObject, still: float = 0.03) -> str:
-    """Name an object's motion from its boxes: "left", "right", "rise", "hop", "still", ...
-
-    Joined with "+" when several apply ("right+rise"). ``still`` is the smallest travel (in frame
-    fractions) that counts as movement.
-    """
-    b = np.asarray(obj.boxes, dtype=float)
-    c = np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2], axis=1)
-    size = np.sqrt((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]))
-    parts = []
-    dx, dy = c[-1] - c[0]
-    if abs(dx) > still:
-        parts.append("right" if dx > 0 else "left")
-    t = np.linspace(0.0, 1.0, len(b)) if len(b) > 1 else np.zeros(1)
-    line = c[0, 1] + (c[-1, 1] - c[0, 1]) * t  # the straight path from first to last centre
-    if (line - c[:, 1]).max() > max(still, 0.25 * abs(dy)):
-        parts.append("hop")
-    elif abs(dy) > still:
-        parts.append("rise" if dy < 0 else "descend")
-    ratio = size[-1] / size[0]
-    if ratio > 1.15:
-        parts.append("approach")
-    elif ratio < 1 / 1.15:
-        parts.append("recede")
-    return "+".join(parts) or "still"
