@@ -175,7 +175,7 @@ def run_planner(name: str, items: list[tuple[str, dict[str, str]]], frames: int)
             plan = heuristic_plan(parsed, frames, 0)
             row["seconds"] = time.perf_counter() - t
         else:
-            from starvid.llm_planning import run_llm
+            from starvid.planning import run_llm
 
             model, mode, *flags = name.split("-")
             run = run_llm(

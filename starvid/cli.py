@@ -86,10 +86,15 @@ def _cmd_parse(args: argparse.Namespace) -> int:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
+    from starvid.parsing import parse_prompt
     from starvid.planning import make_plan
 
     plan = make_plan(
-        args.prompt, frames=args.frames, seed=args.seed, planner=args.planner, model=args.model
+        parse_prompt(args.prompt),
+        frames=args.frames,
+        seed=args.seed,
+        planner=args.planner,
+        model=args.model,
     )
     if args.json:
         print(plan.to_json())

@@ -15,22 +15,28 @@ import pytest
 from llama_cpp import LlamaGrammar
 
 from starvid.errors import StarVidError
-from starvid.llm_planning import (
+from starvid.parsing import parse_prompt
+from starvid.planning import (
+    MAX_INSTANCES,
+    cap_counts,
     embedded_model_path,
-    iou,
     llm_available,
     llm_plan,
     load_model,
     resolve_model,
     run_llm,
+    stated_options,
 )
-from starvid.llm_prompts import (
+from starvid.planning.llm import object_specs
+from starvid.planning.llm_prompts import (
+    COLUMNS,
+    ROWS,
     ObjectSpec,
     gbnf_literal,
     layout_grammar,
     motion_grammar,
 )
-from starvid.parsing import parse_prompt
+from starvid.planning.llm_repair import iou
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -137,7 +143,7 @@ def test_amx_crash_guard_in_a_subprocess():
     """
     code = (
         "import llama_cpp\n"
-        "from starvid.llm_planning import load_model\n"
+        "from starvid.planning import load_model\n"
         "llm = load_model()\n"
         "assert llm.model_params.use_extra_bufts is False\n"
         "out = llm.create_completion('Three cats', max_tokens=4, temperature=0)\n"
@@ -323,10 +329,93 @@ def test_cli_plan_with_llm_planner():
 
 
 def test_stated_options_follow_the_words():
-    from starvid.llm_planning import stated_options
-
     parsed = parse_prompt("a cat walking to the right and a dog jumping on the left")
     assert stated_options(parsed, 0)[2] == ("right",)
     columns, _, directions = stated_options(parsed, 1)
     # the dog is placed on the left and hops where it is; the model may not send it travelling
     assert columns == ("left",) and directions == ("bounce",)
+
+
+def test_specs_follow_the_shared_count_cap():
+    """Both planners cap counts alike: 12 instances, largest counts cut first, count 0 is 1."""
+    parsed = parse_prompt("ten cats sitting and five dogs sitting")
+    counts, warnings = cap_counts(parsed)
+    specs = object_specs(parsed, counts)
+    assert counts == [7, 5] and len(specs) == MAX_INSTANCES
+    assert [s.id for s in specs][6:8] == ["cat-7", "dog-1"]
+    assert warnings == ["cat: planned 7 of 10 instances (at most 12 objects in a plan)"]
+    parsed = parse_prompt("0 cats and two dogs")
+    assert [s.id for s in object_specs(parsed, cap_counts(parsed)[0])] == [
+        "cat-1",
+        "dog-1",
+        "dog-2",
+    ]
+
+
+@pytest.mark.slow
+def test_shipped_model_plans_a_capped_count_with_the_warning():
+    plan = llm_plan(parse_prompt("twenty birds flying to the left"), frames=8)
+    assert plan.planner == "llm:smollm2-135m" and len(plan.objects) == MAX_INSTANCES
+    assert plan.warnings[0] == "bird: planned 12 of 20 instances (at most 12 objects in a plan)"
+    assert all(_dx_dy(o)[0] < -0.05 for o in plan.objects) and _first_frame_ok(plan)
+
+
+@pytest.mark.parametrize(
+    "prompt, columns, rows, directions",
+    [
+        ("a car driving from the left side to the right side", ("left",), None, ("right",)),
+        ("a dog running from the left edge of the frame to the right", ("left",), None, ("right",)),
+        ("a bus driving from right to left", ("right",), None, ("left",)),
+        ("a balloon floating from the bottom to the top", None, ("bottom",), ("up",)),
+        ("a leaf falling from the top to the bottom", None, ("top",), ("down",)),
+        (
+            "a ball rolling from the top left corner to the bottom right corner",
+            ("left",),
+            ("top",),
+            ("right", "down"),
+        ),
+        (
+            "three birds flying from the lower left to the upper right",
+            ("left",),
+            ("bottom",),
+            ("right", "up"),
+        ),
+        ("a fish swimming in from the right", ("right",), None, ("left",)),
+    ],
+)
+def test_route_options_name_the_start_and_the_way(prompt, columns, rows, directions):
+    got_columns, got_rows, got_directions = stated_options(parse_prompt(prompt), 0)
+    assert got_columns == (columns or COLUMNS) and got_rows == (rows or ROWS)
+    assert got_directions == directions
+
+
+def test_repair_moves_a_raw_start_to_the_named_side(tiny):
+    """Raw corners from a random model: the repair starts the path where the words say."""
+    parsed = parse_prompt("a car driving from the right side of the frame to the left side")
+    moved = 0
+    for seed in range(6):
+        run = run_llm(parsed, frames=8, seed=seed, model=tiny, mode="raw", timeout_s=60)
+        assert run.failure is None, run.failure
+        c = run.plan.objects[0].center_path()
+        # the right half: a box 0.7 wide moves only until it meets the frame's edge
+        assert c[0, 0] > 0.54 and c[-1, 0] < c[0, 0] - 0.05, (seed, c[0], c[-1])
+        moved += any("to start right" in n for n in run.repairs)
+    assert moved > 0  # random corners: the start had to be moved at least once
+
+
+@pytest.mark.slow
+def test_shipped_model_follows_routes():
+    for prompt, sign_x, sign_y in [
+        ("a ball rolling from the top left corner to the bottom right corner", 1, 1),
+        ("a cat walking from the right side of the screen to the left side", -1, 0),
+        ("a balloon floating from the bottom to the top", 0, -1),
+    ]:
+        plan = llm_plan(parse_prompt(prompt), frames=16)
+        assert plan.planner == "llm:smollm2-135m", plan.warnings
+        c = plan.objects[0].center_path()
+        start, travel = c[0], c[-1] - c[0]
+        for axis, sign in ((0, sign_x), (1, sign_y)):
+            if sign:
+                assert sign * (start[axis] - 0.5) < -0.05, (prompt, start)  # starts opposite
+        # the coarse grammar moves along one axis: one of the named ways
+        assert any(s and s * travel[a] > 0.05 for a, s in ((0, sign_x), (1, sign_y))), prompt

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -17,15 +18,18 @@ from starvid.parsing import ParsedPrompt, Subject, Word, parse_prompt
 from starvid.plan import Plan, load_plan, validate_plan
 from starvid.planning import (
     MAX_INSTANCES,
+    MAX_SEED,
     SEPARATION_IOU,
     box_iou,
     describe_motion,
     heuristic_plan,
     instance_ids,
+    llm_plan,
     make_plan,
     plan_from_intents,
     read_intent,
 )
+from starvid.planning.intent import level_down
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -191,6 +195,32 @@ def test_instances_capped_with_warning():
     per_subject = [sum(o.subject == k for o in plan.objects) for k in (0, 1)]
     assert sum(per_subject) == MAX_INSTANCES and min(per_subject) >= 4
     assert len(plan.warnings) == 1 and "cat" in plan.warnings[0]
+
+
+def cut_one_at_a_time(counts: list[int], limit: int) -> list[int]:
+    """The old cap: cut the largest count (the first of equals) by one until the sum fits."""
+    counts = list(counts)
+    while sum(counts) > limit:
+        counts[int(np.argmax(counts))] -= 1
+    return counts
+
+
+def test_level_down_cuts_like_one_at_a_time():
+    for n in range(1, 5):
+        for counts in itertools.product(range(1, 9), repeat=n):
+            assert level_down(list(counts), 12) == cut_one_at_a_time(list(counts), 12), counts
+    assert level_down([1, 12, 7], 12) == [1, 5, 6]  # largest first; of equals, the first
+    assert level_down([10**30, 3], 12) == [9, 3]
+
+
+def test_cli_huge_count_is_capped_at_once():
+    """A count with 23 digits is capped in one step (it used to loop 10**23 times)."""
+    huge = "99999999999999999999999"
+    r = run_cli("plan", f"{huge} cats", "--planner", "heuristic", "--frames", "4", timeout=30)
+    assert r.returncode == 0, r.stderr
+    ids = [line.split()[0] for line in r.stdout.splitlines() if line.startswith("cat-")]
+    assert ids == [f"cat-{i}" for i in range(1, MAX_INSTANCES + 1)]
+    assert f"warning: cat: planned {MAX_INSTANCES} of {huge} instances" in r.stdout
 
 
 # -- motion --------------------------------------------------------------------------------------
@@ -411,7 +441,20 @@ def test_any_frame_count(frames):
 @pytest.mark.parametrize("frames", [0, -1, 513, 2.5, True])
 def test_bad_frames(frames):
     with pytest.raises(StarVidError, match="frames"):
-        make_plan("a cat sleeping", frames=frames, planner="heuristic")
+        make_plan(parse_prompt("a cat sleeping"), frames=frames, planner="heuristic")
+
+
+@pytest.mark.parametrize("seed", [-1, 2**63, 1.0, "3", None, True])
+def test_bad_seeds(seed):
+    parsed = parse_prompt("two cats sleeping")
+    for plan in (make_plan, heuristic_plan, llm_plan):
+        with pytest.raises(StarVidError, match="seed must be"):
+            plan(parsed, seed=seed)
+
+
+def test_largest_seed_plans():
+    parsed = parse_prompt("two cats sleeping")
+    assert heuristic_plan(parsed, seed=MAX_SEED).frames == 16
 
 
 def test_keyframe_plan_resamples_like_heuristic_plans():
@@ -434,32 +477,37 @@ def test_keyframe_plan_resamples_like_heuristic_plans():
 
 
 def test_make_plan_heuristic_and_errors():
-    plan = make_plan("three cats sleeping", frames=8, seed=1, planner="heuristic")
+    plan = make_plan(parse_prompt("three cats sleeping"), frames=8, seed=1, planner="heuristic")
     assert plan.planner == "heuristic" and plan.prompt == "three cats sleeping"
     assert len(plan.objects) == 3 and plan.frames == 8
     parsed = parse_prompt("a dog running")
     assert make_plan(parsed, planner="heuristic").to_json() == heuristic_plan(parsed).to_json()
     with pytest.raises(StarVidError, match="planner"):
-        make_plan("a cat", planner="magic")
-    with pytest.raises(StarVidError):
-        make_plan("   ", planner="heuristic")
+        make_plan(parse_prompt("a cat"), planner="magic")
+    with pytest.raises(StarVidError, match="no subject"):
+        make_plan(ParsedPrompt(prompt="the sky", subjects=[], scene=["sky"]), planner="heuristic")
+    with pytest.raises(TypeError, match="parse_prompt first"):  # callers parse first
+        make_plan("a cat sleeping", planner="heuristic")
 
 
-def test_auto_falls_back_without_llm_module(monkeypatch):
-    # None in sys.modules makes the import fail as if the module did not exist
-    monkeypatch.setitem(sys.modules, "starvid.llm_planning", None)
-    plan = make_plan("two dogs running", planner="auto")
+def test_auto_falls_back_without_the_llm_runtime(monkeypatch):
+    # None in sys.modules makes llama_cpp look not installed (find_spec returns None)
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)
+    plan = make_plan(parse_prompt("two dogs running"), planner="auto")
     assert plan.planner == "heuristic" and len(plan.objects) == 2
-    with pytest.raises(StarVidError, match="LLM"):
-        make_plan("two dogs running", planner="llm")
+    with pytest.raises(StarVidError, match="LLM planner needs llama-cpp-python"):
+        make_plan(parse_prompt("two dogs running"), planner="llm")
 
 
 def test_auto_and_llm_with_a_missing_model(tmp_path):
     missing = str(tmp_path / "missing.gguf")
     # auto falls back quietly to the heuristic planner; llm says exactly what is wrong
-    assert make_plan("a cat sleeping", planner="auto", model=missing).planner == "heuristic"
+    assert (
+        make_plan(parse_prompt("a cat sleeping"), planner="auto", model=missing).planner
+        == "heuristic"
+    )
     with pytest.raises(StarVidError, match="not found"):
-        make_plan("a cat sleeping", planner="llm", model=missing)
+        make_plan(parse_prompt("a cat sleeping"), planner="llm", model=missing)
 
 
 # -- CLI -----------------------------------------------------------------------------------------
@@ -477,7 +525,7 @@ def check_contract(data: dict, frames: int, n_objects: int) -> None:
     validate_plan(data)
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     return subprocess.run(
         [sys.executable, "-m", "starvid", *args],
@@ -485,7 +533,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
         text=True,
         cwd=ROOT,
         env=env,
-        timeout=120,
+        timeout=timeout,
     )
 
 
@@ -501,6 +549,14 @@ def test_cli_plan_json_subprocess():
     assert data["planner"] == "heuristic"
 
 
+def test_cli_negative_seed_subprocess():
+    """It used to end in a numpy traceback (heuristic) or a random seed (LLM planner)."""
+    for planner in ("heuristic", "auto"):
+        r = run_cli("plan", "two cats", "--seed", "-1", "--planner", planner)
+        assert r.returncode == 2 and r.stdout == ""
+        assert r.stderr == "error: seed must be between 0 and 9223372036854775807, got -1\n"
+
+
 def test_cli_bad_frames_subprocess():
     r = run_cli("plan", "a cat sleeping", "--frames", "0", "--json", "--planner", "heuristic")
     assert r.returncode == 2 and r.stdout == ""
@@ -513,6 +569,9 @@ def test_cli_bad_frames_subprocess():
         (["--frames", "513"], "frames"),
         (["--frames", "abc"], "frames"),
         (["--planner", "magic"], "planner"),
+        (["--seed", "-1"], "seed must be between 0 and"),
+        (["--seed", str(2**63)], "seed must be between 0 and"),
+        (["--seed", "2.5"], "--seed"),
     ],
 )
 def test_cli_bad_input_in_process(capsys, args, needle):
@@ -601,3 +660,61 @@ def test_named_place_wins_over_a_free_subjects_path():
     dog_x = (dog.boxes[0][0] + dog.boxes[0][2]) / 2
     assert dog_x < 0.45
     assert cat.center_path()[-1, 0] > cat.center_path()[0, 0]
+
+
+# -- source-to-destination phrasings -----------------------------------------------------------
+
+# prompt, the side the path starts on per axis (x: -1 left, +1 right; y: -1 top, +1 bottom; None:
+# not said), and the way it travels per axis (None: not checked)
+ROUTE_CASES = [
+    ("a car driving from the left side to the right side", (-1, None), (1, 0)),
+    ("a dog running from the left edge of the frame to the right", (-1, None), (1, 0)),
+    ("a horse galloping across the frame from left to right", (-1, None), (1, 0)),
+    ("a fox running from the far left all the way to the right", (-1, None), (1, 0)),
+    ("a boy walking left to right", (-1, None), (1, 0)),
+    ("a bus driving from right to left", (1, None), (-1, 0)),
+    ("a cat walking from the right side of the screen to the left side", (1, None), (-1, 0)),
+    ("a deer running from the right-hand side to the left", (1, None), (-1, 0)),
+    ("a balloon floating from the bottom to the top", (None, 1), (0, -1)),
+    ("a rocket rising from the bottom of the frame to the top", (None, 1), (0, -1)),
+    ("a bubble drifting bottom to top", (None, 1), (0, -1)),
+    ("a leaf falling from the top to the bottom", (None, -1), (0, 1)),
+    ("a man walking from the top of the screen to the bottom", (None, -1), (0, 1)),
+    ("a ball rolling from the top left corner to the bottom right corner", (-1, -1), (1, 1)),
+    ("a bird flying from the bottom right corner to the top left corner", (1, 1), (-1, -1)),
+    ("three birds flying from the lower left to the upper right", (-1, 1), (1, -1)),
+    ("a kite drifting from the top-right to the bottom-left", (1, -1), (-1, 1)),
+    ("a car coming from the left", (-1, None), (1, 0)),
+    ("a fish swimming in from the right", (1, None), (-1, None)),
+    ("a stone rolling from the top right corner to the top left corner", (1, -1), (-1, 0)),
+]
+
+
+@pytest.mark.parametrize("prompt, start, way", ROUTE_CASES)
+def test_routes_start_on_the_named_side_and_travel_that_way(prompt, start, way):
+    parsed = parse_prompt(prompt)
+    for seed in (0, 1):
+        plan = heuristic_plan(parsed, seed=seed)
+        paths = np.array([o.center_path() for o in plan.objects if o.subject == 0])
+        first, travel = paths[:, 0].mean(0), paths[:, -1].mean(0) - paths[:, 0].mean(0)
+        for axis in (0, 1):
+            if start[axis] is not None:  # the named half, clear of the middle
+                assert start[axis] * (first[axis] - 0.5) > 0.05, (axis, first)
+            if way[axis]:
+                assert way[axis] * travel[axis] > 0.2, (axis, travel)
+                steps = way[axis] * np.diff(paths[..., axis], axis=1)
+                assert (steps >= -1e-9).all()  # all the way, never back
+            elif way[axis] == 0:
+                assert abs(travel[axis]) < 0.02, (axis, travel)
+
+
+def test_route_words_are_read_as_a_route():
+    it = read_intent(parse_prompt("a ball rolling from the top left corner to the bottom right"), 0)
+    assert (it.route.start, it.route.end) == ((-1, -1), (1, 1))
+    assert it.motion.stretch and it.motion.dx > 0 and it.motion.dy > 0
+    it = read_intent(parse_prompt("a boat sailing from the left to the centre"), 0)
+    assert (it.route.step(0), it.route.crosses(0), it.x) == (1, False, 0.25)
+    assert not it.motion.stretch and 0.2 < it.motion.dx < 0.5
+    # "from" without a place is no route: "falling from a tree" keeps the verb's fall
+    it = read_intent(parse_prompt("six apples falling from a tree"), 0)
+    assert it.route is None and it.motion.label == "descend"

@@ -27,8 +27,8 @@ DIRECTIONS = ("left", "right", "up", "down", "toward", "away", "bounce", "still"
 SPEEDS = ("slow", "medium", "fast")
 MODES = ("coarse", "raw")
 
-_COLUMN_X = {"left": 0.22, "centre": 0.5, "right": 0.78}
-_ROW_Y = {"top": 0.28, "middle": 0.5, "bottom": 0.72}
+COLUMN_X = {"left": 0.22, "centre": 0.5, "right": 0.78}
+ROW_Y = {"top": 0.28, "middle": 0.5, "bottom": 0.72}
 _SIZE_WH = {"small": 0.2, "medium": 0.3, "large": 0.42}
 # Displacement over the whole clip, as a fraction of the frame.
 _MIN_TRAVEL = 0.2
@@ -129,7 +129,7 @@ EXAMPLES = [
 
 def coarse_box(column: str, row: str, size: str) -> np.ndarray:
     """The box ``[x0, y0, x1, y1]`` for a named region and size."""
-    cx, cy, half = _COLUMN_X[column], _ROW_Y[row], _SIZE_WH[size] / 2
+    cx, cy, half = COLUMN_X[column], ROW_Y[row], _SIZE_WH[size] / 2
     return np.array([cx - half, cy - half, cx + half, cy + half])
 
 
