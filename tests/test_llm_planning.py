@@ -337,19 +337,17 @@ def test_stated_options_follow_the_words():
 
 
 def test_specs_follow_the_shared_count_cap():
-    """Both planners cap counts alike: 12 instances, largest counts cut first, count 0 is 1."""
+    """Both planners cap counts alike: 12 instances, largest counts cut first."""
     parsed = parse_prompt("ten cats sitting and five dogs sitting")
     counts, warnings = cap_counts(parsed)
     specs = object_specs(parsed, counts)
     assert counts == [7, 5] and len(specs) == MAX_INSTANCES
     assert [s.id for s in specs][6:8] == ["cat-7", "dog-1"]
     assert warnings == ["cat: planned 7 of 10 instances (at most 12 objects in a plan)"]
+    # "0 cats": the parse leaves the cats out (with a warning), so nothing lays one out
     parsed = parse_prompt("0 cats and two dogs")
-    assert [s.id for s in object_specs(parsed, cap_counts(parsed)[0])] == [
-        "cat-1",
-        "dog-1",
-        "dog-2",
-    ]
+    assert parsed.warnings and [s.noun for s in parsed.subjects] == ["dog"]
+    assert [s.id for s in object_specs(parsed, cap_counts(parsed)[0])] == ["dog-1", "dog-2"]
 
 
 @pytest.mark.slow

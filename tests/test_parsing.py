@@ -252,20 +252,39 @@ def test_cli_parse_json_prints_the_contract(capsys):
 
 
 def test_cli_batch_one_json_a_line_in_order(tmp_path, capsys):
+    """Every input line gets its output line, blank ones included (issue 18: `wc -l` of the
+    output equals the input's), bad lines as objects with an "error" field."""
     prompts = ["a cat sleeping", "", "three dogs running to the left", "a bird flying"]
     path = tmp_path / "prompts.txt"
     path.write_text("\n".join(prompts) + "\n", encoding="utf-8")
     assert main(["parse", "--batch", str(path)]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert [json.loads(line)["prompt"] for line in lines] == [p for p in prompts if p]
+    out, err = capsys.readouterr()
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["prompt"] for line in lines] == prompts
+    assert lines[1] == {"prompt": "", "subjects": [], "scene": [], "error": "the prompt is empty"}
+    assert [s["count"] for s in lines[2]["subjects"]] == [3]
+    assert err == f"error: {path}, prompt 2: the prompt is empty\n"
 
 
-def test_cli_batch_non_utf8_file_exits_2(tmp_path, capsys):
-    path = tmp_path / "latin1.txt"
-    path.write_bytes("a caf\xe9 with two cats sleeping\n".encode("latin-1"))
-    assert main(["parse", "--batch", str(path)]) == 2
-    err = capsys.readouterr().err
-    assert "not UTF-8" in err and err.count("\n") == 1
+def test_cli_batch_streams_bounded_input(tmp_path, capsys):
+    """A line that is not UTF-8 or too long is an error for that line; an endless file
+    (/dev/zero) is refused within its size limit, in one line, without reading it all."""
+    path = tmp_path / "mixed.txt"
+    path.write_bytes(
+        b"a cat sleeping\n"
+        + "a caf\xe9 with two cats\n".encode("latin-1")
+        + b"x" * 10_000
+        + b"\r\ntwo dogs running\r\n"
+    )
+    assert main(["parse", "--batch", str(path)]) == 0
+    out, _ = capsys.readouterr()
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert len(lines) == 4
+    assert "not UTF-8" in lines[1]["error"] and "too long" in lines[2]["error"]
+    assert lines[3]["subjects"][0]["noun"] == "dog" and "error" not in lines[0]
+    assert main(["parse", "--batch", "/dev/zero"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "larger than 64 MB" in err
 
 
 def test_cli_batch_missing_file_exits_2(tmp_path, capsys):
