@@ -192,8 +192,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(evaluation.to_dict()))
         return 0
     print(evaluation.markdown())
-    for name, reason in evaluation.unfinished:
-        print(f"warning: {name} not scored: {reason}", file=sys.stderr)
+    if evaluation.unfinished:
+        name, reason = evaluation.unfinished[0]
+        total = len(evaluation.unfinished) + len(evaluation.rows)
+        print(
+            f"warning: {len(evaluation.unfinished)} of {total} jobs not scored (first: {name}, "
+            f"{reason}); evaluation.md lists them",
+            file=sys.stderr,
+        )
     for path in [*files.values(), *([args.plot] if args.plot else [])]:
         print(f"wrote {path}")
     return 0

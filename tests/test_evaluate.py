@@ -132,6 +132,27 @@ def test_shapes_scorer_gives_the_benchmarks_table(shapes_batch, capsys, tmp_path
     assert Image.open(tmp_path / "r.png").size[0] >= 360
 
 
+def test_an_unfinished_batch_is_scored_on_its_finished_jobs(shapes_batch, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(shapes_batch[0], out)
+    names = [job["folder"] for job in read_manifest(out)["jobs"]]
+    (out / names[1] / "frames.npz").unlink()  # as a job still running or interrupted
+    code, stdout, err = _run(capsys, "evaluate", str(out), "--scorer", "shapes", "--json")
+    assert code == 0
+    result = json.loads(stdout)
+    assert result["n_videos"] == 3
+    assert result["unfinished"] == [{"folder": names[1], "reason": "not finished"}]
+    assert err == ""  # --json: the JSON says it
+    assert f"- {names[1]}: not finished" in (out / "evaluation.md").read_text()
+    code, _, err = _run(capsys, "evaluate", str(out), "--scorer", "shapes")
+    assert code == 0
+    assert err == f"warning: 1 of 4 jobs not scored (first: {names[1]}, not finished); " + (
+        "evaluation.md lists them\n"
+    )
+
+
 def test_detector_scorer_end_to_end_on_a_tiny_owlvit(tmp_path, capsys):
     """Two LVD numeracy items on the tiny backbone, scored by a random-weight OWL-ViT saved to a
     folder: the plumbing (frames read, per-task table, markdown, PNG), not the model's skill."""
