@@ -195,6 +195,53 @@ def _run_job(
     return _job_record(job, "generated", **where, **times)
 
 
+def _load_backbone(config: BatchConfig, state):
+    """The backbone on this process's device: its own GPU under a multi-GPU launch."""
+    from starvid.backbones import load_backbone
+
+    device = config.device
+    if device is None or (device == "cuda" and state.device.type == "cuda"):
+        device = state.device  # cuda:LOCAL_RANK
+    return load_backbone(config.backbone, device=device)
+
+
+def _start_manifest(config: BatchConfig, run_config: dict, jobs, problems, previous, state, **run):
+    """The manifest of a run that starts: every job skipped (finished) or pending, with why."""
+    return {
+        "version": MANIFEST_VERSION,
+        "status": "running",
+        "config": run_config,
+        **run,
+        "plans": str(config.plans) if config.plans is not None else None,
+        "code": code_version(),
+        "processes": state.num_processes,
+        "started": now(),
+        "jobs": [
+            _job_record(j, "pending", reason=problems[j.name])
+            if problems[j.name]
+            else _job_record(j, "skipped")
+            for j in jobs
+        ],
+        "runs": (previous or {}).get("runs", []),
+    }
+
+
+def _finish_manifest(manifest: dict, records: list[dict]) -> dict:
+    """The manifest once every process is done: each job's record, counts, this run in runs."""
+    by_name = {r["folder"]: r for r in records}
+    jobs = [r | by_name.get(r["folder"], {}) for r in manifest["jobs"]]
+    counts = {s: sum(r["status"] == s for r in jobs) for s in ("generated", "skipped", "failed")}
+    finished = now()
+    this_run = {k: manifest[k] for k in ("started", "code", "processes")}
+    return manifest | {
+        "status": "finished",
+        "finished": finished,
+        "counts": counts,
+        "jobs": jobs,
+        "runs": manifest["runs"] + [this_run | {"finished": finished, "counts": counts}],
+    }
+
+
 def run_batch(
     items: Sequence[BatchItem],
     seeds: Sequence[int],
@@ -207,6 +254,9 @@ def run_batch(
     Everything is checked before the first generation; finished jobs are skipped, broken ones
     redone. Returns every job's record (in every process).
     """
+    from accelerate.utils import gather_object
+    from tqdm import tqdm
+
     out = check_output_folder(out)
     if not seeds:
         raise StarVidError("a batch needs at least one seed")
@@ -214,79 +264,34 @@ def run_batch(
     parsed = parse_items(items)
     plans = read_plans(config.plans, jobs, parsed) if config.plans is not None else {}
     state = process_state(config.device)
-    from starvid.backbones import load_backbone
-
-    backbone = load_backbone(config.backbone, device=config.device or state.device)
-    resolved = config.settings.resolve(backbone).model_dump(mode="json", exclude={"seed"})
+    backbone = _load_backbone(config, state)
     run_config = {
         "backbone": config.backbone,
         "baseline": config.baseline,
         "planner": "plan files" if config.plans is not None else config.planner,
-        "settings": resolved,
+        "settings": config.settings.resolve(backbone).model_dump(mode="json", exclude={"seed"}),
     }
     previous = read_manifest(out)
     check_same_config(previous, run_config, out)
     problems = {
         job.name: layout.folder_problem(out / job.name, job, config.baseline) for job in jobs
     }
-    todo = [job for job in jobs if problems[job.name] is not None]
-    manifest = {
-        "version": MANIFEST_VERSION,
-        "status": "running",
-        "config": run_config,
-        "inputs": source,
-        "plans": str(config.plans) if config.plans is not None else None,
-        "seeds": list(seeds),
-        "code": code_version(),
-        "processes": state.num_processes,
-        "started": now(),
-        "jobs": [
-            _job_record(j, "pending", reason=problems[j.name])
-            if problems[j.name]
-            else _job_record(j, "skipped")
-            for j in jobs
-        ],
-        "runs": (previous or {}).get("runs", []),
-    }
+    manifest = _start_manifest(
+        config, run_config, jobs, problems, previous, state, inputs=source, seeds=list(seeds)
+    )
     if state.is_main_process:
         layout.remove_temporary(out)
         write_manifest(out, manifest)
     state.wait_for_everyone()  # nothing is written into job folders before every check is done
     records = []
+    todo = [job for job in jobs if problems[job.name] is not None]
     with state.split_between_processes(todo) as mine:
-        from tqdm import tqdm
-
-        bar = tqdm(
-            mine,
-            desc=f"batch [{state.process_index}]",
-            unit="job",
-            disable=None,
-            position=state.local_process_index,
-        )
-        for job in bar:
-            records.append(
-                _run_job(
-                    job, parsed[job.item.id], plans.get(job.name), backbone, config, out, state
-                )
-            )
-    from accelerate.utils import gather_object
-
-    by_name = {r["folder"]: r for r in gather_object(records)}
-    final = [r | by_name.get(r["folder"], {}) for r in manifest["jobs"]]
+        desc, position = f"batch [{state.process_index}]", state.local_process_index
+        for job in tqdm(mine, desc=desc, unit="job", disable=None, position=position):
+            plan = plans.get(job.name)
+            records.append(_run_job(job, parsed[job.item.id], plan, backbone, config, out, state))
+    manifest = _finish_manifest(manifest, gather_object(records))
     if state.is_main_process:
-        counts = {
-            s: sum(r["status"] == s for r in final) for s in ("generated", "skipped", "failed")
-        }
-        finished = now()
-        this_run = {k: manifest[k] for k in ("started", "code", "processes")}
-        manifest |= {
-            "status": "finished",
-            "finished": finished,
-            "counts": counts,
-            "jobs": final,
-            "runs": manifest["runs"] + [this_run | {"finished": finished, "counts": counts}],
-        }
         write_manifest(out, manifest)
-    return BatchSummary(
-        out, final, state.num_processes, state.is_main_process, launch_warnings(state)
-    )
+    warnings = launch_warnings(state)
+    return BatchSummary(out, manifest["jobs"], state.num_processes, state.is_main_process, warnings)
