@@ -254,8 +254,17 @@ def run_batch_command(argv: list[str], workers: int, threads: int) -> None:
         launch += ["--main_process_port", str(port)]
         cmd = [sys.executable, "-m", "accelerate.commands.launch", *launch, "-m", "starvid", *argv]
         env = os.environ | {"OMP_NUM_THREADS": str(threads)}
-        done = subprocess.run(cmd, env=env, stdout=sys.stderr, preexec_fn=_die_with_parent)
-        failed = done.returncode
+        with subprocess.Popen(
+            cmd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            preexec_fn=_die_with_parent,
+        ) as launched:
+            for line in launched.stdout:  # to this process's stderr, whatever it is
+                sys.stderr.write(line)
+        failed = launched.returncode
     if failed:
         raise StarVidError(f"the batch stopped (exit {failed}); its messages are above")
 
