@@ -118,6 +118,25 @@ def test_batch_writes_each_job_once_and_redoes_broken_ones(prompts, tmp_path, ca
     assert code == 2
 
 
+def test_a_failed_job_is_recorded_and_the_batch_goes_on(tmp_path, capsys):
+    prompts = tmp_path / "one.txt"
+    prompts.write_text(PROMPTS[0] + "\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    blocked = f"{prompt_id(PROMPTS[0])}-s0"
+    (out / blocked).write_text("a file where the job's folder goes")
+    args = [str(prompts), "--out", str(out), "--seeds", "2", *FAST]
+    code, stdout, err = _batch(capsys, *args)
+    assert code == 1 and "2 jobs: 1 generated, 0 skipped, 1 failed" in stdout
+    assert err.startswith(f"error: {blocked}: cannot write") and err.count("\n") == 1
+    jobs = _manifest(out)["jobs"]
+    assert [j["status"] for j in jobs] == ["failed", "generated"]
+    assert jobs[0]["error"] in err and not list(out.glob(".tmp-*"))
+    (out / blocked).unlink()
+    code, stdout, _ = _batch(capsys, *args)  # the rerun retries it
+    assert code == 0 and "2 jobs: 1 generated, 1 skipped, 0 failed" in stdout
+
+
 def test_suite_items_keep_their_ids_and_facts(tmp_path, capsys):
     suite = tmp_path / "shapes.jsonl"
     assert main(["suite", "shapes", "--n", "2", "--seed", "1", "--out", str(suite)]) == 0

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from starvid import DEFAULT_BACKBONE
+from starvid.backbones import Backbone
 from starvid.batch import layout
 from starvid.batch.items import BatchItem, Job, make_jobs
 from starvid.batch.manifest import (
@@ -163,7 +164,7 @@ def _run_job(
     job: Job,
     parsed: ParsedPrompt,
     plan: Plan | None,
-    backbone,
+    backbone: Backbone,
     config: BatchConfig,
     out: Path,
     state,
@@ -195,7 +196,7 @@ def _run_job(
     return _job_record(job, "generated", **where, **times)
 
 
-def _load_backbone(config: BatchConfig, state):
+def _load_backbone(config: BatchConfig, state) -> Backbone:
     """The backbone on this process's device: its own GPU under a multi-GPU launch."""
     from starvid.backbones import load_backbone
 

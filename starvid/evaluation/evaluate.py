@@ -18,11 +18,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from starvid import export
 from starvid.batch import FinishedJob, finished_jobs, job_names, read_manifest
 from starvid.errors import StarVidError
 from starvid.evaluation import stats
+
+if TYPE_CHECKING:  # the detector module imports torch and transformers: only when scoring
+    from starvid.evaluation.detector import Detector
 
 SCORERS = ("shapes", "detector")
 ARM_OF = {"guided": "starvid", "baseline": "baseline"}  # frames.npz arm -> stats arm
@@ -92,7 +96,7 @@ def shapes_row(job: FinishedJob) -> dict:
     }
 
 
-def detector_row(job: FinishedJob, detector) -> dict:
+def detector_row(job: FinishedJob, detector: Detector) -> dict:
     """One video's detector scores in both arms, with each arm's full result (``scores``)."""
     from starvid.evaluation.detector import score_video
 
