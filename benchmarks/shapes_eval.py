@@ -1,27 +1,29 @@
 """Shapes-world benchmark: baseline vs StarVid on held-out two-subject captions, scored exactly.
 
-Captions come from ``starvid.shapes.world.sample_eval_groups`` (two subjects that differ in
-colour, shape and motion, with counts; structures never sampled for training). For every caption
-and seed, the trained shapes model generates a baseline video and a StarVid-guided video from the
-same noise (``starvid.run.execute`` of a request with ``baseline=True``), and
-``starvid.shapes.score.score_video`` checks numeracy (count and size), attribute (colour and
+A thin script over ``python -m starvid batch`` and ``evaluate``. Captions come from
+``starvid.shapes.world.sample_eval_groups`` (two subjects that differ in colour, shape and
+motion, with counts; structures never sampled for training) and go to the batch as a shapes
+suite (JSON lines with their facts). For every caption and seed the batch generates a baseline
+video and a StarVid-guided video from the same noise, and the shapes scorer of ``evaluate``
+(``starvid.shapes.score.score_video``) checks numeracy (count and size), attribute (colour and
 shape), motion (share of subjects moving right) and action binding (both subjects move as their
 own verbs say). The table gives each rate, the paired difference and its 95 % interval.
 
 Plans: ``--planner world`` (default) lays boxes out where a world video of that caption would
-have its objects (an oracle layout: it measures guidance, not planning); ``--planner heuristic``
-uses the project's heuristic planner. Parse: ``--parse world`` (default) builds the exact parse
-from the caption's truth; ``--parse spacy`` runs ``parse_prompt`` (the same result, checked by
-tests/test_shapes.py).
+have its objects (an oracle layout: it measures guidance, not planning), handed to the batch as
+plan files (``--plans``); ``--planner heuristic`` uses the project's heuristic planner. The
+batch parses each caption with ``parse_prompt`` (the exact parse of the caption's truth,
+checked by tests/test_shapes.py).
 
     python benchmarks/shapes_eval.py --quick          # 8 captions x 1 seed, short
     python benchmarks/shapes_eval.py --json           # 100 captions x 3 seeds
     python benchmarks/shapes_eval.py --ablation       # spatial only / syntax only / both; k=0..3
     python benchmarks/shapes_eval.py --single         # 12 single-object captions (baseline skill)
-    ... --workers 2 --threads 2                       # two processes, one thread each
+    ... --workers 2 --threads 2                       # 2 processes (accelerate), 1 thread each
     ... --set step_size=0.05 --set guidance_steps=6   # other guidance settings, both arms
     ... --rows a.jsonl; ... --set iterations=2 --rows b.jsonl
     python benchmarks/shapes_eval.py --compare a.jsonl b.jsonl   # paired: settings B - A
+    ... --out runs/shapes                             # keep the batch folders (a rerun resumes)
 
 The model was trained with an auxiliary loss that localizes colour and noun attention (see
 assets/shapes/training.json): this makes it friendlier to guidance than a large model.
@@ -30,8 +32,15 @@ assets/shapes/training.json): this makes it friendlier to guidance than a large 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import json
+import os
+import re
+import socket
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,14 +50,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from starvid.errors import StarVidError  # noqa: E402
 from starvid.evaluation import stats  # noqa: E402
-from starvid.shapes.score import CATEGORIES, score_video  # noqa: E402
+from starvid.shapes.score import CATEGORIES  # noqa: E402
 from starvid.shapes.world import (  # noqa: E402
     COLORS,
     MOTIONS,
     SHAPES,
     Group,
     WorldConfig,
-    caption_of,
     parsed_caption,
     render,
     sample_eval_groups,
@@ -146,18 +154,10 @@ def diagnosis(rows: list[dict]) -> dict:
     }
 
 
-def _score_dict(score) -> dict:
-    return {c: float(getattr(score, c)) for c in CATEGORIES}
-
-
 def single_groups() -> list[list[Group]]:
     """One object of every colour x shape, each motion in turn: 12 single-object captions."""
     kinds = [(c, sh) for c in COLORS for sh in SHAPES]
     return [[Group(c, sh, 1, MOTIONS[i % len(MOTIONS)])] for i, (c, sh) in enumerate(kinds)]
-
-
-def _jobs(args) -> list[tuple[int, int]]:
-    return [(gi, seed) for gi in range(args.n) for seed in range(args.seeds)]
 
 
 def _caption_groups(args, cfg: WorldConfig) -> list[list[Group]]:
@@ -166,61 +166,63 @@ def _caption_groups(args, cfg: WorldConfig) -> list[list[Group]]:
     return sample_eval_groups(args.n, seed=args.caption_seed, cfg=cfg)
 
 
-def _work(args, overrides: dict | None, jobs: list[tuple[int, int]], threads: int):
-    """Generate and score the (caption index, seed) `jobs`; returns (rows, examples)."""
-    import torch
+def _world_config(model: str) -> WorldConfig:
+    """The world at the model's trained size and frames (its backbone defaults)."""
+    from starvid.shapes.model import read_training_info
 
-    from starvid.parsing import parse_prompt
-    from starvid.plan import validate_plan
-    from starvid.run import execute, prepare_run
-    from starvid.settings import make_settings
-    from starvid.shapes.model import load_shapes_backbone
+    trained = read_training_info(Path(model)).get("model", {})
+    return WorldConfig(size=trained.get("size", 32), frames=trained.get("frames", 8))
 
-    torch.set_num_threads(threads)
-    bb = load_shapes_backbone(args.model, device=args.device)
-    cfg = WorldConfig(size=bb.defaults.height, frames=bb.defaults.frames)
-    groups_list = _caption_groups(args, cfg)
+
+def _backbone(model: str) -> str:
+    """The registry name of the shipped model's folder, else the folder."""
+    from starvid.backbones import BACKBONES
+
+    folder = Path(model).resolve()
+    return "shapes" if folder == BACKBONES["shapes"].local_path().resolve() else str(folder)
+
+
+def run_settings(args, overrides: dict | None = None) -> dict:
+    """Both arms' settings: the defaults, then the run's overrides, --steps and --set."""
     settings = {**DEFAULT_SETTINGS, **(overrides or {})}
     if args.steps:  # the guidance window follows: the default quarter of the steps
         settings["steps"] = args.steps
         del settings["guidance_steps"]
     settings.update(args.set)
-    rows, examples = [], []
-    for gi, seed in jobs:
-        groups = groups_list[gi]
-        caption = caption_of(groups)
-        parsed = parse_prompt(caption) if args.parse == "spacy" else parsed_caption(groups)
-        plan = None
-        if args.planner == "world":
-            plan = validate_plan(world_plan(groups, parsed, seed % 3, cfg))
-        s = make_settings({**settings, "seed": seed})
-        res = execute(prepare_run(parsed, bb, "shapes", s, plan, baseline=True), bb)
-        sb = score_video(res.baseline.frames, groups, cfg)
-        sg = score_video(res.guided.frames, groups, cfg)
-        rows.append(
-            {
-                "caption": caption,
-                "seed": seed,
-                "baseline": _score_dict(sb),
-                "starvid": _score_dict(sg),
-                "groups": [
-                    {"count": b.count, "baseline": b.count_ok and b.size_ok}
-                    | {"starvid": g.count_ok and g.size_ok}
-                    for b, g in zip(sb.groups, sg.groups, strict=True)
-                ],
-                "extra": {"baseline": sb.extra_objects > 0, "starvid": sg.extra_objects > 0},
-            }
-        )
-        if len(examples) < args.grid_rows:
-            examples.append((res.baseline.frames, res.guided.frames))
-    return rows, examples
+    settings.pop("seed", None)  # the seeds are the batch's: 0 .. --seeds - 1
+    return settings
+
+
+def setting_flags(settings: dict) -> list[str]:
+    """Settings as the batch command's flags (``--step-size 0.05``, ``--no-stop-early``)."""
+    from starvid.settings import flag_name
+
+    flags = []
+    for key, value in settings.items():
+        if isinstance(value, bool):
+            flags.append(flag_name(key) if value else "--no-" + flag_name(key)[2:])
+        elif value is not None:
+            flags += [flag_name(key), str(value)]
+    return flags
+
+
+def write_world_plans(groups_list, seeds: int, cfg: WorldConfig, folder: Path) -> None:
+    """Each caption's oracle plan for each seed, as the batch's plan files (ITEM-sSEED.json)."""
+    from starvid.evaluation.suites import shapes_item
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for groups in groups_list:
+        item = shapes_item(groups)
+        for seed in range(seeds):
+            plan = world_plan(groups, parsed_caption(groups), seed % 3, cfg)
+            (folder / f"{item.id}-s{seed}.json").write_text(json.dumps(plan), encoding="utf-8")
 
 
 def _die_with_parent() -> None:
-    """Worker initializer: on Linux, end this worker when the benchmark process dies.
+    """Launcher pre-exec: on Linux, end the batch processes when the benchmark process dies.
 
     A killed parent (not a Ctrl-C, which reaches the whole process group) would otherwise leave
-    its workers generating to the end of their jobs.
+    them generating to the end of their jobs.
     """
     if sys.platform.startswith("linux"):
         import ctypes
@@ -230,33 +232,79 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
+def run_batch_command(argv: list[str], workers: int, threads: int) -> None:
+    """``python -m starvid batch ARGV``: in this process (``threads`` torch threads), or with
+    ``workers`` processes under ``accelerate launch`` (torchrun; ``threads`` each). The
+    batch's own output goes to stderr: stdout is the benchmark's."""
+    if workers == 1:
+        import torch
+
+        from starvid.cli import build_parser
+
+        torch.set_num_threads(threads)
+        parsed = build_parser().parse_args(argv)
+        with contextlib.redirect_stdout(sys.stderr):
+            failed = parsed.func(parsed)
+    else:
+        with socket.socket() as s:  # a free port for the processes' rendezvous
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        launch = ["--multi_gpu", "--num_processes", str(workers), "--num_machines", "1"]
+        launch += ["--mixed_precision", "no", "--dynamo_backend", "no"]
+        launch += ["--main_process_port", str(port)]
+        cmd = [sys.executable, "-m", "accelerate.commands.launch", *launch, "-m", "starvid", *argv]
+        env = os.environ | {"OMP_NUM_THREADS": str(threads)}
+        with subprocess.Popen(
+            cmd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            preexec_fn=_die_with_parent,
+        ) as launched:
+            for line in launched.stdout:  # to this process's stderr, whatever it is
+                sys.stderr.write(line)
+        failed = launched.returncode
+    if failed:
+        raise StarVidError(f"the batch stopped (exit {failed}); its messages are above")
+
+
 def run(args, overrides: dict | None = None, label: str = "") -> tuple[list[dict], list]:
     """Generate and score every caption x seed; returns (one row per video, example pairs).
 
-    With ``--workers N`` the jobs are split across N processes (each loads the model and runs
-    ``--threads // N`` torch threads): on a small CPU model, processes scale better than threads.
+    The captions go to ``python -m starvid batch`` as a shapes suite (with the oracle plans as
+    plan files) in a folder named by the settings under ``args.work`` (a rerun with ``--out``
+    resumes), and ``evaluate``'s shapes scorer scores both arms. With ``--workers N`` the jobs
+    are split across N processes (each ``--threads // N`` torch threads): on a small CPU model,
+    processes scale better than threads.
     """
-    jobs = _jobs(args)
-    workers = max(1, min(args.workers, len(jobs)))
-    threads = max(1, args.threads // workers)
-    t0 = time.time()
-    if workers == 1:
-        rows, examples = _work(args, overrides, jobs, threads)
-    else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
+    from starvid.batch import finished_jobs, job_names, read_manifest
+    from starvid.evaluation.evaluate import evaluate_batch
+    from starvid.evaluation.facts import write_items
+    from starvid.evaluation.suites import shapes_item
 
-        chunks = [jobs[i::workers] for i in range(workers)]
-        with ProcessPoolExecutor(
-            workers, mp_context=mp.get_context("spawn"), initializer=_die_with_parent
-        ) as pool:
-            parts = list(
-                pool.map(
-                    _work, [args] * workers, [overrides] * workers, chunks, [threads] * workers
-                )
-            )
-        rows = [r for part, _ in parts for r in part]
-        examples = [e for _, part in parts for e in part][: args.grid_rows]
+    cfg = _world_config(args.model)
+    groups_list = _caption_groups(args, cfg)
+    settings = run_settings(args, overrides)
+    key = json.dumps([settings, args.planner, _backbone(args.model)], sort_keys=True)
+    slug = "-".join(re.findall(r"[a-z0-9]+", label.lower())) or "run"
+    folder = Path(args.work) / f"{slug}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+    write_items([shapes_item(g) for g in groups_list], folder / "items.jsonl")
+    argv = ["batch", str(folder / "items.jsonl"), "--out", str(folder / "batch"), "--baseline"]
+    argv += ["--backbone", _backbone(args.model), "--device", args.device]
+    argv += ["--seeds", str(args.seeds), *setting_flags(settings)]
+    if args.planner == "world":
+        write_world_plans(groups_list, args.seeds, cfg, folder / "plans")
+        argv += ["--plans", str(folder / "plans")]
+    workers = max(1, min(args.workers, len(groups_list) * args.seeds))
+    t0 = time.time()
+    run_batch_command(argv, workers, max(1, args.threads // workers))
+    rows = evaluate_batch(folder / "batch", "shapes").rows
+    names = job_names(read_manifest(folder / "batch"))[: args.grid_rows]
+    examples = []
+    for job in finished_jobs(folder / "batch", names):
+        frames = job.frames()
+        examples.append((frames["baseline"], frames["guided"]))
     if not args.json:
         print(f"{label}{len(rows)} videos x 2 in {time.time() - t0:.0f}s", file=sys.stderr)
     return rows, examples
@@ -340,12 +388,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--ablation", action="store_true")
     ap.add_argument("--planner", choices=("world", "heuristic"), default="world")
-    ap.add_argument(
-        "--parse",
-        choices=("world", "spacy"),
-        default="world",
-        help="world: the exact parse from the caption's truth; spacy: parse_prompt",
-    )
     ap.add_argument("--steps", type=int, default=0, help="denoising steps (0: 20)")
     ap.add_argument("--model", default=str(Path(__file__).resolve().parents[1] / "assets/shapes"))
     ap.add_argument("--device", default="cpu")
@@ -367,6 +409,13 @@ def main(argv: list[str] | None = None) -> int:
         help="a generation setting for both arms, e.g. --set step_size=0.05 (repeatable)",
     )
     ap.add_argument("--rows", default="", help="also write each video's scores (JSON lines)")
+    ap.add_argument(
+        "--out",
+        default="",
+        metavar="DIR",
+        help="keep the batch folders here, one per settings (a rerun resumes); default: a "
+        "temporary folder, removed at the end",
+    )
     ap.add_argument(
         "--compare",
         nargs=2,
@@ -392,21 +441,23 @@ def main(argv: list[str] | None = None) -> int:
         args.n = min(args.n, len(single_groups()))
     if args.quick:
         args.n, args.seeds, args.steps = min(args.n, 8), 1, args.steps or 12
-    try:
-        if args.ablation:
-            tables = {}
-            for name, over in ABLATIONS.items():
-                tables[name] = rate_table(run(args, over, label=f"{name}: ")[0])
-            if args.json:
-                print(json.dumps(tables))
-            else:
-                for name, t in tables.items():
-                    print_table(name, t)
-            return 0
-        rows, examples = run(args)
-    except StarVidError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    with contextlib.ExitStack() as stack:
+        args.work = args.out or stack.enter_context(tempfile.TemporaryDirectory(prefix="shapes-"))
+        try:
+            if args.ablation:
+                tables = {}
+                for name, over in ABLATIONS.items():
+                    tables[name] = rate_table(run(args, over, label=f"{name}: ")[0])
+                if args.json:
+                    print(json.dumps(tables))
+                else:
+                    for name, t in tables.items():
+                        print_table(name, t)
+                return 0
+            rows, examples = run(args)
+        except StarVidError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     table = rate_table(rows)
     if args.rows:
         Path(args.rows).parent.mkdir(parents=True, exist_ok=True)

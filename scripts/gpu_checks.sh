@@ -26,6 +26,38 @@ timeout 300 python3 benchmarks/guidance_cost.py --backbone zeroscope --random-we
   --device cuda --dtype bfloat16 --parsed benchmarks/data/cost_prompt_parse.json \
   --modes guided --repeats 1 --json 2>&1 | tee "$OUT/cost_zeroscope.jsonl"
 
+# Batch + evaluate on the GPU, for the day the image has what they need (spaCy with an English
+# model, accelerate, tqdm, imageio-ffmpeg: too large for .whl today, so this step says it is
+# skipped and costs nothing): a shapes suite on the shipped model, scored exactly; then,
+# when ZeroScope and OWL-ViT weights are in the image's Hugging Face cache, four LVD prompts
+# scored by the detector. One process per GPU (accelerate launch; a plain run on one GPU).
+# When it runs, lower TRAIN_MINUTES to stay inside the call's 590 s.
+if python3 -c "import accelerate, tqdm, imageio_ffmpeg; import starvid.parsing as p; p.load_nlp()" \
+  2>/dev/null; then
+  GPUS=$(nvidia-smi -L | wc -l)
+  LAUNCH=(python3 -m starvid)
+  [ "$GPUS" -gt 1 ] && LAUNCH=(python3 -m accelerate.commands.launch --multi_gpu \
+    --num_processes "$GPUS" -m starvid)
+  python3 -m starvid suite shapes --n 16 --out /tmp/shapes.jsonl
+  timeout 120 "${LAUNCH[@]}" batch /tmp/shapes.jsonl --out /tmp/batch-shapes --baseline \
+    --seeds 2 2>&1 | tail -3
+  python3 -m starvid evaluate /tmp/batch-shapes --scorer shapes --plot "$OUT/batch_shapes.png"
+  cp /tmp/batch-shapes/evaluation.md "$OUT/batch_shapes.md"
+  cp /tmp/batch-shapes/manifest.json "$OUT/batch_shapes_manifest.json"
+  if python3 -m starvid backbones --json | python3 -c "import json, sys; sys.exit(not any(
+      b['name'] == 'zeroscope' and b['available_offline'] for b in json.load(sys.stdin)))"; then
+    python3 -m starvid suite lvd --n 4 --out /tmp/lvd.jsonl
+    timeout 240 "${LAUNCH[@]}" batch /tmp/lvd.jsonl --out /tmp/batch-lvd --backbone zeroscope \
+      --baseline 2>&1 | tail -3
+    python3 -m starvid evaluate /tmp/batch-lvd --scorer detector --device cuda \
+      --plot "$OUT/batch_lvd.png" && cp /tmp/batch-lvd/evaluation.md "$OUT/batch_lvd.md"
+  else
+    echo "batch on zeroscope skipped: its weights are not in this image's cache"
+  fi
+else
+  echo "batch + evaluate skipped: spaCy's English model, accelerate, tqdm or imageio-ffmpeg missing"
+fi
+
 # Shapes training from the shipped weights (fresh optimizer), then its files back.
 timeout $((60 * ${TRAIN_MINUTES:-4} + 60)) python3 -m starvid.shapes.train --device cuda \
   --max-minutes "${TRAIN_MINUTES:-4}" --batch "${BATCH:-32}" --lr "${LR:-4e-4}" \

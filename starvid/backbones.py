@@ -449,8 +449,13 @@ def load_folder(
         raise StarVidError(f"could not load the model in {folder}: {first}") from exc
     scheduler = _make_scheduler(_read_json(folder / "scheduler" / "scheduler_config.json"), sched)
     defaults = spec.defaults if spec else _guess_defaults(unet, vae)
+    shapes_model = (folder / "training.json").is_file()  # a shapes-world model of the project
+    if shapes_model and spec is None:
+        from starvid.shapes.model import trained_defaults
+
+        defaults = trained_defaults(folder)  # a training run's folder runs like the shipped one
     bb = _assemble(name, unet, vae, text_encoder, tokenizer, scheduler, device, dtype, defaults)
-    if (folder / "training.json").is_file():  # a shapes-world model trained by the project
+    if shapes_model:
         from starvid.shapes.model import add_frame_positions, read_training_info
         from starvid.shapes.world import VOCAB
 

@@ -174,6 +174,160 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from starvid.batch import BatchConfig, read_batch_items, run_batch
+    from starvid.run import check_output_folder
+    from starvid.settings import settings_from_flags
+
+    if args.seeds < 1:
+        raise StarVidError(f"--seeds must be at least 1, got {args.seeds}")
+    settings = settings_from_flags(args)
+    out = check_output_folder(args.out)
+    items = read_batch_items(args.prompts)
+    config = BatchConfig(
+        backbone=args.backbone,
+        settings=settings,
+        baseline=args.baseline,
+        planner=args.planner,
+        plans=Path(args.plans) if args.plans else None,
+        device=args.device,
+    )
+    seeds = range(settings.seed, settings.seed + args.seeds)
+    summary = run_batch(items, seeds, out, config, source=args.prompts)
+    if not summary.is_main_process:
+        return 1 if summary.failed else 0
+    for w in summary.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    for job in summary.failed:
+        print(f"error: {job['folder']}: {job['error']}", file=sys.stderr)
+    counts = ", ".join(f"{summary.count(s)} {s}" for s in ("generated", "skipped", "failed"))
+    processes = f" by {summary.processes} processes" if summary.processes > 1 else ""
+    print(f"{len(summary.jobs)} jobs{processes}: {counts}")
+    print(f"wrote {out / 'manifest.json'}")
+    return 1 if summary.failed else 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from starvid.evaluation import stats
+    from starvid.evaluation.evaluate import evaluate_batch, write_evaluation
+
+    if args.detector and args.scorer != "detector":
+        raise StarVidError("--detector goes with --scorer detector")
+    if args.plot and Path(args.plot).suffix.lower() != ".png":
+        raise StarVidError(f"--plot writes a PNG: name it .png, not {args.plot}")
+    evaluation = evaluate_batch(args.folder, args.scorer, args.detector, args.device)
+    files = write_evaluation(args.folder, evaluation)
+    if args.plot:
+        title = f"{Path(args.folder).name}: {evaluation.scorer} scorer"
+        stats.plot_rates(evaluation.tables, args.plot, title=title)
+    if args.json:
+        print(json.dumps(evaluation.to_dict()))
+        return 0
+    print(evaluation.markdown())
+    if evaluation.unfinished:
+        name, reason = evaluation.unfinished[0]
+        total = len(evaluation.unfinished) + len(evaluation.rows)
+        print(
+            f"warning: {len(evaluation.unfinished)} of {total} jobs not scored (first: {name}, "
+            f"{reason}); evaluation.md lists them",
+            file=sys.stderr,
+        )
+    for path in [*files.values(), *([args.plot] if args.plot else [])]:
+        print(f"wrote {path}")
+    return 0
+
+
+def _cmd_suite(args: argparse.Namespace) -> int:
+    from starvid.evaluation.facts import write_items
+    from starvid.evaluation.suites import make_suite
+
+    items = make_suite(args.name, args.n, args.seed)
+    if args.out:
+        if Path(args.out).is_dir():
+            raise StarVidError(f"--out names a file (JSON lines), not a folder: {args.out}")
+        try:
+            write_items(items, args.out)
+        except OSError as exc:
+            raise StarVidError(f"cannot write {args.out}: {exc.strerror or exc}") from exc
+        print(f"wrote {len(items)} items to {args.out}", file=sys.stderr)
+        return 0
+    for item in items:
+        print(item.model_dump_json(exclude_defaults=True), flush=True)
+    return 0
+
+
+def _add_batch_parsers(sub) -> None:
+    from starvid.evaluation.suites import SUITES
+
+    p = sub.add_parser("batch", help="generate many prompts x seeds into one folder (resumable)")
+    p.add_argument(
+        "prompts",
+        metavar="PROMPTS",
+        help="a text file (one prompt a line) or a suite's JSON lines (python -m starvid suite)",
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="the batch folder: one folder per prompt and seed, and manifest.json; a rerun "
+        "skips finished jobs and redoes broken ones",
+    )
+    p.add_argument(
+        "--backbone",
+        default=DEFAULT_BACKBONE,
+        help=f"registry name, hub id or folder (default {DEFAULT_BACKBONE})",
+    )
+    p.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also run unguided with the same seed (evaluate needs it)",
+    )
+    p.add_argument(
+        "--seeds", type=int, default=1, help="seeds per prompt: --seed, --seed + 1, ... (default 1)"
+    )
+    p.add_argument(
+        "--planner",
+        choices=("auto", "llm", "heuristic"),
+        default="heuristic",
+        help="planner when no plan files are given (default heuristic)",
+    )
+    p.add_argument(
+        "--plans",
+        metavar="FOLDER",
+        help="plan files instead of a planner: FOLDER/ITEM-sSEED.json, else FOLDER/ITEM.json",
+    )
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: accelerate's)")
+    add_setting_flags(p)
+    p.set_defaults(func=_cmd_batch)
+
+    p = sub.add_parser("evaluate", help="score a batch's videos, baseline against StarVid")
+    p.add_argument("folder", metavar="DIR", help="a folder written by python -m starvid batch")
+    p.add_argument(
+        "--scorer",
+        choices=("shapes", "detector"),
+        required=True,
+        help="shapes: the shapes world's exact scorer; detector: an open-vocabulary detector "
+        "on suite items",
+    )
+    p.add_argument(
+        "--detector",
+        metavar="ID",
+        default=None,
+        help="owlvit (default), owlv2, grounding-dino, a hub id or a folder",
+    )
+    p.add_argument("--device", default="cpu", help="the detector's device (default cpu)")
+    p.add_argument("--json", action="store_true", help="print the tables as one JSON object")
+    p.add_argument("--plot", metavar="PNG", help="also draw the rates as a bar chart")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("suite", help="write a prompt suite with its facts (JSON lines)")
+    p.add_argument("name", choices=list(SUITES), metavar="NAME", help=", ".join(SUITES))
+    p.add_argument("--n", type=int, default=100, help="prompts (default 100)")
+    p.add_argument("--seed", type=int, default=0, help="held-out fold, 0 to 4 (default 0)")
+    p.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    p.set_defaults(func=_cmd_suite)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one subcommand per step of the method."""
     parser = _ArgumentParser(
@@ -244,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_setting_flags(p)
     p.set_defaults(func=_cmd_generate)
 
+    _add_batch_parsers(sub)
     return parser
 
 

@@ -100,6 +100,20 @@ def test_shapes_is_the_default_and_loads_its_own_vae_and_scheduler():
     ]
 
 
+def test_a_shapes_training_folder_runs_with_the_shapes_defaults(tmp_path):
+    """A copy of the shapes model (a training run's folder) gets the shipped model's defaults at
+    its trained size, not the guesses for an unknown full-size folder (16 frames, 25 steps)."""
+    folder = tmp_path / "run"
+    shutil.copytree(BACKBONES["shapes"].local_path(), folder)
+    assert load_backbone(str(folder), device="cpu").defaults == BACKBONES["shapes"].defaults
+    info = json.loads((folder / "training.json").read_text())
+    info["model"]["frames"] = 12
+    (folder / "training.json").write_text(json.dumps(info))
+    backbones.clear_cache()  # loads are cached by folder
+    defaults = load_backbone(str(folder), device="cpu").defaults
+    assert (defaults.frames, defaults.height, defaults.record_layers) == (12, 32, "down_blocks.0")
+
+
 def test_folder_naming_an_unknown_vae_class_is_refused(tmp_path):
     folder = tmp_path / "m"
     shutil.copytree(BACKBONES["shapes"].local_path(), folder)

@@ -28,6 +28,7 @@ from starvid.shapes.world import (
     Group,
     WorldConfig,
     caption_of,
+    groups_of_caption,
     is_held_out,
     parsed_caption,
     render,
@@ -126,6 +127,27 @@ def test_captions_parse(scenes, eval_groups):
         if got != want or parsed.to_dict() != parsed_caption(groups).to_dict():
             wrong.append((cap, got))
     assert wrong == []
+
+
+def test_captions_read_back_into_groups(scenes, eval_groups):
+    """groups_of_caption inverts caption_of on every caption, and names what is not the world's."""
+    from starvid.errors import StarVidError
+
+    for groups in [s.groups for s in scenes] + eval_groups:
+        assert groups_of_caption(caption_of(groups)) == groups
+    assert groups_of_caption(" One RED circle  moving left and two blue square staying still") == [
+        Group("red", "circle", 1, "left"),
+        Group("blue", "square", 2, "still"),
+    ]
+    for bad, named in [
+        ("", "empty"),
+        ("a red circle", "'a red circle'"),
+        ("two purple circles jumping", "'two purple circles jumping'"),
+        ("a red circle jumping and", "'a red circle jumping and'"),
+        ("a red circle jumping and a dog", "'a dog'"),
+    ]:
+        with pytest.raises(StarVidError, match=named):
+            groups_of_caption(bad)
 
 
 # -- scorer -----------------------------------------------------------------------------------

@@ -375,29 +375,29 @@ def _shapes_items(n: int, seed: int) -> list[SuiteItem]:
     groups_list = sample_eval_groups(
         n, seed=seed, cfg=WorldConfig(), accept=lambda g: fold_of(caption_of(g)) == seed
     )
-    items = []
-    for groups in groups_list:
-        prompt = caption_of(groups)
-        objects = [
-            ObjectFact(
-                noun=g.shape,
-                count=g.count,
-                color=g.color,
-                motion=g.motion,
-                action=MOTION_VERBS[g.motion],
-            )
-            for g in groups
-        ]
-        items.append(
-            SuiteItem(
-                id=item_id("shapes", prompt),
-                suite="shapes",
-                task="shapes",
-                prompt=prompt,
-                facts=Facts(objects=objects),
-            )
+    return [shapes_item(groups) for groups in groups_list]
+
+
+def shapes_item(groups: list[Group], suite: str = "shapes") -> SuiteItem:
+    """The suite item of a shapes-world caption: its groups as facts (task ``shapes``)."""
+    prompt = caption_of(groups)
+    objects = [
+        ObjectFact(
+            noun=g.shape,
+            count=g.count,
+            color=g.color,
+            motion=g.motion,
+            action=MOTION_VERBS[g.motion],
         )
-    return items
+        for g in groups
+    ]
+    return SuiteItem(
+        id=item_id(suite, prompt),
+        suite=suite,
+        task="shapes",
+        prompt=prompt,
+        facts=Facts(objects=objects),
+    )
 
 
 def shapes_groups(item: SuiteItem) -> list[Group]:

@@ -454,6 +454,18 @@ def _to(sd: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tens
     return {k: v.to(dtype) if v.is_floating_point() else v for k, v in sd.items()}
 
 
+def trained_defaults(folder: Path = SHAPES_DIR):
+    """The shipped shapes backbone's defaults at the size and frames `folder` was trained at."""
+    from dataclasses import replace
+
+    from starvid.backbones import BACKBONES
+
+    base = BACKBONES["shapes"].defaults
+    model = read_training_info(folder).get("model", {})
+    size, frames = model.get("size", base.height), model.get("frames", base.frames)
+    return replace(base, height=size, width=size, frames=frames)
+
+
 def load_shapes_backbone(
     folder: Path = SHAPES_DIR, device: str | torch.device = "cpu", dtype=torch.float32
 ):
@@ -462,15 +474,11 @@ def load_shapes_backbone(
     Unlike ``load_backbone("shapes")`` it is not cached (training rewrites the folder in place) and
     takes any folder; the defaults are the registry's at the folder's trained size.
     """
-    from dataclasses import replace
-
     from starvid.backbones import BACKBONES, load_folder
 
     bb = load_folder(
         Path(folder), "shapes", BACKBONES["shapes"], torch.device(device), dtype, "folder"
     )
-    model = read_training_info(folder).get("model", {})
-    size, frames = model.get("size", bb.defaults.height), model.get("frames", bb.defaults.frames)
-    bb.defaults = replace(bb.defaults, height=size, width=size, frames=frames)
+    bb.defaults = trained_defaults(folder)
     bb.source = str(folder)
     return bb

@@ -19,6 +19,7 @@ produced for training (``sample_scene(..., split="train")``) and are the benchma
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -180,6 +181,33 @@ def caption_words(groups: list[Group]) -> list[WordSpan]:
             pos += len(text)
             index += 1
     return words
+
+
+def groups_of_caption(caption: str) -> list[Group]:
+    """The groups of a caption in the world's own words (the inverse of ``caption_of``).
+
+    Case and spacing are free; "one" counts as "a", and a noun may be singular or plural
+    whatever its count. Anything else raises a one-line StarVidError naming the phrase.
+    """
+    counts = {word: n for n, word in COUNT_WORDS.items()} | {"one": 1}
+    nouns = {s: s for s in SHAPES} | {p: s for s, p in PLURALS.items()}
+    motions = {phrase: m for m, phrase in MOTION_PHRASES.items()}
+    alternatives = (counts, COLORS, nouns, motions)
+    pattern = re.compile(" ".join(f"({'|'.join(map(re.escape, a))})" for a in alternatives))
+    words = caption.lower().split()
+    if not words:
+        raise StarVidError("not a shapes-world caption: it is empty")
+    groups = []
+    for phrase in " ".join(words).split(" and "):
+        match = pattern.fullmatch(phrase)
+        if match is None:
+            raise StarVidError(
+                f"not a shapes-world caption: {phrase!r} is not COUNT COLOUR SHAPE MOTION "
+                f"(e.g. {Group('red', 'circle', 2, 'left').phrase()!r})"
+            )
+        count, color, noun, motion = match.groups()
+        groups.append(Group(color, nouns[noun], counts[count], motions[motion]))
+    return groups
 
 
 def structure_key(groups: list[Group]) -> str:
