@@ -92,7 +92,7 @@ class Plan(BaseModel):
     version: int = PLAN_VERSION
     frames: int = Field(ge=1, le=MAX_FRAMES)
     objects: list[PlannedObject] = Field(min_length=1, max_length=MAX_OBJECTS)
-    planner: str = Field("heuristic", max_length=64)
+    planner: str = Field("heuristic", max_length=500)
     prompt: str | None = Field(None, max_length=5000)
     warnings: list[str] = Field(default_factory=list, max_length=100)
 
