@@ -93,9 +93,11 @@ def wire_edit(ui: Studio) -> None:
     plan_inputs = {p.prompt, p.backbone, p.planner, frames, g.settings["seed"]} | common
     plan_outputs = views + [p.unknown, e.frame, ui.inspect.results_state]
     quiet = {"show_progress": "hidden"}
-    gr.on([p.plan_btn.click, p.prompt.submit], h.plan, plan_inputs, plan_outputs)
+    # planning's spinner sits on the chips, where its answer appears
+    on_chips = {"show_progress_on": [p.chips]}
+    gr.on([p.plan_btn.click, p.prompt.submit], h.plan, plan_inputs, plan_outputs, **on_chips)
     p.examples.click(h.example, [p.examples], [p.prompt], **quiet).then(
-        h.plan, plan_inputs, plan_outputs
+        h.plan, plan_inputs, plan_outputs, **on_chips
     )
     p.prompt.change(None, [p.prompt], [p.counter], js=COUNTER_JS)
     settings = set(g.settings.values())
@@ -103,6 +105,7 @@ def wire_edit(ui: Studio) -> None:
         h.backbone,
         {p.backbone, ui.active_backbone} | settings | common,
         views + [ui.active_backbone, p.backbone_info, p.examples, p.unknown, *settings],
+        **quiet,
     )
     e.canvas.change(h.canvas, {e.canvas} | common, views, **quiet)
     e.frame.change(h.frame, {e.frame} | common, views, **quiet)
@@ -141,8 +144,8 @@ def wire_run(ui: Studio) -> None:
     )
     g.cancel_btn.click(
         h.cancel,
-        None,
-        [ui.notice, g.progress],
+        {ui.live},
+        [ui.notice, g.progress, i.results_state],
         cancels=[run],
         concurrency_limit=None,
         show_progress="hidden",

@@ -112,8 +112,10 @@ class RunEvents:
         ticket = JOBS.claim(session)
         if ticket is None:
             return  # nothing requested (another press of Generate already runs)
+        live = data.get(ui.live)
+        has_results = live is not None and live.report is not None
         if ticket.state == "cancelled":
-            yield self.cancelled("Cancelled before it started")
+            yield self.cancelled("Cancelled before it started", has_results)
             return
         try:
             values = {name: data[w] for name, w in ui.generate.settings.items()}
@@ -129,11 +131,13 @@ class RunEvents:
             yield error_update(ui, exc)
             return
         try:
-            yield from self._run(ticket, job, data, session)
+            yield from self._run(ticket, job, data, session, has_results)
         finally:
             JOBS.finish(ticket)
 
-    def _run(self, ticket: Ticket, job: GenerationInput, data: dict, session: str):
+    def _run(
+        self, ticket: Ticket, job: GenerationInput, data: dict, session: str, has_results: bool
+    ):
         from starvid.pipeline import Cancelled
         from starvid.run import save_run
 
@@ -168,7 +172,7 @@ class RunEvents:
         if outcome[0] == "error":
             error = outcome[1]
             if isinstance(error, Cancelled):
-                yield self.cancelled("Cancelled")
+                yield self.cancelled("Cancelled", has_results)
             else:
                 yield error_update(ui, error) | {
                     ui.generate.progress: progress_html(ProgressView("failed"))
@@ -235,28 +239,35 @@ class RunEvents:
             out[ui.edit.canvas] = canvas_update(state, frame, live, background)
         return out
 
-    def cancelled(self, what: str) -> dict:
+    def cancelled(self, what: str, has_results: bool) -> dict:
         """The notice and progress of a cancelled run; the last results and the plan stay."""
         ui = self.ui
-        return {
-            ui.notice: notice_html([f"{what}; the previous results and the plan are kept."]),
+        kept = "the previous results and the plan are kept" if has_results else "the plan is kept"
+        out = {
+            ui.notice: notice_html([f"{what}; {kept}."]),
             ui.generate.progress: progress_html(ProgressView("cancelled")),
         }
+        if has_results:
+            note = "Showing the last finished run (the newer one was cancelled)."
+            out[ui.inspect.results_state] = f'<div class="sv-stale">{note}</div>'
+        return out
 
-    def cancel(self, request: gr.Request):
+    def cancel(self, data: dict, request: gr.Request):
         """Cancel the session's run: a queued one never starts, a running one stops at its
         next step; the notice says "Cancelling…" until it has."""
         ui = self.ui
+        live = data.get(ui.live)
+        has_results = live is not None and live.report is not None
         status = JOBS.cancel(request.session_hash)
         if status == "none":
             yield {ui.notice: notice_html(["Nothing is running."])}
             return
         if status == "queued":
-            yield self.cancelled("Cancelled before it started")
+            yield self.cancelled("Cancelled before it started", has_results)
             return
         yield {ui.notice: notice_html(["Cancelling… (the run stops at its next step)"])}
         JOBS.wait(request.session_hash, CANCEL_WAIT_S)
-        yield self.cancelled("Cancelled")
+        yield self.cancelled("Cancelled", has_results)
 
     # -- step 4 -----------------------------------------------------------------------------
 
