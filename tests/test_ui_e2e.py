@@ -134,9 +134,13 @@ def _export_when(page, ready, timeout_s: float = 60.0) -> dict:
 
 
 def _set_number(page, elem_id: str, value) -> None:
+    from playwright.sync_api import expect
+
     box = page.locator(f"#{elem_id} input[type=number]").first
     box.fill(str(value))
     box.press("Enter")
+    box.blur()  # the number is sent on change; leaving the box commits it
+    expect(box).to_have_value(str(value))
 
 
 def _choose(page, elem_id: str, option: str) -> None:
@@ -194,6 +198,23 @@ def _chip_colors(page) -> dict[str, tuple[int, int, int]]:
     return {name: _rgb(color) for name, color in rows}
 
 
+def _eventually(page, check, timeout_s: float = 15.0) -> None:
+    """Retry ``check()`` until its assertions hold: the canvas draws after its image loads."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            check()
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            page.wait_for_timeout(300)
+
+
+def _not_the_grid(page, pixel) -> None:
+    assert _canvas_color_near(page, *pixel, (236, 236, 236)) > 30
+
+
 def _mouse_drag(page, start, end) -> None:
     page.mouse.move(*start)
     page.mouse.down()
@@ -240,7 +261,7 @@ def _step_one_prompt(page, expect) -> None:
     style = prompt.evaluate("e => getComputedStyle(e, '::placeholder').fontStyle")
     assert style == "italic"  # ...and does not look like it
     expect(page.locator("#step-size input[type=number]")).to_have_value("0.05")  # shapes' own
-    _choose(page, "planner", "heuristic (rules, fast)")
+    _choose(page, "planner", "heuristic")
     page.locator("#plan-btn").click()
     expect(page.locator("#notice")).to_contain_text("prompt is empty")
     expect(page.locator("#progress")).not_to_contain_text("Done")
@@ -276,10 +297,14 @@ def _step_two_plan_and_edit(page, expect, size) -> dict:
     chips, legend = _chip_colors(page), _legend_colors(page)
     assert set(chips) == set(legend) == {"circle-1", "circle-2", "square-1"}
     to_screen, to_pixel, sw, sh = _canvas_map(page, size)
-    for oid, color in chips.items():
-        assert legend[oid] == color
-        x0, y0, _, y1 = _object(planned, oid)["boxes"][0]
-        assert _canvas_color_near(page, *to_pixel(x0, (y0 + y1) / 2), color) < 40, oid
+
+    def boxes_drawn_in_their_colours():
+        for oid, color in chips.items():
+            x0, y0, _, y1 = _object(planned, oid)["boxes"][0]
+            assert _canvas_color_near(page, *to_pixel(x0, (y0 + y1) / 2), color) < 40, oid
+
+    assert all(legend[oid] == color for oid, color in chips.items())
+    _eventually(page, boxes_drawn_in_their_colours)
 
     # a drag with the canvas's default tool moves a box and adds nothing
     square = _object(planned, "square-1")["boxes"][0]
@@ -324,6 +349,7 @@ def _step_three_generate(page, expect, edited: dict):
 
     _set_number(page, "steps", 3)
     page.locator("#more-settings").get_by_text("More settings").click()
+    page.locator("#guidance-steps input[type=number]").wait_for()
     _set_number(page, "guidance-steps", 2)
     _set_number(page, "iterations", 2)
     page.locator("#generate").click()
@@ -368,7 +394,7 @@ def _step_three_generate(page, expect, edited: dict):
     # the canvas shows the guided frame now, as its background choice says (not the grid)
     expect(page.locator("#background").get_by_label("guided frame")).to_be_checked()
     _, to_pixel, _, _ = _canvas_map(page, canvas_size((32, 32)))
-    assert _canvas_color_near(page, *to_pixel(0.02, 0.02), (236, 236, 236)) > 30
+    _eventually(page, lambda: _not_the_grid(page, to_pixel(0.02, 0.02)))
     return report
 
 
@@ -409,7 +435,7 @@ def test_cancel_while_queued(app_url, browser):
     first, second = _page(browser, app_url), _page(browser, app_url)
     try:
         for page in (first, second):
-            _choose(page, "planner", "heuristic (rules, fast)")
+            _choose(page, "planner", "heuristic")
             _set_number(page, "frames", 4)
             page.locator("#examples").get_by_text("three yellow triangles moving up").click()
             expect(page.locator("#notice")).to_contain_text("Planned 3 object(s)")

@@ -122,7 +122,11 @@ def wire_run(ui: Studio) -> None:
     """Steps 3 and 4: generate (request, then the queued run), cancel, and inspect."""
     h, p, e, g, i = RunEvents(ui), ui.prompt, ui.edit, ui.generate, ui.inspect
     requested = g.generate_btn.click(
-        h.request, {ui.live}, [ui.notice, g.progress, i.results_state], queue=False
+        h.request,
+        {ui.live},
+        [ui.notice, g.progress, i.results_state],
+        queue=False,
+        show_progress="hidden",
     )
     run_inputs = {
         ui.editor,

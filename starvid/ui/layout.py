@@ -43,6 +43,8 @@ CSS = """
 #prompt-count {font-size:12px; color:#666; text-align:right}
 #prompt textarea::placeholder {font-style:italic; color:#9a9a9a}
 #canvas button[aria-label^="Rotate"] {display:none !important}
+#notice [data-testid=status-tracker], #progress [data-testid=status-tracker]
+  {display:none !important}
 #notice {position:fixed; left:50%; transform:translateX(-50%); bottom:10px; z-index:1000;
          width:min(900px, 92vw); display:none}
 #notice:has(.sv-notice) {display:block}
@@ -157,14 +159,11 @@ def prompt_section(backbones: list[tuple[str, str]], info: str) -> PromptSection
     counter = gr.HTML(f"0 / {MAX_PROMPT_CHARS} characters", elem_id="prompt-count")
     with gr.Row(equal_height=False, elem_id="plan-row"):
         planner = gr.Dropdown(
-            [
-                ("auto (the LLM when installed)", "auto"),
-                ("heuristic (rules, fast)", "heuristic"),
-                ("llm (small language model)", "llm"),
-            ],
+            ["auto", "heuristic", "llm"],
             value="auto",
             label="Planner",
-            info="who lays out the boxes and their paths",
+            info="who lays out the boxes: heuristic (rules, fast), llm (a small language "
+            "model) or auto (the LLM when installed)",
             scale=3,
             elem_id="planner",
         )
