@@ -305,6 +305,12 @@ def _step_two_plan_and_edit(page, expect, size) -> dict:
 
     assert all(legend[oid] == color for oid, color in chips.items())
     _eventually(page, boxes_drawn_in_their_colours)
+    # the mouse wheel does not zoom the canvas away from the plan (it scrolls the page)
+    page.mouse.move(*to_screen(0.5, 0.5))
+    page.mouse.wheel(0, -400)
+    page.wait_for_timeout(300)
+    to_screen, to_pixel, sw, sh = _canvas_map(page, size)
+    boxes_drawn_in_their_colours()
 
     # a drag with the canvas's default tool moves a box and adds nothing
     square = _object(planned, "square-1")["boxes"][0]

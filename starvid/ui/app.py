@@ -14,19 +14,26 @@ from starvid.ui.events_edit import EditEvents, backbone_defaults, describe
 from starvid.ui.events_run import RunEvents
 from starvid.ui.jobs import JOBS
 from starvid.ui.layout import CSS, Studio, edit_section, generate_section, prompt_section
-from starvid.ui.outputs import MAX_AGE_S, MAX_UPLOAD, remove_session, studio_root
+from starvid.ui.outputs import MAX_AGE_S, MAX_UPLOAD, remove_session
 from starvid.ui.text import backbone_label
 
 HEADER = (
     "## StarVid Studio · training-free layout and action guidance for text-to-video diffusion "
     "([arXiv 2409.15259](https://arxiv.org/abs/2409.15259))"
 )
+# The canvas zooms on the mouse wheel: a view that changes while the plan does not, and boxes
+# that leave the frame. The wheel scrolls the page instead (the canvas never sees the event).
+NO_CANVAS_ZOOM = """<script>
+document.addEventListener("wheel", (e) => {
+  if (e.target instanceof Element && e.target.closest("#canvas")) e.stopPropagation();
+}, {capture: true});
+</script>"""
 COUNTER_JS = f"(text) => `${{(text || '').length}} / {MAX_PROMPT_CHARS} characters`"
 
 
 def launch_options() -> dict[str, Any]:
-    """Options for ``launch``: the style, the upload limit and what the app may serve."""
-    return {"css": CSS, "max_file_size": MAX_UPLOAD, "allowed_paths": [str(studio_root())]}
+    """Options for ``launch``: the style, the canvas without zoom, and the upload limit."""
+    return {"css": CSS, "head": NO_CANVAS_ZOOM, "max_file_size": MAX_UPLOAD}
 
 
 def build_app() -> gr.Blocks:
