@@ -168,7 +168,6 @@ class EditEvents:
         """Parse and plan the prompt (once: the run reuses this parse)."""
         from starvid.parsing import parse_prompt
         from starvid.planning import make_plan
-        from starvid.ui.text import examples_for as examples
 
         ui, p = self.ui, self.ui.prompt
         settings = ui.generate.settings
@@ -176,7 +175,7 @@ class EditEvents:
             prompt = (data[p.prompt] or "").strip()
             name = data[p.backbone] or DEFAULT_BACKBONE
             if not prompt:
-                example = examples(name)[0]
+                example = examples_for(name)[0]
                 raise StarVidError(f"the prompt is empty: describe the video, e.g. '{example}'")
             parsed = parse_prompt(prompt)
             frames = int(data[settings["frames"]] or backbone_defaults(name).frames)

@@ -17,6 +17,7 @@ from typing import Any
 import gradio as gr
 
 from starvid.backbones import BackboneDefaults
+from starvid.errors import StarVidError
 from starvid.settings import GenerationSettings, default_guidance_steps, make_settings
 
 
@@ -140,8 +141,6 @@ def make_widget(name: str, value: Any) -> gr.components.Component:
 
 def settings_from_values(values: dict[str, Any]) -> GenerationSettings:
     """Validated settings from the widgets' values (one line naming a bad or empty one)."""
-    from starvid.errors import StarVidError
-
     empty = [APP_SETTINGS[k].label for k, v in values.items() if v is None or v == ""]
     if empty:
         raise StarVidError(f"fill in the generation setting(s): {', '.join(empty)}")
