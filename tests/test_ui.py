@@ -176,6 +176,7 @@ def test_add_object_takes_a_free_spot_and_remove_takes_it_away(state):
     from starvid.planning import box_iou
 
     assert box_iou(np.asarray([new.boxes[2]]), np.asarray(others)).max() == 0.0
+    assert min(new.boxes[2]) >= 0.05 and max(new.boxes[2]) <= 0.95  # its label stays in view
     assert "2 × blue square" in chips_html(edit.state, object_palette(edit.state.plan))
     back = remove_object(edit.state, "square-2")
     assert back.state.plan == state.plan and back.notices == ["Removed square-2."]

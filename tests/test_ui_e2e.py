@@ -111,6 +111,8 @@ def _page(browser, url):
 
 
 def _shot(page, name: str) -> None:
+    """The window as a user sees it at the top of the page (clicks below scroll it)."""
+    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
 
 

@@ -28,6 +28,7 @@ CANVAS_WIDTH = 512
 MIN_EDIT_SIZE = 0.02  # smallest box side a user edit may leave (fraction of the frame)
 PIXEL_TOLERANCE = 1.5  # canvas pixels: less than this is rounding, not an edit
 DEFAULT_NEW_BOX = 0.22  # side of an added object's box when its subject has no other instance
+NEW_BOX_MARGIN = 0.05  # an added box keeps this far from the frame's edges
 
 
 class EditorState(BaseModel):
@@ -191,11 +192,10 @@ def add_object(state: EditorState, noun: str, frame: int) -> Edit:
     else:
         w = h = DEFAULT_NEW_BOX
     others = np.asarray([o.boxes[frame] for o in state.plan.objects], dtype=float)
-    grid = np.linspace(0.0, 1.0, 9)
-    spots = np.asarray([[x, y, x + w, y + h] for y in grid[:-1] for x in grid[:-1]])
-    spots = spots[(spots[:, 2] <= 1.0) & (spots[:, 3] <= 1.0)]
-    if not len(spots):
-        spots = np.asarray([[0.0, 0.0, w, h]])
+    # corners on a grid, kept off the edges so the box's label stays on the canvas
+    xs = np.linspace(NEW_BOX_MARGIN, max(NEW_BOX_MARGIN, 1.0 - NEW_BOX_MARGIN - w), 8)
+    ys = np.linspace(NEW_BOX_MARGIN, max(NEW_BOX_MARGIN, 1.0 - NEW_BOX_MARGIN - h), 8)
+    spots = np.clip([[x, y, x + w, y + h] for y in ys for x in xs], 0.0, 1.0)
     centre = np.hypot((spots[:, 0] + spots[:, 2]) / 2 - 0.5, (spots[:, 1] + spots[:, 3]) / 2 - 0.5)
     overlap = box_iou(spots, others).max(axis=1)
     best = spots[int(np.lexsort((centre, np.round(overlap, 3)))[0])]
