@@ -6,11 +6,11 @@ them); the queue lets one generation run at a time while other users wait their 
 
 import os
 
-from starvid.ui import CSS, build_app
+from starvid.ui import build_app, launch_options
 
 if __name__ == "__main__":
     build_app().queue(default_concurrency_limit=1, max_size=32).launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-        css=CSS,
+        **launch_options(),
     )

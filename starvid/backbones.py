@@ -71,6 +71,9 @@ class BackboneSpec:
     defaults: BackboneDefaults
     description: str
     scheduler: str = "dpmsolver++"  # "dpmsolver++", "ddim" or "folder" (the folder's own class)
+    needs_gpu: bool = False  # runs in minutes on a CPU only when False
+    # Weights a first run downloads, in GB (fp16, what a GPU loads); 0 for shipped models.
+    download_gb: float = 0.0
 
     @property
     def is_local(self) -> bool:
@@ -87,6 +90,9 @@ class BackboneSpec:
 # tuning captions): numeracy 67 against 56 %, action binding 51 against 28 %, all four right 37
 # against 14 %; held-out captions in README, Status.
 SHAPES_RECORD_LAYERS = "down_blocks.0"
+# ZeroScope and ModelScope share one architecture: 1,835 M parameters (U-Net 1,411 M, text
+# encoder 340 M, VAE 84 M; counted on the meta device from assets/configs), 3.7 GB in fp16.
+FULL_SIZE_FP16_GB = 3.7
 
 BACKBONES: dict[str, BackboneSpec] = {
     "shapes": BackboneSpec(
@@ -125,11 +131,15 @@ BACKBONES: dict[str, BackboneSpec] = {
             height=320, width=576, frames=24, steps=40, cfg_scale=9.0, fps=8, checkpointing=True
         ),
         description="ZeroScope v2 576w (ModelScope fine-tune, 576x320, 24 frames); GPU advised.",
+        needs_gpu=True,
+        download_gb=FULL_SIZE_FP16_GB,
     ),
     "modelscope": BackboneSpec(
         source="ali-vilab/text-to-video-ms-1.7b",
         defaults=BackboneDefaults(height=256, width=256, frames=16, steps=50, cfg_scale=9.0, fps=8),
         description="ModelScope text-to-video 1.7B (256x256, 16 frames); GPU advised.",
+        needs_gpu=True,
+        download_gb=FULL_SIZE_FP16_GB,
     ),
 }
 
@@ -220,7 +230,8 @@ def list_backbones() -> list[str]:
 
 
 def describe_backbones() -> list[dict]:
-    """Registry as plain data (for the CLI and UI): source, defaults, whether weights are here."""
+    """Registry as plain data (for the CLI and UI): source, defaults, whether weights are here,
+    whether a GPU is needed and how much a first run downloads."""
     rows = []
     for name, spec in BACKBONES.items():
         if spec.is_local:
@@ -235,6 +246,8 @@ def describe_backbones() -> list[dict]:
                 "defaults": asdict(spec.defaults),
                 "scheduler": spec.scheduler,
                 "available_offline": available,
+                "needs_gpu": spec.needs_gpu,
+                "download_gb": 0.0 if available else spec.download_gb,
                 "random_weights": name in list_random_configs(),
             }
         )

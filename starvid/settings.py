@@ -62,21 +62,22 @@ class GenerationSettings(BaseModel):
         None,
         ge=0.0,
         le=100.0,
-        description="guidance strength: the size of each latent update (0: no guidance)",
+        description="overall guidance strength: the size of each latent update (0: no guidance); "
+        "the weights below scale each term within it",
     )
     spatial_weight: float = Field(
         1.0,
         ge=0.0,
         le=100.0,
-        description="pull of each noun's attention into its boxes (numbers, layout); 2 pulls "
-        "twice as hard, 0 turns it off",
+        description="the spatial term's own pull of each noun's attention into its boxes "
+        "(counts, layout): with per_term normalization 2 pulls twice as hard, 0 turns it off",
     )
     syntax_weight: float = Field(
         0.1,
         ge=0.0,
         le=100.0,
-        description="pull of each verb's attention toward its own noun and away from the "
-        "others (action binding); 0 turns it off",
+        description="the syntax term's own pull of each verb's attention toward its own noun "
+        "and away from the others (action binding): with per_term normalization 0 turns it off",
     )
     normalize_grad: Literal["per_term", "rms", "none"] = Field(
         "per_term",

@@ -80,30 +80,73 @@ def test_heatmap_panels_share_one_colour_scale():
         heatmap_figure({})
 
 
-def test_inbox_share_lines_guided_and_baseline():
-    report = {
-        "objects": [
-            {"id": "cat-1", "inbox_share": {"guided": [0.5, 0.7], "baseline": [0.1, 0.3]}},
-            {"id": "dog-1", "inbox_share": {"guided": [0.2, 0.2]}},
-        ]
-    }
-    fig = inbox_share_figure(report)
+def _report(plan, objects, losses=()):
+    from starvid.report import RunReport
+
+    return RunReport(prompt="p", backbone="tiny", seed=0, settings={}, plan=plan, frames=5,
+                     objects=objects, losses=list(losses))  # fmt: skip
+
+
+def test_inbox_share_lines_guided_and_baseline(plan):
+    report = _report(plan, [
+        {"id": "cat-1", "noun": "cat", "inbox_share": {"guided": [0.5, 0.7, None],
+                                                       "baseline": [0.1, 0.3, 0.2]},
+         "inbox_share_final": {}},
+        {"id": "dog-1", "noun": "dog", "inbox_share": {"guided": [0.2, 0.2]},
+         "inbox_share_final": {}},
+    ])  # fmt: skip
+    colors = {"cat-1": (1, 2, 3), "dog-1": (4, 5, 6)}
+    fig = inbox_share_figure(report, colors=colors)
     names = [t.name for t in fig.data]
-    assert names == ["cat-1 guided (mean 0.60)", "cat-1 baseline (mean 0.20)",
+    # the legend's means are the report's own, a missing frame included as the report counts it
+    means = report.share_means()
+    assert means["cat-1"]["guided"] == pytest.approx(0.4)
+    assert names == ["cat-1 guided (mean 0.40)", "cat-1 baseline (mean 0.20)",
                      "dog-1 guided (mean 0.20)"]  # fmt: skip
-    assert fig.data[1].line.dash == "dash"
-    empty = inbox_share_figure({"objects": []})
+    assert fig.data[1].line.dash == "dash" and fig.data[0].line.color == "rgb(1,2,3)"
+    empty = inbox_share_figure(_report(plan, []))
     assert not empty.data and "no in-box" in empty.layout.annotations[0].text
 
 
-def test_loss_figure_places_iterations_within_steps():
+def test_loss_figure_shows_raw_weighted_and_share_per_term():
+    from starvid.report import LossRow
+
     rows = [
-        {"step": 0, "iteration": 0, "spatial": 0.8, "syntax": 0.4, "total": 1.2},
-        {"step": 0, "iteration": 1, "spatial": 0.6, "syntax": 0.3, "total": 0.9},
-        {"step": 1, "iteration": 0, "spatial": 0.5, "syntax": 0.2, "total": 0.7},
-    ]
+        LossRow(step=0, iteration=0, spatial=0.8, syntax=0.0, total=0.8, spatial_raw=0.8,
+                syntax_raw=0.0, spatial_share=1.0, syntax_share=0.0),
+        LossRow(step=0, iteration=1, spatial=0.6, syntax=0.0, total=0.6, spatial_raw=0.6,
+                syntax_raw=0.0),
+        LossRow(step=1, iteration=0, spatial=0.5, syntax=0.02, total=0.52, spatial_raw=0.5,
+                syntax_raw=0.2, spatial_share=0.9, syntax_share=0.1),
+    ]  # fmt: skip
     fig = loss_figure(rows)
-    total = next(t for t in fig.data if t.name == "total")
-    assert list(total.x) == [0.0, 0.5, 1.0] and list(total.y) == [1.2, 0.9, 0.7]
-    assert {t.name for t in fig.data} == {"total", "spatial", "syntax"}
-    assert not loss_figure([]).data
+    by_name = {t.name: t for t in fig.data}
+    assert list(by_name["total"].x) == [0.0, 0.5, 1.0] and list(by_name["total"].y) == [
+        0.8,
+        0.6,
+        0.52,
+    ]
+    assert list(by_name["syntax raw"].y) == [0.0, 0.0, 0.2]
+    assert list(by_name["syntax weighted"].y) == [0.0, 0.0, 0.02]
+    # shares: one bar per step (its first iteration); the inert syntax term reads 0 at step 0
+    assert list(by_name["syntax share"].x) == [0, 1] and list(by_name["syntax share"].y) == [
+        0.0,
+        0.1,
+    ]
+    assert by_name["spatial raw"].yaxis == "y" and by_name["spatial share"].yaxis == "y3"
+    assert not [t for t in loss_figure([]).data]
+
+
+def test_trajectory_figure_is_fast_for_the_largest_plan():
+    import time
+
+    t = np.linspace(0.0, 0.8, 512)
+    paths = [[[x, i / 60, x + 0.1, i / 60 + 0.1] for x in t] for i in range(48)]
+    objects = [{"id": f"o-{i}", "noun": "o", "subject": 0, "boxes": b} for i, b in enumerate(paths)]
+    big = validate_plan({"frames": 512, "objects": objects})
+    keys = {o.id: sorted(o.keyframes_or_fit()) for o in big.objects}
+    start = time.perf_counter()
+    fig = trajectory_figure(big, current_frame=10, keyframes=keys)
+    fig.to_json()
+    assert time.perf_counter() - start < 0.6  # one object at a time took 0.8 s
+    assert len([d for d in fig.data if d.name]) == 48 and len(fig.layout.shapes) == 48
