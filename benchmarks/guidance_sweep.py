@@ -72,14 +72,14 @@ def run_sweep(args) -> list[dict]:
     """Rows: one per setting (and the baseline), averaged over captions x seeds."""
     import torch
 
+    from starvid.backbones import load_backbone
     from starvid.pipeline import generate
     from starvid.plan import validate_plan
     from starvid.settings import make_settings
-    from starvid.shapes.model import load_shapes_backbone
 
     torch.set_num_threads(args.threads)
     bench = _shapes_eval()
-    bb = load_shapes_backbone(args.model, device="cpu")
+    bb = load_backbone(args.model, device="cpu", cache=False)
     cfg = WorldConfig(size=bb.defaults.height, frames=bb.defaults.frames)
     groups_list = sample_eval_groups(args.n, seed=args.caption_seed, cfg=cfg)
     base_settings = bench.parse_settings(args.set)

@@ -14,7 +14,7 @@ import json
 import os
 import re
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -264,6 +264,7 @@ def load_backbone(
     dtype: torch.dtype | None = None,
     random_weights: bool = False,
     scheduler: str | None = None,
+    cache: bool = True,
 ) -> Backbone:
     """Load a registry backbone, hub id or local diffusers folder (cached per name/device/dtype).
 
@@ -273,6 +274,7 @@ def load_backbone(
     a registry backbone at full size from the configs in assets/configs/ without downloading
     (for time and memory benchmarks); with device="meta" nothing is allocated.
     `scheduler` overrides the registry choice: "dpmsolver++", "ddim" or "folder".
+    `cache=False` loads afresh and keeps nothing (a folder a training run rewrites in place).
     """
     dev = _resolve_device(device)
     if dtype is None:
@@ -284,7 +286,7 @@ def load_backbone(
     sched = scheduler or (spec.scheduler if spec else "folder")
     key = (folder_or_hub, str(dev), dtype, random_weights, sched)
     with _LOCK:
-        if key in _CACHE:
+        if cache and key in _CACHE:
             return _CACHE[key]
         if random_weights:
             bb = _build_random(name, spec, dev, dtype, sched)
@@ -296,7 +298,8 @@ def load_backbone(
                 raise StarVidError(f"the {name!r} backbone is missing from this checkout: {folder}")
             bb = load_folder(folder, name, spec, dev, dtype, sched)
             bb.source = str(name_or_path if spec is None else spec.source)
-        _CACHE[key] = bb
+        if cache:
+            _CACHE[key] = bb
         return bb
 
 
@@ -464,8 +467,6 @@ def load_folder(
     defaults = spec.defaults if spec else _guess_defaults(unet, vae)
     shapes_model = (folder / "training.json").is_file()  # a shapes-world model of the project
     if shapes_model and spec is None:
-        from starvid.shapes.model import trained_defaults
-
         defaults = trained_defaults(folder)  # a training run's folder runs like the shipped one
     bb = _assemble(name, unet, vae, text_encoder, tokenizer, scheduler, device, dtype, defaults)
     if shapes_model:
@@ -476,6 +477,16 @@ def load_folder(
         if read_training_info(folder).get("model", {}).get("frame_positions"):
             add_frame_positions(bb.unet)
     return bb
+
+
+def trained_defaults(folder: Path) -> BackboneDefaults:
+    """The shipped shapes backbone's defaults at the size and frames `folder` was trained at."""
+    from starvid.shapes.model import read_training_info
+
+    base = BACKBONES["shapes"].defaults
+    model = read_training_info(folder).get("model", {})
+    size, frames = model.get("size", base.height), model.get("frames", base.frames)
+    return replace(base, height=size, width=size, frames=frames)
 
 
 def _vae_class(folder: Path) -> type:

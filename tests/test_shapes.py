@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from starvid.attention import AttentionStore
+from starvid.backbones import load_backbone
 from starvid.plan import validate_plan
 from starvid.shapes.model import (
     PixelShuffleVAE,
     build_tokenizer,
     latents_to_video,
-    load_shapes_backbone,
     video_to_latents,
 )
 from starvid.shapes.score import CATEGORIES, classify_motion, score_video, summarize
@@ -283,7 +283,7 @@ def test_training_writes_and_resumes(tmp_path, capsys):
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2] and all(np.isfinite(r["loss"]) for r in log)
     assert all(r["aux"] > 0 for r in log)
-    bb1 = load_shapes_backbone(out)
+    bb1 = load_backbone(str(out), device="cpu", cache=False)
     w1 = bb1.unet.conv_in.weight.clone()
 
     # resumes from the full state; a preview samples, scores and writes the grid
@@ -304,7 +304,7 @@ def test_training_writes_and_resumes(tmp_path, capsys):
 
     grid = cv2.imread(str(out / "samples.png"))
     assert grid.shape == (10 * 32 * 3, 8 * 32 * 3, 3)
-    bb = load_shapes_backbone(out)
+    bb = load_backbone(str(out), device="cpu", cache=False)
     assert not torch.equal(bb.unet.conv_in.weight, w1)  # the EMA weights moved on
     assert bb.vae_scale_factor == 4 and bb.unet.config.in_channels == 48
     z = torch.zeros(1, 48, 8, 8)
@@ -364,7 +364,8 @@ def test_training_writes_and_resumes(tmp_path, capsys):
     assert info["step"] == 5 and info["model"]["prediction"] == "v_prediction"
     sched = json.loads((out / "scheduler" / "scheduler_config.json").read_text())
     assert sched["prediction_type"] == "v_prediction"
-    assert load_shapes_backbone(out).scheduler.config.prediction_type == "v_prediction"
+    loaded = load_backbone(str(out), device="cpu", cache=False)
+    assert loaded.scheduler.config.prediction_type == "v_prediction"
 
 
 def _load_benchmark():
@@ -390,7 +391,7 @@ def test_sampler_matches_the_training_schedule(scenes, prediction):
     from types import SimpleNamespace
 
     from starvid.shapes import model as M
-    from starvid.shapes.train import sample_videos
+    from starvid.shapes.monitor import sample_videos
 
     cfg = M.ShapesModelConfig(prediction=prediction)
     x0 = video_to_latents(scenes[0].video[None])

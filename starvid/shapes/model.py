@@ -8,8 +8,8 @@ uses from an ``AutoencoderKL``. The text encoder is a ``CLIPTextModel`` built fr
 a ``CLIPTokenizer`` whose BPE files are generated so that every world word is one token.
 
 The model folder has the diffusers layout of ``assets/tiny`` (unet/, vae/, text_encoder/,
-tokenizer/, scheduler/, model_index.json), safetensors only; ``load_shapes_backbone`` loads it as
-a ``starvid.backbones.Backbone``.
+tokenizer/, scheduler/, model_index.json), safetensors only; ``starvid.backbones.load_backbone``
+loads it (``cache=False`` for a folder a training run rewrites).
 """
 
 from __future__ import annotations
@@ -452,33 +452,3 @@ def load_parts(folder: Path = SHAPES_DIR, dtype: torch.dtype = torch.float32):
 
 def _to(sd: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
     return {k: v.to(dtype) if v.is_floating_point() else v for k, v in sd.items()}
-
-
-def trained_defaults(folder: Path = SHAPES_DIR):
-    """The shipped shapes backbone's defaults at the size and frames `folder` was trained at."""
-    from dataclasses import replace
-
-    from starvid.backbones import BACKBONES
-
-    base = BACKBONES["shapes"].defaults
-    model = read_training_info(folder).get("model", {})
-    size, frames = model.get("size", base.height), model.get("frames", base.frames)
-    return replace(base, height=size, width=size, frames=frames)
-
-
-def load_shapes_backbone(
-    folder: Path = SHAPES_DIR, device: str | torch.device = "cpu", dtype=torch.float32
-):
-    """A shapes model folder as a ``starvid.backbones.Backbone`` (frozen, eval mode).
-
-    Unlike ``load_backbone("shapes")`` it is not cached (training rewrites the folder in place) and
-    takes any folder; the defaults are the registry's at the folder's trained size.
-    """
-    from starvid.backbones import BACKBONES, load_folder
-
-    bb = load_folder(
-        Path(folder), "shapes", BACKBONES["shapes"], torch.device(device), dtype, "folder"
-    )
-    bb.defaults = trained_defaults(folder)
-    bb.source = str(folder)
-    return bb

@@ -41,18 +41,9 @@ from safetensors.torch import load_file
 from starvid.attention import AttentionStore, install_recorders, select_layers
 from starvid.errors import StarVidError
 from starvid.shapes import model as M
-from starvid.shapes.score import score_video, summarize
-from starvid.shapes.world import (
-    MOTIONS,
-    Group,
-    WorldConfig,
-    caption_of,
-    render,
-    sample_eval_groups,
-    sample_scene,
-)
+from starvid.shapes.monitor import MAX_WORDS, append_jsonl, write_preview
+from starvid.shapes.world import MOTIONS, WorldConfig, sample_scene
 
-MAX_WORDS = 20  # 3 groups of up to 6 words and 2 "and": token positions 1..20 are recorded
 AUX_ROLES = ("color", "noun")
 
 
@@ -119,6 +110,20 @@ def temporal_loss(pred, x0, alpha_bar, max_weight: float):
     return (w * (dp - dx) ** 2).mean()
 
 
+HIGH_NOISE_FROM = 0.6  # the share of the schedule above which a video's layout is decided
+
+
+def sample_timesteps(n: int, total: int, high_share: float, gen) -> torch.Tensor:
+    """Uniform timesteps, a ``high_share`` of them drawn from the noisiest 40 % instead: where
+    a sampler decides where objects are and which way they move."""
+    t = torch.randint(0, total, (n,), generator=gen)
+    if high_share > 0:
+        high = torch.randint(int(HIGH_NOISE_FROM * total), total, (n,), generator=gen)
+        pick = torch.rand(n, generator=gen) < high_share
+        t = torch.where(pick, high, t)
+    return t
+
+
 def learning_rate(args, step: int, progress: float) -> float:
     """Linear warm-up over the first ``--warmup`` steps of training; with ``--anneal-to``, a
     cosine decay from ``--lr`` to that rate over this call (`progress` from 0 to 1)."""
@@ -140,119 +145,6 @@ def denoising_loss(pred, x0, noise, alpha_bar, prediction: str, max_weight: floa
         return F.mse_loss(pred, v_target)
     w = (1.0 / (1.0 - alpha_bar)).clamp(max=max_weight)
     return (w * (pred - x0) ** 2).mean()
-
-
-# -- sampling ---------------------------------------------------------------------------------
-
-
-@torch.no_grad()
-def sample_videos(
-    unet,
-    text_encoder,
-    tokenizer,
-    captions: list[str],
-    cfg: M.ShapesModelConfig,
-    steps: int = 20,
-    guidance: float = 4.0,
-    seed: int = 0,
-) -> np.ndarray:
-    """Plain DDIM sampling with classifier-free guidance: uint8 videos ``(n, f, H, W, 3)``."""
-    device = next(unet.parameters()).device
-    sched = M.build_sample_scheduler(cfg.prediction)
-    sched.set_timesteps(steps)
-    n = len(captions)
-    ids = M.tokenize(tokenizer, [""] * n + captions).to(device)
-    ctx = text_encoder(ids)[0]
-    gen = torch.Generator("cpu").manual_seed(seed)
-    shape = (n, cfg.latent_channels, cfg.frames, cfg.latent_size, cfg.latent_size)
-    z = torch.randn(shape, generator=gen).to(device)
-    for t in sched.timesteps:
-        out = unet(torch.cat([z, z]), t, encoder_hidden_states=ctx).sample
-        u, c = out.chunk(2)
-        v = u + guidance * (c - u)
-        z = _ddim_step(sched, v, t, z)
-    return M.latents_to_video(z, cfg.patch)
-
-
-def _ddim_step(sched, v, t, z):
-    # The scheduler steps on (batch*frames, C, h, w) like diffusers' video pipelines.
-    b, c, f, h, w = z.shape
-
-    def flat(x):
-        return x.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w)
-
-    out = sched.step(flat(v), t, flat(z)).prev_sample
-    return out.reshape(b, f, c, h, w).permute(0, 2, 1, 3, 4)
-
-
-@torch.no_grad()
-def attention_ratio(
-    unet, text_encoder, tokenizer, world: WorldConfig, n: int = 8, t: int = 500, seed: int = 10**6
-) -> dict[str, float]:
-    """How much more attention mass colour / noun / verb tokens put on their objects than chance.
-
-    For `n` world videos noised to timestep `t`, the mean over tokens and frames of (share of the
-    token's map inside its objects' masks) / (share of the frame the masks cover), on the
-    layer-averaged maps of every cross-attention layer. 1 means no localization.
-    """
-    device = next(unet.parameters()).device
-    roles = ("color", "noun", "verb")
-    x0, caps, _, _ = make_batch([seed + i for i in range(n)], world)
-    samples = [sample_scene(seed + i, world) for i in range(n)]
-    sched = M.build_train_scheduler()
-    gen = torch.Generator("cpu").manual_seed(seed)
-    noise = torch.randn(x0.shape, generator=gen)
-    tt = torch.full((n,), t, dtype=torch.long)
-    xt = sched.add_noise(x0, noise, tt)
-    store = AttentionStore(list(range(1, MAX_WORDS + 1)), select_layers(unet, "all"))
-    ctx = text_encoder(M.tokenize(tokenizer, caps).to(device))[0]
-    with install_recorders(unet, store):
-        unet(xt.to(device), tt.to(device), encoder_hidden_states=ctx)
-    maps = store.layer_mean().float().cpu()  # (n*f, P, h, w)
-    f = world.frames
-    h, w = maps.shape[-2:]
-    ratios: dict[str, list[float]] = {r: [] for r in roles}
-    for i, s in enumerate(samples):
-        gm = torch.from_numpy(s.group_masks()).float()  # (groups, f, H, W)
-        gm = F.adaptive_avg_pool2d(gm, (h, w))
-        for wd in s.words:
-            if wd.role not in roles or wd.index >= MAX_WORDS:
-                continue
-            m = maps[i * f : (i + 1) * f, wd.index]  # (f, h, w)
-            mask = gm[wd.group]
-            inside = (m * mask).sum((-1, -2)) / m.sum((-1, -2)).clamp_min(1e-8)
-            area = mask.mean((-1, -2)).clamp_min(1e-6)
-            ratios[wd.role].append(float((inside / area).mean()))
-    return {f"{r}_ratio": round(float(np.mean(v)), 3) for r, v in ratios.items() if v}
-
-
-def motion_probe_groups() -> list[list[Group]]:
-    """One single object per motion (colours and shapes rotating): does the model follow the
-    motion word by itself?"""
-    kinds = [("red", "circle"), ("blue", "square"), ("yellow", "triangle"), ("green", "square")]
-    return [[Group(*kinds[i % len(kinds)], 1, m)] for i, m in enumerate(MOTIONS)]
-
-
-def preview_groups() -> list[list[Group]]:
-    """Captions of the sample grid: four single subjects and four held-out pairs."""
-    singles = [
-        [Group("red", "circle", 1, "right")],
-        [Group("blue", "square", 2, "still")],
-        [Group("yellow", "triangle", 1, "jump")],
-        [Group("green", "circle", 3, "down")],
-    ]
-    return singles + sample_eval_groups(4, seed=1)
-
-
-def write_grid(path: Path, videos: np.ndarray, scale: int = 3) -> None:
-    """Rows: videos; columns: frames; nearest-neighbour upscaled PNG, written atomically."""
-    rows = [np.concatenate(list(v), axis=1) for v in videos]
-    grid = np.concatenate(rows, axis=0)
-    grid = cv2.resize(grid, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
-    ok, png = cv2.imencode(".png", grid[..., ::-1])
-    if not ok:
-        raise StarVidError("could not encode the sample grid")
-    M._atomic_write(path, lambda tmp: Path(tmp).write_bytes(png.tobytes()))
 
 
 # -- state ------------------------------------------------------------------------------------
@@ -378,6 +270,7 @@ class Trainer:
             },
             "max_weight": self.args.max_weight,
             "temporal_weight": self.args.temporal_weight,
+            "high_noise_share": self.args.high_noise_share,
             "curriculum": {
                 "kind_weights": self.args.kind_weights,
                 "count_weights": self.args.count_weights,
@@ -445,8 +338,8 @@ def train(args) -> dict:
                 x0, tgt, wts = x0.to(tr.device), tgt.to(tr.device), wts.to(tr.device)
                 gen = torch.Generator("cpu").manual_seed(int(rng.integers(2**31)))
                 noise = torch.randn(x0.shape, generator=gen).to(tr.device)
-                t = torch.randint(
-                    0, sched.config.num_train_timesteps, (args.batch,), generator=gen
+                t = sample_timesteps(
+                    args.batch, sched.config.num_train_timesteps, args.high_noise_share, gen
                 ).to(tr.device)
                 a = alphas[t].view(-1, 1, 1, 1, 1)
                 xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
@@ -480,10 +373,10 @@ def train(args) -> dict:
                         "s_per_step": round(float(np.mean(times[-args.log_every :])), 3),
                         "time": round(time.time() - tr.started, 1),
                     }
-                    _append_jsonl(log_path, rec)
+                    append_jsonl(log_path, rec)
                     print(json.dumps(rec), flush=True)
                 if args.sample_every and tr.step % args.sample_every == 0:
-                    _preview(tr, log_path)
+                    write_preview(tr, log_path)
                 if time.time() - last_save >= args.save_minutes * 60:
                     tr.save()
                     last_save = time.time()
@@ -493,7 +386,7 @@ def train(args) -> dict:
             signal.signal(s, h)
     tr.save()
     if args.sample_every:
-        _preview(tr, log_path)
+        write_preview(tr, log_path)
     summary.update(
         end_step=tr.step,
         s_per_step=float(np.mean(times)) if times else None,
@@ -502,52 +395,6 @@ def train(args) -> dict:
     )
     print(json.dumps({"done": summary}), flush=True)
     return summary
-
-
-def _preview(tr: Trainer, log_path: Path) -> None:
-    """Sample the preview captions with the EMA model, write the grid, log the scorer's rates."""
-    groups = preview_groups()
-    vids = sample_videos(
-        tr.ema_unet.eval(),
-        tr.ema_text.eval(),
-        tr.tokenizer,
-        [caption_of(g) for g in groups],
-        tr.cfg,
-        steps=tr.args.sample_steps,
-    )
-    truth = np.stack([render(g, seed=0, cfg=tr.world).video for g in groups[:2]])
-    write_grid(tr.out / "samples.png", np.concatenate([truth, vids]))
-    scores = [score_video(v, g) for v, g in zip(vids, groups, strict=True)]
-    single = summarize(scores[:4])
-    pair = summarize(scores[4:])
-    probe = motion_probe_groups()
-    probe_videos = sample_videos(
-        tr.ema_unet,
-        tr.ema_text,
-        tr.tokenizer,
-        [caption_of(g) for g in probe],
-        tr.cfg,
-        steps=tr.args.sample_steps,
-        seed=1,
-    )
-    probe_scores = summarize([score_video(v, g) for v, g in zip(probe_videos, probe, strict=True)])
-    ratio = attention_ratio(tr.ema_unet, tr.ema_text, tr.tokenizer, tr.world)
-    rec = {
-        "step": tr.step,
-        "preview_single": single,
-        "preview_pair": pair,
-        "probe_single_motion": probe_scores["motion"],
-        "probe_single_count": probe_scores["numeracy"],
-        **ratio,
-    }
-    _append_jsonl(log_path, rec)
-    print(json.dumps(rec), flush=True)
-
-
-def _append_jsonl(path: Path, rec: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(rec) + "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -603,6 +450,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="weight of the frame-difference loss (x0 prediction only)",
+    )
+    ap.add_argument(
+        "--high-noise-share",
+        type=float,
+        default=0.0,
+        help="share of timesteps drawn from the noisiest 40 %% of the schedule",
     )
     ap.add_argument(
         "--frame-positions",
