@@ -3,9 +3,10 @@
 For each thread policy, a child process warms up once and then times ``--repeats`` default runs
 of the shapes backbone (guided, the app's defaults), first quiet, then beside 1 and 2 processes
 that spin on a core each (the "busy neighbour"). Prints each median and its ratio to the quiet
-median of the same policy. Policies: ``auto`` (starvid/threads.py: one thread for a small model,
-sleeping waits) and ``torch`` (torch's own default: a thread per core, spinning waits), the
-behaviour before the thread choice existed.
+median of the same policy. Policies: ``auto`` (starvid/threads.py: the cores other work leaves
+free when the run starts), ``one-thread``, ``torch`` (torch's own default, the behaviour before
+the thread choice existed: a thread per core, spinning waits) and ``all-passive`` (a thread per
+core, sleeping waits).
 
     python benchmarks/busy_cpu.py [--repeats 5] [--neighbours 0 1 2] [--json]
 
@@ -29,7 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PROMPT = "two red circles moving left and a blue square jumping"
 POLICIES = {
     "auto": {},
-    "torch": {"STARVID_THREADS": str(os.cpu_count() or 1), "OMP_WAIT_POLICY": "ACTIVE"},
+    "one-thread": {"STARVID_THREADS": "1"},
+    "torch": {"STARVID_THREADS": str(os.cpu_count() or 1)},
+    "all-passive": {"STARVID_THREADS": str(os.cpu_count() or 1), "OMP_WAIT_POLICY": "PASSIVE"},
 }
 
 CHILD = """
@@ -89,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--neighbours", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--policies", nargs="+", choices=list(POLICIES), default=list(POLICIES))
+    ap.add_argument("--policies", nargs="+", choices=list(POLICIES), default=["auto", "torch"])
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     rows = []

@@ -4,13 +4,7 @@ Reference open implementation of StarVid (arXiv 2409.15259): parse a prompt, pla
 and its trajectories, and guide the cross-attention of a video U-Net with that plan.
 """
 
-import os
-
-# Before torch loads its OpenMP runtime: threads that wait sleep instead of spinning on a core
-# another process needs (see starvid/threads.py). A user's own setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-from starvid.errors import StarVidError  # noqa: E402
+from starvid.errors import StarVidError
 
 # The backbone the app and the CLI use when no other is chosen: the shipped shapes-world model.
 DEFAULT_BACKBONE = "shapes"

@@ -9,7 +9,6 @@ its shapes world, the offline default), `tiny` (assets/tiny, random toy weights,
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
@@ -167,11 +166,6 @@ class Backbone:
     # Words the model was trained on; None for open-vocabulary models. Prompts with other words
     # still run (the tokenizer splits them) but get a warning in the run report.
     vocabulary: frozenset[str] | None = None
-
-    @functools.cached_property
-    def unet_params(self) -> int:
-        """Parameters of the U-Net (what sets a run's thread count on a CPU)."""
-        return sum(p.numel() for p in self.unet.parameters())
 
     @property
     def vae_scale_factor(self) -> int:

@@ -273,7 +273,7 @@ def generate(
     recorders = install_recorders(unet, store) if record else contextlib.nullcontext()
     threads = contextlib.nullcontext()
     if backbone.device.type == "cpu":
-        threads = torch_threads(choose_threads(backbone.unet_params))
+        threads = torch_threads(choose_threads())
     with RUN_LOCK, threads, PeakMemory(backbone.device) as mem, recorders:
         loop = _Loop(backbone, parsed.prompt, s, store, words, check_cancel)
         if guided and s.iterations > 0:

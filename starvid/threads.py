@@ -1,23 +1,19 @@
-"""CPU threads for a run: as many as help, never more than the cores other processes leave free.
+"""CPU threads for a run: the cores other processes leave free, read when the run starts.
 
 Torch's intra-op pool starts one thread per core, and its OpenMP threads spin while they wait.
 On a shared CPU (a laptop, a free Spaces machine, a CI runner) that oversubscribes: measured on a
-2-core machine, a default shapes run took 3.5x its quiet time beside one busy process and 50x and
-more under heavier load. So a run picks its thread count when it starts:
-
-- a small model (under ``SMALL_MODEL_PARAMS`` U-Net parameters: the shipped shapes and tiny
-  models) gains nothing from intra-op threads (its ops are too small) and gets one thread;
-- a large model gets the cores the other processes leave free (the 1-minute load average
-  against the cores this process may run on), at least one;
-- ``STARVID_THREADS`` overrides both.
-
-``starvid/__init__.py`` also sets ``OMP_WAIT_POLICY=PASSIVE`` (unless the user set it) before
-torch loads, so waiting threads sleep instead of spinning on a core another process needs.
+2-core machine (``benchmarks/busy_cpu.py``), a default shapes run took 3.0x its quiet time beside
+one busy process and 3.9x beside two. So a run counts the cores busy with other work over a tenth
+of a second (``/proc/stat``) and takes the rest, at least one: 2 threads on a quiet 2-core machine
+(1.8 s), 1 beside a busy neighbour (2.8 s, against 5.5 s with 2). Sleeping OpenMP waits
+(``OMP_WAIT_POLICY=PASSIVE``) were measured too and kept out: they cost small models their
+second core (3.3 s quiet). ``STARVID_THREADS`` overrides the choice.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -25,7 +21,7 @@ import torch
 
 from starvid.errors import StarVidError
 
-SMALL_MODEL_PARAMS = 50_000_000
+SAMPLE_S = 0.1
 
 
 def usable_cores() -> int:
@@ -36,16 +32,35 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def busy_cores() -> float:
-    """How many cores other processes keep busy (the 1-minute load average; 0 if unknown)."""
+def _cpu_times() -> tuple[float, float] | None:
+    """(busy, total) jiffies of all CPUs since boot, or None where /proc/stat is missing."""
     try:
-        return float(os.getloadavg()[0])
-    except (AttributeError, OSError):
+        with open("/proc/stat") as fh:
+            fields = [float(v) for v in fh.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
+    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal
+    return total - idle, total
+
+
+def busy_cores(window_s: float = SAMPLE_S) -> float:
+    """How many cores other work keeps busy now (this process sleeps while it measures); 0.0
+    where it cannot be read."""
+    first = _cpu_times()
+    if first is None:
         return 0.0
+    time.sleep(window_s)
+    second = _cpu_times()
+    total = second[1] - first[1]
+    if total <= 0:
+        return 0.0
+    return (second[0] - first[0]) / total * (os.cpu_count() or 1)
 
 
-def choose_threads(unet_params: int, cores: int | None = None, busy: float | None = None) -> int:
-    """Intra-op threads for a run of a U-Net with ``unet_params`` parameters."""
+def choose_threads(cores: int | None = None, busy: float | None = None) -> int:
+    """Intra-op threads for a run: the cores left free, at least one (``STARVID_THREADS``
+    overrides)."""
     override = os.environ.get("STARVID_THREADS", "").strip()
     if override:
         try:
@@ -55,8 +70,6 @@ def choose_threads(unet_params: int, cores: int | None = None, busy: float | Non
         if n < 1:
             raise StarVidError(f"STARVID_THREADS must be at least 1, not {n}")
         return n
-    if unet_params < SMALL_MODEL_PARAMS:
-        return 1
     cores = usable_cores() if cores is None else cores
     busy = busy_cores() if busy is None else busy
     return max(1, min(cores, cores - int(round(busy))))
