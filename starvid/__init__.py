@@ -9,5 +9,16 @@ from starvid.errors import StarVidError
 # The backbone the app and the CLI use when no other is chosen: the shipped shapes-world model.
 DEFAULT_BACKBONE = "shapes"
 
-__all__ = ["DEFAULT_BACKBONE", "StarVidError"]
+__all__ = ["DEFAULT_BACKBONE", "StarVidError", "trace"]
+
+
+def __getattr__(name: str):
+    # trace() needs torch: imported on first use, so `python -m starvid parse` stays light
+    if name == "trace":
+        from starvid.attention import trace
+
+        return trace
+    raise AttributeError(f"module 'starvid' has no attribute {name!r}")
+
+
 __version__ = "0.1.0"

@@ -385,11 +385,11 @@ def install_recorders(unet, store: AttentionStore) -> Iterator[AttentionStore]:
         unet.set_attn_processor(dict(original))  # diffusers pops from the dict
 
 
-# -- DAAM-like entry point --------------------------------------------------------------------
+# -- trace(): per-word heat maps around any forward passes (as DAAM's) --------------------------
 
 
 class WordMaps:
-    """Per-word heat maps of a ``record_attention`` block, ready after the forward passes.
+    """Per-word heat maps of a ``trace`` block, ready after the forward passes.
 
     ``maps[word]`` (or ``maps[i]``) is a tensor ``(frames, h, w)``: the word's token probabilities
     summed over its tokens, averaged over recorded layers (upsampled to the finest) and forwards.
@@ -465,7 +465,7 @@ def _find_word(prompt: str, word: str, used: set[int]) -> int:
 
 
 @contextmanager
-def record_attention(
+def trace(
     model,
     words,
     prompt: str | None = None,
@@ -473,11 +473,18 @@ def record_attention(
     record_layers: str | Sequence[str] = DEFAULT_RECORD_LAYERS,
     cfg: bool = False,
 ) -> Iterator[WordMaps]:
-    """Record per-word cross-attention heat maps during the forwards inside the block.
+    """Per-word cross-attention heat maps of every U-Net forward inside the block.
 
-    ``model`` is a ``Backbone`` (has ``.unet`` and ``.tokenizer``) or a bare U-Net. ``words`` are
-    strings / ``Word`` objects / character spans of ``prompt`` (needs a tokenizer), or lists of
-    token positions. ``cfg=True`` skips the unconditional first half of each batch.
+    ``model`` is anything with ``.unet`` and ``.tokenizer`` (a ``Backbone``, or a diffusers
+    text-to-video pipeline) or a bare U-Net (then pass ``tokenizer``). ``words`` are strings
+    (the first unused occurrence in ``prompt``: ``["dog", "dog"]`` are the two dogs of "a dog and
+    a dog"), ``Word`` objects or character spans of ``prompt``, or lists of token positions.
+    ``cfg=True`` skips the unconditional first half of each batch (classifier-free guidance).
+    The U-Net gets its own processors back when the block ends::
+
+        with trace(pipe, ["cats", "walking"], prompt, cfg=True) as maps:
+            pipe(prompt, num_frames=8)
+        maps["walking"]  # (frames, h, w): summed over its tokens, mean over layers and steps
     """
     unet = _unet_of(model)
     tokenizer = tokenizer or getattr(model, "tokenizer", None)

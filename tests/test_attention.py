@@ -14,7 +14,7 @@ from starvid.attention import (
     StopForward,
     cross_attention_layers,
     install_recorders,
-    record_attention,
+    trace,
     select_layers,
     token_positions,
 )
@@ -222,11 +222,11 @@ def test_grad_flows_and_early_stop_gives_same_maps(bb):
         assert not isinstance(proc, RecordingAttnProcessor)
 
 
-def test_record_attention_gives_per_word_heatmaps(bb):
+def test_trace_gives_per_word_heatmaps(bb):
     prompt = "a dog and a dog chasing a hippopotamus"
     x, emb = _inputs(bb, prompt, frames=4, cfg=True)
     before = dict(bb.unet.attn_processors)
-    with record_attention(
+    with trace(
         bb, ["dog", "dog", "hippopotamus"], prompt=prompt, cfg=True, record_layers="all"
     ) as maps:
         with torch.no_grad():
@@ -239,3 +239,29 @@ def test_record_attention_gives_per_word_heatmaps(bb):
         assert (m >= 0).all() and m.sum() > 0
     assert not torch.allclose(d["dog"], d["dog#2"])  # two occurrences, two maps
     assert all(type(v) is type(before[k]) for k, v in bb.unet.attn_processors.items())
+
+
+def test_trace_around_a_diffusers_pipeline_call(bb):
+    """The DAAM-style use: wrap a diffusers text-to-video pipeline's own call (here the
+    deprecated TextToVideoSDPipeline built from the shipped tiny model's parts) and read each
+    word's heat map afterwards; the pipeline's processors are restored."""
+    import starvid
+    from diffusers import TextToVideoSDPipeline
+
+    pipe = TextToVideoSDPipeline(
+        vae=bb.vae,
+        text_encoder=bb.text_encoder,
+        tokenizer=bb.tokenizer,
+        unet=bb.unet,
+        scheduler=bb.new_scheduler(),
+    )
+    pipe.set_progress_bar_config(disable=True)
+    prompt = "a cat walking and a dog jumping"
+    before = {k: type(v) for k, v in bb.unet.attn_processors.items()}
+    with starvid.trace(pipe, ["cat", "walking", "dog"], prompt, cfg=True) as maps:
+        pipe(prompt, num_frames=3, num_inference_steps=2, height=64, width=64, output_type="np")
+    d = maps.as_dict()
+    assert list(d) == ["cat", "walking", "dog"]
+    assert all(m.shape[0] == 3 and float(m.sum()) > 0 for m in d.values())
+    assert maps.store.forwards == 2  # one CFG forward a step
+    assert {k: type(v) for k, v in bb.unet.attn_processors.items()} == before
