@@ -14,9 +14,9 @@ from starvid.attention import (
     StopForward,
     cross_attention_layers,
     install_recorders,
-    trace,
     select_layers,
     token_positions,
+    trace,
 )
 from starvid.errors import StarVidError
 
@@ -245,8 +245,9 @@ def test_trace_around_a_diffusers_pipeline_call(bb):
     """The DAAM-style use: wrap a diffusers text-to-video pipeline's own call (here the
     deprecated TextToVideoSDPipeline built from the shipped tiny model's parts) and read each
     word's heat map afterwards; the pipeline's processors are restored."""
-    import starvid
     from diffusers import TextToVideoSDPipeline
+
+    import starvid
 
     pipe = TextToVideoSDPipeline(
         vae=bb.vae,
