@@ -363,6 +363,31 @@ def test_cli_generate_bad_input(tmp_path, capsys):
     assert "invalid int" in _bad(["--frames", "two", *out], capsys)
     assert "--seed" in _bad(["--seed", "-1", *out], capsys)
     assert "folder" in _bad(["--out", str(tmp_path / "o.mp4")], capsys)
+    # hand-edited reports: each wrong field named in one line
+    good = {
+        "prompt": "a dog running",
+        "backbone": "tiny",
+        "seed": 0,
+        "frames": 2,
+        "settings": {"steps": 2},
+        "plan": {"frames": 2, "objects": [
+            {"id": "dog-1", "noun": "dog", "subject": 0, "boxes": [[0.1, 0.1, 0.4, 0.4]] * 2}]},
+    }  # fmt: skip
+    for field, value, needle in (
+        ("settings", "oops", "invalid field settings"),
+        ("backbone", 123, "invalid field backbone"),
+        ("seed", -4, "invalid field seed"),
+    ):
+        broken = tmp_path / f"report-{field}.json"
+        broken.write_text(json.dumps({**good, field: value}))
+        assert needle in _bad(["--from-report", str(broken), *out], capsys)
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    assert "not JSON" in _bad(["--from-report", str(deep), *out], capsys)
+    # an output folder that is a file fails before any work
+    blocker = tmp_path / "taken"
+    blocker.write_text("x")
+    assert "is a file" in _bad(["--out", str(blocker)], capsys)
     # sized before it starts: refused in a second with the figure, nothing allocated
     huge = _bad(["--frames", "512", "--height", "4096", "--width", "4096", *out], capsys)
     assert "GiB of memory" in huge and "lower frames" in huge
