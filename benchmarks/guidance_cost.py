@@ -64,6 +64,14 @@ def settings_for(name: str, steps: int) -> dict:
     raise SystemExit(f"unknown setting {name}")
 
 
+def base_settings(args, bb):
+    """The run's size and seed from the command line, the rest the backbone's defaults."""
+    from starvid.settings import make_settings
+
+    size = dict(seed=args.seed, steps=args.steps, frames=args.frames)
+    return make_settings(size | dict(height=args.height, width=args.width)).resolve(bb)
+
+
 def _load(args):
     import torch
 
@@ -91,19 +99,10 @@ def measure_mode(args, mode: str) -> dict:
     """Warm up once, then time ``args.repeats`` runs of one mode in this process."""
     from starvid.pipeline import generate
     from starvid.planning import heuristic_plan
-    from starvid.settings import make_settings
 
     bb = _load(args)
     parsed = load_parse(args)
-    base = make_settings(
-        dict(
-            seed=args.seed,
-            steps=args.steps,
-            frames=args.frames,
-            height=args.height,
-            width=args.width,
-        )
-    ).resolve(bb)
+    base = base_settings(args, bb)
     plan = heuristic_plan(parsed, frames=base.frames, seed=args.seed)
     kind, _, setting = mode.partition(":")
     s = base.model_copy(update=settings_for(setting, base.steps)) if kind == "guided" else base
@@ -195,20 +194,11 @@ def estimate(args) -> list[dict]:
     from starvid.backbones import load_backbone
     from starvid.pipeline import iteration_activation_bytes
     from starvid.planning import heuristic_plan
-    from starvid.settings import make_settings
 
     dtype = getattr(torch, args.dtype or "bfloat16")
     bb = load_backbone(args.backbone, device="meta", dtype=dtype, random_weights=True)
     weights = sum(p.numel() * p.element_size() for p in bb.unet.parameters())
-    base = make_settings(
-        dict(
-            seed=args.seed,
-            steps=args.steps,
-            frames=args.frames,
-            height=args.height,
-            width=args.width,
-        )
-    ).resolve(bb)
+    base = base_settings(args, bb)
     parsed = load_parse(args)
     plan = heuristic_plan(parsed, frames=base.frames, seed=args.seed)
     rows = []

@@ -285,12 +285,7 @@ def _add_batch_parsers(sub) -> None:
     p.add_argument(
         "--seeds", type=int, default=1, help="seeds per prompt: --seed, --seed + 1, ... (default 1)"
     )
-    p.add_argument(
-        "--planner",
-        choices=("auto", "llm", "heuristic"),
-        default="heuristic",
-        help="planner when no plan files are given (default heuristic)",
-    )
+    _planner_flag(p, "planner when no plan files are given (default heuristic)")
     p.add_argument(
         "--plans",
         metavar="FOLDER",
@@ -328,6 +323,13 @@ def _add_batch_parsers(sub) -> None:
     p.set_defaults(func=_cmd_suite)
 
 
+PLANNER_CHOICES = ("auto", "llm", "heuristic")  # starvid.planning.PLANNERS, without importing it
+
+
+def _planner_flag(p: argparse.ArgumentParser, help: str, default: str = "heuristic") -> None:
+    p.add_argument("--planner", choices=PLANNER_CHOICES, default=default, help=help)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one subcommand per step of the method."""
     parser = _ArgumentParser(
@@ -350,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("prompt")
     p.add_argument("--frames", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--planner", choices=("auto", "llm", "heuristic"), default="auto")
+    _planner_flag(p, "auto: the LLM planner when it is installed, else the heuristic one", "auto")
     p.add_argument("--model", default=None, help="GGUF path or REPO:FILE for --planner llm")
     p.add_argument("--json", action="store_true", help="print the Plan as JSON")
     p.set_defaults(func=_cmd_plan)
@@ -383,12 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
         "report.json, maps.npz (default ./out)",
     )
     p.add_argument("--plan", metavar="JSON", help="plan file (default: plan with --planner)")
-    p.add_argument(
-        "--planner",
-        choices=("auto", "llm", "heuristic"),
-        default="heuristic",
-        help="planner when no plan is given (default heuristic)",
-    )
+    _planner_flag(p, "planner when no plan is given (default heuristic)")
     p.add_argument(
         "--baseline",
         action="store_true",

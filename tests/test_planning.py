@@ -718,3 +718,10 @@ def test_route_words_are_read_as_a_route():
     # "from" without a place is no route: "falling from a tree" keeps the verb's fall
     it = read_intent(parse_prompt("six apples falling from a tree"), 0)
     assert it.route is None and it.motion.label == "descend"
+
+
+def test_the_cli_offers_exactly_the_planners():
+    from starvid.cli import PLANNER_CHOICES
+    from starvid.planning import PLANNERS
+
+    assert tuple(PLANNER_CHOICES) == tuple(PLANNERS)
