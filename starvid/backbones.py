@@ -83,11 +83,8 @@ class BackboneSpec:
 
 
 # The shapes model's one 8x8 down layer: its maps tell neighbouring objects apart (the 4x4 ones
-# cannot: guidance on them merged objects), and gradient iterations stop right after it (29 ms
-# against 94 ms on the previous default's layers, 1 thread). On the step-12,707 model it beat
-# the 8x8 and 4x4 layers up to the coarse up block, the previous default (StarVid scores, 100
-# tuning captions): numeracy 67 against 56 %, action binding 51 against 28 %, all four right 37
-# against 14 %; held-out captions in README, Status.
+# cannot), gradient iterations stop right after it (29 against 94 ms), and it scored best (100
+# tuning captions: numeracy 67 against 56 %, binding 51 against 28 %; README, Status).
 SHAPES_RECORD_LAYERS = "down_blocks.0"
 # ZeroScope and ModelScope share one architecture: 1,835 M parameters (U-Net 1,411 M, text
 # encoder 340 M, VAE 84 M; counted on the meta device from assets/configs), 3.7 GB in fp16.
