@@ -63,7 +63,7 @@ from starvid.shapes.world import (  # noqa: E402
 )
 
 # What the app and the CLI run on the shapes backbone: its defaults (20 steps, CFG 4, guidance
-# in the first 5 steps, 3 updates a step normalized by the gradient's RMS, size 0.05, maps of
+# in the first 5 steps, 3 updates a step normalized per term, size 0.05, maps of
 # the 8x8 down layer), stated here so that a change of defaults shows in this file (a test
 # ties them). ``--set key=value`` explores others.
 DEFAULT_SETTINGS = dict(

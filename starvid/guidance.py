@@ -248,9 +248,24 @@ def term_normalizers(latent_grads: dict[str, torch.Tensor], normalize: str) -> d
     """
     if normalize != "per_term":
         return {name: 1.0 for name in latent_grads}
-    rms = {name: float(g.float().pow(2).mean().sqrt()) for name, g in latent_grads.items()}
-    floor = max([TERM_FLOOR * max(rms.values(), default=0.0), 1e-12])
-    return {name: max(r, floor) for name, r in rms.items()}
+    sizes = {name: rms(g) for name, g in latent_grads.items()}
+    floor = max([TERM_FLOOR * max(sizes.values(), default=0.0), 1e-12])
+    return {name: max(r, floor) for name, r in sizes.items()}
+
+
+def rms(x: torch.Tensor) -> float:
+    """Root mean square of a tensor, as a float."""
+    return float(x.float().pow(2).mean().sqrt())
+
+
+def hold_update_size(grad: torch.Tensor, size: float) -> torch.Tensor:
+    """``grad`` rescaled to RMS ``size``: a guided step's later iterations keep the size of its
+    first (per-term normalized, weighted) update, so the update does not fade as the terms are
+    met; the weights' mix stays as the first iteration set it. A zero gradient stays zero."""
+    current = rms(grad)
+    if not math.isfinite(current) or current < 1e-12 or not math.isfinite(size):
+        return grad
+    return grad * (size / current)
 
 
 def update_shares(

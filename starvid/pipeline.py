@@ -32,10 +32,12 @@ from starvid.errors import StarVidError
 from starvid.guidance import (
     TERMS,
     GuidanceTargets,
+    hold_update_size,
     inbox_share,
     latent_step,
     loss_terms,
     map_gradients,
+    rms,
     term_normalizers,
     term_values,
     update_shares,
@@ -161,6 +163,15 @@ def _maps_numpy(maps: torch.Tensor, labels: dict[str, list[int]]) -> dict[str, n
 # -- guidance ---------------------------------------------------------------------------------
 
 
+@dataclass
+class StepScale:
+    """What the first iteration of a guided step measured: each term's normalizer and the size
+    (RMS) of its weighted update, which the step's later iterations keep."""
+
+    norms: dict[str, float]
+    size: float
+
+
 class Guidance:
     """The gradient iterations of one run's guided steps, and what they logged.
 
@@ -169,7 +180,9 @@ class Guidance:
     step each weighted term's gradient is carried back to the latents on its own: that gives
     its normalizer (``normalize_grad="per_term"``: each term at its own RMS, so a weight scales
     its own pull) and its share of the update, logged so an inert term shows at once. Later
-    iterations carry the normalized, weighted sum back in one pass.
+    iterations carry the normalized, weighted sum back in one pass and keep the first update's
+    size (``hold_update_size``): the terms shrink as they are met, and updates that shrank with
+    them left counts and binding half done (held-out numeracy 56 % against 71 %).
     """
 
     def __init__(self, unet, scheduler, cond, store, targets: GuidanceTargets, s, check_cancel):
@@ -184,13 +197,13 @@ class Guidance:
         store, s = self.store, self.s
         store.keep_grad, store.stop_early, store.skip_uncond = True, s.stop_early, False
         scale = _noise_scale(self.scheduler, t, s.step_schedule)
-        latest, norms = None, None
+        latest, scale_of_step = None, None
         with checkpointed_layers(self.unet, store, s.checkpointing):
             for it in range(s.iterations):
                 self.check_cancel()
                 z = latents.detach().requires_grad_(True)
                 with torch.enable_grad():
-                    grad, norms, latest = self._gradient(z, t, index, it, norms)
+                    grad, scale_of_step, latest = self._gradient(z, t, index, it, scale_of_step)
                 if grad is None:
                     break
                 update, problem = latent_step(
@@ -199,12 +212,16 @@ class Guidance:
                 if update is None:
                     self.warnings.append(f"step {index}: {problem}")
                     break
+                if s.step_size * scale > 0:
+                    self.losses[-1]["update_size"] = rms(update) / (s.step_size * scale)
                 latents = (latents - update).detach()
         store.reset()
         return latents, latest
 
-    def _gradient(self, z, t, index: int, it: int, norms: dict[str, float] | None):
-        """(weighted gradient w.r.t. the latents or None, the step's normalizers, the row)."""
+    def _gradient(self, z, t, index: int, it: int, step_scale: StepScale | None):
+        """(weighted gradient w.r.t. the latents or None, the step's scale, the logged row).
+
+        ``step_scale`` is None at the first iteration of a step, which measures it."""
         s = self.s
         forward_for_maps(self.unet, self.scheduler.scale_model_input(z, t), t, self.cond)
         maps = self.store.layer_mean()
@@ -217,11 +234,11 @@ class Guidance:
             math.isfinite(row[f"{n}_raw"]) for n in TERMS
         ):
             self.warnings.append(f"step {index}: non-finite loss (NaN/Inf); latent update skipped")
-            return None, norms, row
+            return None, step_scale, row
         weighted = {n for n, w in self.weights.items() if w}
         if not maps.requires_grad or not weighted & set(terms):
-            return None, norms, row  # nothing to steer (no objects with tokens, zero weights)
-        if norms is None:  # first iteration of the step: every term on its own
+            return None, step_scale, row  # nothing to steer (no objects with tokens, zero weights)
+        if step_scale is None:  # first iteration of the step: every term on its own
             grads = map_gradients(maps, terms)
             latent = {
                 n: torch.autograd.grad(maps, z, g, retain_graph=True)[0] for n, g in grads.items()
@@ -229,11 +246,14 @@ class Guidance:
             norms = term_normalizers(latent, s.normalize_grad)
             row.update(update_shares(latent, self.weights, norms))
             grad = sum(self.weights[n] / norms[n] * g for n, g in latent.items())
-            return grad, norms, row
+            return grad, StepScale(norms, rms(grad)), row
         grads = map_gradients(maps, terms, weighted)
+        norms = step_scale.norms
         combined = sum(self.weights[n] / norms[n] * g for n, g in grads.items())
         (grad,) = torch.autograd.grad(maps, z, combined)
-        return grad, norms, row
+        if s.normalize_grad == "per_term":
+            grad = hold_update_size(grad, step_scale.size)
+        return grad, step_scale, row
 
 
 # -- the loop ---------------------------------------------------------------------------------

@@ -27,7 +27,10 @@ class LossRow(BaseModel):
     each term's share of the latent update (``*_share``, summing to 1) and its pull (``*_pull``:
     the RMS of its part of the update in step-size units; with ``normalize_grad="per_term"`` a
     term that acts pulls with its weight): a term that cannot act (zero weight, or a saturated
-    loss whose gradient vanishes) shows a pull of about 0."""
+    loss whose gradient vanishes) shows a pull of about 0. ``update_size`` is the RMS of the
+    update the iteration made, in step-size units before the noise-level factor (``per_term``:
+    the first iteration's weighted pull, held by the later ones; ``rms``: 1; smaller when
+    ``max_grad_norm`` clipped it; absent when the update was skipped)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -42,6 +45,7 @@ class LossRow(BaseModel):
     syntax_share: float | None = None
     spatial_pull: float | None = None
     syntax_pull: float | None = None
+    update_size: float | None = None
 
 
 class ObjectReport(BaseModel):

@@ -82,8 +82,9 @@ class GenerationSettings(BaseModel):
     normalize_grad: Literal["per_term", "rms", "none"] = Field(
         "per_term",
         description="update size: 'per_term' brings each term's gradient to unit RMS before "
-        "the weights (a weight scales its own pull); 'rms' normalizes the weighted sum (only "
-        "the weights' ratio matters); 'none' uses the raw gradient",
+        "the weights at a step's first update, which sets the size of its others (a weight "
+        "scales its own pull); 'rms' normalizes the weighted sum (only the weights' ratio "
+        "matters); 'none' uses the raw gradient",
     )
     step_schedule: Literal["sqrt_one_minus_alpha", "constant"] = Field(
         "sqrt_one_minus_alpha",

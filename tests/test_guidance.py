@@ -16,6 +16,7 @@ from starvid.guidance import (
     box_masks,
     contrastive_loss,
     distribution,
+    hold_update_size,
     inbox_share,
     latent_step,
     loss_terms,
@@ -216,6 +217,15 @@ def test_per_term_normalizers_scale_each_term_to_unit_rms_with_a_floor():
     shares = update_shares(live, {"spatial": 1.0, "syntax": 0.25}, norms)
     assert shares["spatial_share"] == pytest.approx(0.8)
     assert shares["syntax_share"] == pytest.approx(0.2)
+
+
+def test_hold_update_size_rescales_to_the_first_updates_rms():
+    g = torch.tensor([[3.0, -4.0], [0.0, 0.0]])  # RMS 2.5
+    held = hold_update_size(g, 0.5)
+    assert float(held.pow(2).mean().sqrt()) == pytest.approx(0.5)
+    assert torch.allclose(held, g / 5.0)  # the direction is kept
+    zero = torch.zeros(2, 2)
+    assert torch.equal(hold_update_size(zero, 0.5), zero)  # nothing to steer stays nothing
 
 
 # -- on the tiny model -------------------------------------------------------------------------

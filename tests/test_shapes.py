@@ -605,6 +605,10 @@ def test_a_larger_spatial_weight_pulls_harder():
             first = [r for r in run.losses if r["iteration"] == 0]
             assert all(r["spatial_pull"] == pytest.approx(w, rel=1e-4) for r in first)
             assert all(r["syntax_pull"] == 0.0 and r["syntax"] == 0.0 for r in first)
+            # every update of the window has that size: the later iterations of a step hold
+            # the first one's, though the spatial term (and its gradient) shrinks as it is met
+            assert len(run.losses) == 2 * 3
+            assert all(r["update_size"] == pytest.approx(w, rel=1e-3) for r in run.losses)
     light = np.mean([np.nanmean(r[0].inbox_share) for _, r in runs])
     strong = np.mean([np.nanmean(r[1].inbox_share) for _, r in runs])
     assert strong > light + 0.05, (light, strong)
