@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
 import subprocess
 import sys
 import time
@@ -28,29 +26,16 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+sys.path.insert(0, str(ROOT))
+
+from starvid.ui.browser import CHROMIUM, CHROMIUM_ARGS, app_env, free_port  # noqa: E402
+
 EXAMPLE = "two red circles moving left and a blue square jumping"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_app(port: int, log_path: Path) -> subprocess.Popen:
     """The real app in a subprocess, offline; returns once it answers."""
-    env = dict(os.environ, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port))
-    env |= {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
+    env = app_env(port)
     log = open(log_path, "w")  # noqa: SIM115 - the child owns it
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log,
                             stderr=subprocess.STDOUT)  # fmt: skip
@@ -103,7 +88,7 @@ def run_load(users: int, steps: int, url: str) -> dict:
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         pages = [_planned_page(browser, url, steps) for _ in range(users)]
         queued, leaver = _planned_page(browser, url, steps), _planned_page(browser, url, steps)
         t0 = time.monotonic()
@@ -146,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(CHROMIUM).exists():
         print(f"error: {CHROMIUM} missing: apt-get install chromium", file=sys.stderr)
         return 2
-    port = _free_port()
+    port = free_port()
     proc = start_app(port, Path("/tmp") / f"starvid-load-{port}.log")
     try:
         result = run_load(args.users, args.steps, f"http://127.0.0.1:{port}/")

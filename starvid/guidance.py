@@ -274,10 +274,7 @@ def update_shares(
     """Each term's share of the update's size (summing to 1) and its pull: the RMS of its part
     of the update in step-size units (``per_term``: its weight when it acts, about 0 when its
     gradient vanishes, as a saturated InfoNCE's does)."""
-    pulls = {
-        n: weights[n] * float(g.float().pow(2).mean().sqrt()) / norms[n]
-        for n, g in latent_grads.items()
-    }
+    pulls = {n: weights[n] * rms(g) / norms[n] for n, g in latent_grads.items()}
     sizes = {n: weights[n] * float(g.float().norm()) / norms[n] for n, g in latent_grads.items()}
     total = sum(sizes.values())
     ok = total > 0 and math.isfinite(total)
@@ -308,7 +305,7 @@ def latent_step(
         if norm > max_grad_norm:
             g = g * (max_grad_norm / norm)
     if normalize == "rms":
-        divisor = float(g.pow(2).mean().sqrt())
+        divisor = rms(g)
     elif normalize in ("per_term", "none"):
         divisor = 1.0
     else:

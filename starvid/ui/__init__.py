@@ -5,7 +5,8 @@ The app calls the same functions as the CLI (``parse_prompt``, ``make_plan``, th
 settings widgets from the schema), ``text`` (chips, notices, progress), ``inspect`` (a run's
 maps and figures), ``jobs`` (the worker thread, cancel, ZeroGPU), ``outputs`` (private session
 folders and their cleanup), ``layout`` (one function per step), ``events_edit`` and
-``events_run`` (the handlers) and ``app`` (wiring and launch options).
+``events_run`` (the handlers), ``app`` (wiring and launch options) and ``browser`` (Chromium
+and the app process for the browser test and the load test).
 """
 
 from starvid.ui.app import build_app, launch_options
