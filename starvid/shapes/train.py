@@ -23,12 +23,15 @@ those samples logged next to the loss.
 from __future__ import annotations
 
 import argparse
+import collections
+import contextlib
 import json
 import math
 import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -36,9 +39,15 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from diffusers.models.attention_processor import AttnProcessor
 from safetensors.torch import load_file
 
-from starvid.attention import AttentionStore, install_recorders, select_layers
+from starvid.attention import (
+    AttentionStore,
+    RecordingAttnProcessor,
+    install_recorders,
+    select_layers,
+)
 from starvid.errors import StarVidError
 from starvid.shapes import model as M
 from starvid.shapes.monitor import MAX_WORDS, append_jsonl, write_preview
@@ -147,6 +156,28 @@ def denoising_loss(pred, x0, noise, alpha_bar, prediction: str, max_weight: floa
     return (w * (pred - x0) ** 2).mean()
 
 
+def set_fast_attention(unet) -> None:
+    """Plain matmul-softmax attention where nothing is recorded.
+
+    On the CPU, for this model's short sequences (64 pixels, 8 frames) the explicit attention in
+    bf16 costs less than the fused SDPA kernel (``benchmarks/train_throughput.py``).
+    """
+    plain = AttnProcessor()
+    unet.set_attn_processor(
+        {
+            name: proc if isinstance(proc, RecordingAttnProcessor) else plain
+            for name, proc in unet.attn_processors.items()
+        }
+    )
+
+
+def set_dropout(model: torch.nn.Module, p: float) -> None:
+    """Set every dropout layer's rate (diffusers' temporal convolutions hard-code 0.1)."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = p
+
+
 # -- state ------------------------------------------------------------------------------------
 
 
@@ -181,9 +212,11 @@ class Trainer:
             self.resumed = "scratch"
         self.ema_unet.requires_grad_(False)
         self.ema_text.requires_grad_(False)
+        self.alphas = M.build_train_scheduler().alphas_cumprod.to(self.device)
 
     def _build_from(self, folder: Path | None) -> None:
         if folder is None:
+            torch.manual_seed(self.args.seed)  # a from-scratch run starts from the same weights
             self.cfg = M.ShapesModelConfig(
                 channels=tuple(self.args.channels),
                 prediction=self.args.prediction,
@@ -271,6 +304,9 @@ class Trainer:
             "max_weight": self.args.max_weight,
             "temporal_weight": self.args.temporal_weight,
             "high_noise_share": self.args.high_noise_share,
+            "precision": self.args.precision,
+            "attention": self.args.attention,
+            "dropout": self.args.dropout,
             "curriculum": {
                 "kind_weights": self.args.kind_weights,
                 "count_weights": self.args.count_weights,
@@ -287,6 +323,76 @@ class Trainer:
             for pe, pl in zip(ema.parameters(), live.parameters(), strict=True):
                 pe.lerp_(pl, 1 - decay)
 
+    @contextlib.contextmanager
+    def training_mode(self) -> Iterator[None]:
+        """Recorders on every cross-attention layer (the aux loss), the run's attention kernel
+        and dropout, train mode; the U-Net's processors come back on exit."""
+        layers = select_layers(self.unet, "all")
+        self.store = AttentionStore(list(range(1, MAX_WORDS + 1)), layers, keep_grad=True)
+        with install_recorders(self.unet, self.store):
+            if self.args.attention == "plain":
+                set_fast_attention(self.unet)
+            set_dropout(self.unet, self.args.dropout)
+            self.unet.train()
+            self.text.train()
+            yield
+
+    def train_step(self, lr: float, clock: PhaseClock | None = None) -> dict[str, float]:
+        """One optimizer step on a fresh batch (seeded by the step); returns its losses.
+
+        Inside ``training_mode``. `clock`, when given, adds the CPU seconds of each phase.
+        """
+        args, dev = self.args, self.device
+        clock = clock or PhaseClock()
+        rng = np.random.default_rng([args.seed, self.step])
+        seeds = [int(x) for x in rng.integers(0, 2**31, args.batch)]
+        drop = list(rng.random(args.batch) < args.cond_drop)
+        x0, caps, tgt, wts = make_batch(seeds, self.world, args.aux_roles, drop)
+        x0, tgt, wts = x0.to(dev), tgt.to(dev), wts.to(dev)
+        gen = torch.Generator("cpu").manual_seed(int(rng.integers(2**31)))
+        noise = torch.randn(x0.shape, generator=gen).to(dev)
+        t = sample_timesteps(args.batch, len(self.alphas), args.high_noise_share, gen).to(dev)
+        a = self.alphas[t].view(-1, 1, 1, 1, 1)
+        xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        clock.mark("data")
+        with torch.autocast(dev.type, torch.bfloat16, enabled=args.precision == "bf16"):
+            ctx = self.text(M.tokenize(self.tokenizer, caps).to(dev))[0]
+            pred = self.unet(xt, t, encoder_hidden_states=ctx).sample.float()
+        clock.mark("forward")
+        mse = denoising_loss(pred, x0, noise, a, self.cfg.prediction, args.max_weight)
+        zero = torch.zeros((), device=dev)
+        aux = aux_loss(self.store, tgt, wts) if args.aux_weight > 0 else zero
+        temporal = temporal_loss(pred, x0, a, args.max_weight) if args.temporal_weight else zero
+        loss = mse + args.aux_weight * aux + args.temporal_weight * temporal
+        clock.mark("loss")
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        clock.mark("backward")
+        gnorm = torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        self.opt.step()
+        clock.mark("optimizer")
+        self.step += 1
+        self.update_ema()
+        clock.mark("ema")
+        values = {"loss": loss, "mse": mse, "aux": aux, "temporal": temporal, "grad_norm": gnorm}
+        return {k: float(v.detach()) for k, v in values.items()}
+
+
+class PhaseClock:
+    """CPU seconds (this process, all threads) spent in each phase of training steps."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = collections.defaultdict(float)
+        self._last = time.process_time()
+
+    def mark(self, phase: str) -> None:
+        """Charge the CPU time since the previous mark to `phase`."""
+        now = time.process_time()
+        self.seconds[phase] += now - self._last
+        self._last = now
+
 
 # -- the loop ---------------------------------------------------------------------------------
 
@@ -302,10 +408,6 @@ def train(args) -> dict:
         f"{sum(p.numel() for p in tr.unet.parameters()) / 1e6:.2f} M U-Net parameters",
         flush=True,
     )
-    sched = M.build_train_scheduler()
-    alphas = sched.alphas_cumprod.to(tr.device)
-    layers = select_layers(tr.unet, "all")
-    store = AttentionStore(list(range(1, MAX_WORDS + 1)), layers, keep_grad=True)
     stop = {"flag": False}
 
     def _on_signal(signum, frame):
@@ -326,53 +428,15 @@ def train(args) -> dict:
     times: list[float] = []
     summary = {"start_step": tr.step}
     try:
-        with install_recorders(tr.unet, store):
-            tr.unet.train()
-            tr.text.train()
+        with tr.training_mode():
             while tr.step < end_step and not stop["flag"] and time.time() < deadline:
                 t0 = time.time()
-                rng = np.random.default_rng([args.seed, tr.step])
-                seeds = [int(x) for x in rng.integers(0, 2**31, args.batch)]
-                drop = list(rng.random(args.batch) < args.cond_drop)
-                x0, caps, tgt, wts = make_batch(seeds, tr.world, args.aux_roles, drop)
-                x0, tgt, wts = x0.to(tr.device), tgt.to(tr.device), wts.to(tr.device)
-                gen = torch.Generator("cpu").manual_seed(int(rng.integers(2**31)))
-                noise = torch.randn(x0.shape, generator=gen).to(tr.device)
-                t = sample_timesteps(
-                    args.batch, sched.config.num_train_timesteps, args.high_noise_share, gen
-                ).to(tr.device)
-                a = alphas[t].view(-1, 1, 1, 1, 1)
-                xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
-                ctx = tr.text(M.tokenize(tr.tokenizer, caps).to(tr.device))[0]
-                pred = tr.unet(xt, t, encoder_hidden_states=ctx).sample
-                mse = denoising_loss(pred, x0, noise, a, tr.cfg.prediction, args.max_weight)
-                aux = aux_loss(store, tgt, wts) if args.aux_weight > 0 else torch.zeros(())
-                temporal = (
-                    temporal_loss(pred, x0, a, args.max_weight)
-                    if args.temporal_weight > 0
-                    else torch.zeros(())
-                )
-                loss = mse + args.aux_weight * aux + args.temporal_weight * temporal
-                tr.opt.zero_grad(set_to_none=True)
-                loss.backward()
-                gnorm = torch.nn.utils.clip_grad_norm_(tr.params, 1.0)
-                for g in tr.opt.param_groups:
-                    g["lr"] = learning_rate(args, tr.step, progress(tr.step))
-                tr.opt.step()
-                tr.step += 1
-                tr.update_ema()
+                values = tr.train_step(learning_rate(args, tr.step, progress(tr.step)))
                 times.append(time.time() - t0)
                 if tr.step % args.log_every == 0 or tr.step == end_step:
-                    rec = {
-                        "step": tr.step,
-                        "loss": round(loss.detach().item(), 5),
-                        "mse": round(mse.item(), 5),
-                        "aux": round(float(aux.detach()), 5),
-                        "temporal": round(float(temporal.detach()), 5),
-                        "grad_norm": round(float(gnorm), 4),
-                        "s_per_step": round(float(np.mean(times[-args.log_every :])), 3),
-                        "time": round(time.time() - tr.started, 1),
-                    }
+                    rec = {"step": tr.step} | {k: round(v, 5) for k, v in values.items()}
+                    rec["s_per_step"] = round(float(np.mean(times[-args.log_every :])), 3)
+                    rec["time"] = round(time.time() - tr.started, 1)
                     append_jsonl(log_path, rec)
                     print(json.dumps(rec), flush=True)
                 if args.sample_every and tr.step % args.sample_every == 0:
@@ -462,6 +526,22 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="sinusoidal frame positions in the temporal attention (added on a warm start)",
     )
+    ap.add_argument(
+        "--precision",
+        choices=("bf16", "fp32"),
+        default="bf16",
+        help="forward passes in bfloat16 autocast (weights, optimizer and losses stay float32)",
+    )
+    ap.add_argument(
+        "--attention",
+        choices=("plain", "sdpa"),
+        default=None,
+        help="unrecorded attention layers: matmul-softmax (default on the CPU, where it is faster "
+        "for this model's short sequences) or fused SDPA (default on a GPU)",
+    )
+    ap.add_argument(
+        "--dropout", type=float, default=0.0, help="dropout of the U-Net (diffusers' default 0.1)"
+    )
     ap.add_argument("--channels", type=int, nargs="+", default=[64, 96])
     ap.add_argument("--out", default=str(M.SHAPES_DIR))
     ap.add_argument("--state", default="runs/shapes/state.safetensors")
@@ -478,6 +558,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; bad options or input print one line and exit 2."""
     try:
         args = build_parser().parse_args(argv)
+        if args.attention is None:
+            args.attention = "plain" if args.device == "cpu" else "sdpa"
         if args.device.startswith("cuda") and not torch.cuda.is_available():
             raise StarVidError("--device cuda requested but CUDA is not available here")
         if args.temporal_weight > 0 and args.prediction != "sample":
