@@ -335,6 +335,9 @@ class Trainer:
             set_dropout(self.unet, self.args.dropout)
             self.unet.train()
             self.text.train()
+            # Compiled once per call (about 2.5 CPU-minutes for the 1.2 M model): it pays on a
+            # round, not on a test.
+            self.forward = torch.compile(self.unet) if self.args.compile else self.unet
             yield
 
     def train_step(self, lr: float, clock: PhaseClock | None = None) -> dict[str, float]:
@@ -357,7 +360,7 @@ class Trainer:
         clock.mark("data")
         with torch.autocast(dev.type, torch.bfloat16, enabled=args.precision == "bf16"):
             ctx = self.text(M.tokenize(self.tokenizer, caps).to(dev))[0]
-            pred = self.unet(xt, t, encoder_hidden_states=ctx).sample.float()
+            pred = self.forward(xt, t, encoder_hidden_states=ctx).sample.float()
         clock.mark("forward")
         mse = denoising_loss(pred, x0, noise, a, self.cfg.prediction, args.max_weight)
         zero = torch.zeros((), device=dev)
@@ -541,6 +544,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument(
         "--dropout", type=float, default=0.0, help="dropout of the U-Net (diffusers' default 0.1)"
+    )
+    ap.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the U-Net's training forward (minutes to compile, then faster steps)",
     )
     ap.add_argument("--channels", type=int, nargs="+", default=[64, 96])
     ap.add_argument("--out", default=str(M.SHAPES_DIR))
