@@ -133,15 +133,21 @@ def rate_table(rows: list[dict]) -> dict:
 
 
 def diagnosis(rows: list[dict]) -> dict:
-    """Where numeracy fails: the share of subjects drawn with the right count (and size), by the
-    count the caption asks for, and the share of videos with objects of colours it does not name
-    (numeracy needs none)."""
+    """Where numeracy and binding fail: the share of subjects drawn with the right count (and
+    size), by the count the caption asks for; the share of videos with objects of colours it
+    does not name (numeracy needs none); the share of videos where a subject does another
+    subject's motion (motion leak, ``VideoScore.motion_leak``)."""
     by_count: dict[int, dict[str, list[bool]]] = {}
     for r in rows:
         for g in r["groups"]:
             arms = by_count.setdefault(g["count"], {"baseline": [], "starvid": []})
             for arm in arms:
                 arms[arm].append(g[arm])
+    leak = {}
+    if all("leak" in r for r in rows):  # rows saved before the leak was scored have none
+        leak["videos_with_motion_leak"] = {
+            arm: float(np.mean([r["leak"][arm] for r in rows])) for arm in ("baseline", "starvid")
+        }
     return {
         "count_right_by_count": {
             str(n): {arm: float(np.mean(v)) for arm, v in arms.items()}
@@ -151,7 +157,7 @@ def diagnosis(rows: list[dict]) -> dict:
         "videos_with_extra_objects": {
             arm: float(np.mean([r["extra"][arm] for r in rows])) for arm in ("baseline", "starvid")
         },
-    }
+    } | leak
 
 
 def single_groups() -> list[list[Group]]:
@@ -335,6 +341,11 @@ def compare_rows(rows_a: list[dict], rows_b: list[dict]) -> dict:
                 ],
                 "extra": {"baseline": a["extra"]["starvid"], "starvid": b["extra"]["starvid"]},
             }
+            | (
+                {"leak": {"baseline": a["leak"]["starvid"], "starvid": b["leak"]["starvid"]}}
+                if "leak" in a and "leak" in b
+                else {}
+            )
         )
     return rate_table(rows)
 
@@ -363,6 +374,12 @@ def print_table(title: str, table: dict, arms: tuple[str, str] = ("baseline", "S
         "  videos with objects of colours the caption does not name: "
         f"{100 * extra['baseline']:.1f}% -> {100 * extra['starvid']:.1f}%"
     )
+    if "videos_with_motion_leak" in diag:
+        leak = diag["videos_with_motion_leak"]
+        print(
+            "  videos where a subject does another subject's motion: "
+            f"{100 * leak['baseline']:.1f}% -> {100 * leak['starvid']:.1f}%"
+        )
 
 
 def save_grid(path: Path, examples: list) -> None:

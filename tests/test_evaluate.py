@@ -94,6 +94,7 @@ def _reference_rows(groups_list) -> list[dict]:
                         for b, g in zip(sb.groups, sg.groups, strict=True)
                     ],
                     "extra": {"baseline": sb.extra_objects > 0, "starvid": sg.extra_objects > 0},
+                    "leak": {"baseline": sb.motion_leak, "starvid": sg.motion_leak},
                 }
             )
     return rows

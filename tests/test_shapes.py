@@ -23,6 +23,7 @@ from starvid.shapes.train import aux_loss, main
 from starvid.shapes.world import (
     COLORS,
     MOTION_VERBS,
+    MOTIONS,
     SHAPES,
     VOCAB,
     Group,
@@ -173,6 +174,7 @@ def test_scorer_on_ground_truth(scenes, eval_groups):
     scores += [score_video(render(g, seed=i % 3).video, g) for i, g in enumerate(eval_groups[:40])]
     # the scorer is exact on the world's own videos: every category, every video
     assert summarize(scores) == {cat: 1.0 for cat in CATEGORIES}
+    assert not any(s.motion_leak for s in scores)
     cfg = WorldConfig(size=64, frames=16)
     big = [sample_scene(i, cfg) for i in range(12)]
     assert summarize([score_video(s.video, s.groups, cfg) for s in big])["all"] == 1.0
@@ -185,6 +187,10 @@ def test_scorer_catches_wrong_videos(eval_groups):
     swapped = [replace(a, motion=b.motion), replace(b, motion=a.motion)]
     s = score_video(video, swapped)
     assert not s.action_binding and s.numeracy and s.attribute
+    assert s.motion_leak and not score_video(video, g).motion_leak  # each did the other's motion
+    third = [m for m in MOTIONS if m not in (a.motion, b.motion)][0]
+    s = score_video(video, [replace(a, motion=third), b])
+    assert not s.action_binding and not s.motion_leak  # wrong, but not the other's motion
     more = [replace(a, count=a.count % 3 + 1), b]
     assert not score_video(video, more).numeracy
     # the other subject recoloured: its count is not checked, but the extra colour fails numeracy

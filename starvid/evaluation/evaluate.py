@@ -93,6 +93,7 @@ def shapes_row(job: FinishedJob) -> dict:
             for b, g in zip(base.groups, star.groups, strict=True)
         ],
         "extra": {"baseline": base.extra_objects > 0, "starvid": star.extra_objects > 0},
+        "leak": {"baseline": base.motion_leak, "starvid": star.motion_leak},
     }
 
 

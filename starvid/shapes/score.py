@@ -229,6 +229,17 @@ class VideoScore:
     extra_objects: int = 0  # objects of colours the caption does not name (median per frame)
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def motion_leak(self) -> bool:
+        """A subject does another subject's motion instead of its own (every object of it moves
+        the other's way): the failure the syntax-aware loss is for."""
+        return any(
+            g.motions_seen
+            and not g.motion_ok
+            and any(set(g.motions_seen) == {o.motion} for o in self.groups if o.motion != g.motion)
+            for g in self.groups
+        )
+
     def to_dict(self) -> dict:
         """Plain JSON."""
         return asdict(self)
