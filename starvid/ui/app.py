@@ -28,7 +28,13 @@ document.addEventListener("wheel", (e) => {
   if (e.target instanceof Element && e.target.closest("#canvas")) e.stopPropagation();
 }, {capture: true});
 </script>"""
-COUNTER_JS = f"(text) => `${{(text || '').length}} / {MAX_PROMPT_CHARS} characters`"
+COUNTER_JS = f"""(text) => {{
+  const n = (text || '').length;
+  const line = `${{n}} / {MAX_PROMPT_CHARS} characters`;
+  return n > {MAX_PROMPT_CHARS}
+    ? `<span class="sv-over">${{line}}: too long, shorten it by ${{n - {MAX_PROMPT_CHARS}}}</span>`
+    : line;
+}}"""
 
 
 def launch_options() -> dict[str, Any]:
@@ -111,7 +117,7 @@ def wire_edit(ui: Studio) -> None:
     p.backbone.change(
         h.backbone,
         {p.backbone, ui.active_backbone} | settings | common,
-        views + [ui.active_backbone, p.backbone_info, p.examples, p.unknown, *settings],
+        views + [ui.active_backbone, p.backbone_info, p.examples, p.unknown, e.frame, *settings],
         **quiet,
     )
     e.canvas.change(h.canvas, {e.canvas} | common, views, **quiet)

@@ -23,7 +23,8 @@ from starvid.ui.inspect import LiveRun, heatmap_for, inbox_figure, losses_figure
 from starvid.ui.jobs import JOBS, RunClock, Ticket, gpu_stream_generation
 from starvid.ui.layout import Studio
 from starvid.ui.outputs import new_run_dir
-from starvid.ui.text import ProgressView, notice_html, object_palette, progress_html
+from starvid.ui.palette import object_palette
+from starvid.ui.text import ProgressView, notice_html, progress_html
 
 REFRESH_S = 0.3  # fast models: the page is refreshed a few times a second at most
 CANCEL_WAIT_S = 120.0  # how long Cancel waits for a running step to end
@@ -48,7 +49,13 @@ def generation_input(
     if state is None:
         raise StarVidError("no plan yet: type a prompt and press Plan")
     typed = (prompt or "").strip()
-    if typed and typed != state.prompt:
+    if not typed:  # a cleared or rejected prompt: running the old plan would surprise
+        shown = state.prompt if len(state.prompt) <= 60 else state.prompt[:57] + "..."
+        raise StarVidError(
+            f"the prompt box is empty: the plan is for '{shown}'; put that prompt back or plan "
+            "a new one"
+        )
+    if typed != state.prompt:
         raise StarVidError(
             "the prompt changed since it was planned: press Plan to plan the new one "
             "(or put back the planned prompt)"
@@ -143,7 +150,7 @@ class RunEvents:
 
         ui = self.ui
         clock = RunClock(runs=2 if job.baseline else 1)
-        live = LiveRun(word_subjects=word_subjects(job.parsed))
+        live = LiveRun(word_subjects=word_subjects(job.parsed), parsed=job.parsed)
         yield {ui.generate.progress: progress_html(clock.view())}
         outcome: tuple = ("error", StarVidError("the generation stopped without a result"))
         stream = gpu_stream_generation(
@@ -213,7 +220,7 @@ class RunEvents:
         ] + list(report.warnings)
         words = live.words()
         word = words[0] if words else None
-        colors = object_palette(report.plan)
+        colors = object_palette(report.plan, live.parsed)
         steps, frames = report.settings.steps, report.frames
         out = {
             ui.notice: notice_html(notes),
@@ -288,5 +295,5 @@ class RunEvents:
         live = data.get(self.ui.live)
         if live is None or live.report is None:
             return gr.skip()
-        colors = object_palette(live.report.plan)
+        colors = object_palette(live.report.plan, live.parsed)
         return inbox_figure(live, data[self.ui.inspect.inbox_kind], colors)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from starvid.parsing import ParsedPrompt
 from starvid.report import LossRow, RunReport
 from starvid.ui.editor import EditorState
 from starvid.viz import heatmap_figure, inbox_share_figure, loss_figure
@@ -28,6 +29,7 @@ class LiveRun:
     report: RunReport | None = None
     files: dict[str, Path] = field(default_factory=dict)
     word_subjects: dict[str, int] = field(default_factory=dict)  # map label -> subject index
+    parsed: ParsedPrompt | None = None  # the run's parse (its colour words colour the charts)
 
     def store_maps(self, run: str, step: int, maps: dict | None) -> None:
         """Keep one step's per-word maps ``(F, h, w)`` (float16, so a run's history stays

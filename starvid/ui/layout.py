@@ -2,8 +2,9 @@
 
 Three columns on a wide window: 1 Prompt (with the parse's chips and the plan's paths), 2 Plan
 and edit (the keyframe canvas and its tools), 3 Generate with 4 Inspect beside it (the run's
-results in tabs right under the buttons that made them). One notice bar, fixed at the bottom
-of the window, says what the last action did wherever the user is.
+results in tabs right under the buttons that made them). One notice bar at the bottom of the
+window says what the last action did wherever the user is: one line (more folded under it), a
+close button, and notes fade away after a while so it does not keep covering the page.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ from starvid.backbones import BackboneDefaults
 from starvid.parsing import MAX_PROMPT_CHARS
 from starvid.ui.form import APP_SETTINGS, initial_values, make_widget
 from starvid.ui.text import ProgressView, examples_for, progress_html
+
+# The prompt box takes a paste well over the limit, so nothing is cut silently mid-word: the
+# counter turns red and Plan says how long it is (the parser refuses over MAX_PROMPT_CHARS).
+MAX_PASTE_CHARS = 20 * MAX_PROMPT_CHARS
 
 CSS = """
 .sv-chips {display:flex; flex-wrap:wrap; gap:6px; align-items:center; min-height:28px}
@@ -40,18 +45,27 @@ CSS = """
 .sv-small, .sv-small * {font-size:12px !important; color:#555}
 #plan-row {align-items:flex-end}
 .sv-stale {color:#a15c00; font-size:13px}
-#prompt-count {font-size:12px; color:#666; text-align:right}
+#prompt-count {font-size:12px; color:#4b5563; text-align:right}
+#prompt-count .sv-over {color:#b91c1c; font-weight:600}
 #prompt textarea::placeholder {font-style:italic; color:#9a9a9a}
 #canvas button[aria-label^="Rotate"] {display:none !important}
 #notice [data-testid=status-tracker], #progress [data-testid=status-tracker]
   {display:none !important}
 #notice {position:fixed; left:50%; transform:translateX(-50%); bottom:10px; z-index:1000;
-         width:min(900px, 92vw); display:none}
+         width:min(760px, 92vw); display:none; pointer-events:none}
 #notice:has(.sv-notice) {display:block}
-.sv-notice {background:#eef6ff; border:1px solid #93c5fd; border-radius:8px; padding:6px 12px;
-            box-shadow:0 2px 10px #0002; font-size:14px; max-height:30vh; overflow:auto}
+#notice:has(.sv-close input:checked) {display:none}
+.sv-notice {pointer-events:auto; position:relative; background:#eef6ff; border:1px solid #93c5fd;
+            border-radius:8px; padding:4px 34px 4px 12px; box-shadow:0 2px 10px #0002;
+            font-size:14px; max-height:25vh; overflow:auto; color:#1f2937}
+.sv-notice details summary {cursor:pointer; color:#1d4ed8; font-size:13px}
+.sv-notice.sv-note {animation:sv-fade 0.6s ease-in 12s forwards}
+.sv-notice.sv-note:hover {animation-play-state:paused}
+@keyframes sv-fade {to {opacity:0; visibility:hidden}}
 .sv-notice.sv-error {background:#fff1f0; border-color:#f87171}
-.gradio-container {padding-bottom:70px !important}
+.sv-close {position:absolute; right:8px; top:2px; cursor:pointer; font-size:18px; color:#374151}
+.sv-close input {position:absolute; opacity:0; width:1px; height:1px}
+.gradio-container {padding-bottom:60px !important}
 """
 
 
@@ -153,7 +167,7 @@ def prompt_section(backbones: list[tuple[str, str]], info: str) -> PromptSection
         placeholder="Describe the video here…",
         lines=1,
         max_lines=3,
-        max_length=MAX_PROMPT_CHARS,
+        max_length=MAX_PASTE_CHARS,
         elem_id="prompt",
     )
     counter = gr.HTML(f"0 / {MAX_PROMPT_CHARS} characters", elem_id="prompt-count")
