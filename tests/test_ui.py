@@ -678,3 +678,12 @@ def test_chips_fold_the_subjects_a_plan_left_out():
     assert html.count('class="sv-chip"') == len({o.subject for o in plan.objects})
     left_out = len(parsed.subjects) - len({o.subject for o in plan.objects})
     assert left_out > 0 and f"+{left_out} more subject(s) not planned" in html
+
+
+def test_symbols_are_marked_as_unknown_for_the_shapes_model():
+    from starvid.ui.events_edit import unknown_words_for
+
+    unknown = unknown_words_for("two red circles moving left 🚀🚀", "shapes")
+    assert unknown == ["🚀🚀"]
+    assert "<mark>🚀🚀</mark>" in unknown_words_html("two red circles 🚀🚀", unknown, "shapes")
+    assert unknown_words_for("two red circles 🚀", "zeroscope") == []

@@ -40,6 +40,7 @@ from starvid.ui.layout import Studio
 from starvid.ui.outputs import write_export
 from starvid.ui.palette import object_palette
 from starvid.ui.text import (
+    SYMBOL_RUN,
     ProgressView,
     backbone_info,
     chips_html,
@@ -82,7 +83,9 @@ def unknown_words_for(prompt: str, name: str) -> list[str]:
         return []
     from starvid.backbones import load_backbone, unknown_words
 
-    return unknown_words(prompt, load_backbone(name))
+    return unknown_words(prompt, load_backbone(name)) + list(
+        dict.fromkeys(SYMBOL_RUN.findall(prompt))
+    )
 
 
 def error_update(ui: Studio, exc: BaseException, suffix: str = "") -> dict:

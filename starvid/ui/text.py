@@ -51,6 +51,10 @@ MOTION_ARROWS = {
 }
 
 
+# Runs of symbols outside ASCII ("🚀", "→"): no closed-vocabulary model saw them.
+SYMBOL_RUN = re.compile(r"[^\w\s\x00-\x7f]+")
+
+
 def examples_for(backbone: str) -> tuple[str, ...]:
     """The example prompts that suit a backbone (its own world's words for a closed one)."""
     return EXAMPLES.get(backbone, OPEN_EXAMPLES)
@@ -119,7 +123,8 @@ def unknown_words_html(prompt: str, unknown: Sequence[str], backbone: str) -> st
     if not unknown:
         return ""
     bad = {w.lower() for w in unknown}
-    parts = re.split(r"([A-Za-z]+)", prompt)  # words at odd indices, what lies between at even
+    # words and symbols at odd indices, what lies between at even
+    parts = re.split(rf"([A-Za-z]+|{SYMBOL_RUN.pattern})", prompt)
     marked = "".join(
         f"<mark>{html.escape(p)}</mark>" if i % 2 and p.lower() in bad else html.escape(p)
         for i, p in enumerate(parts)
