@@ -54,6 +54,7 @@ from starvid.ui.text import (
 
 log = logging.getLogger("starvid.ui")
 NOUN_LABEL_COLOR = (90, 90, 90)  # canvas labels that add a new instance of a noun
+TRAJECTORY_HEIGHT = 260  # px: the paths fit beside the canvas, above the fold at 1440x1000
 
 
 def backbone_defaults(name: str) -> BackboneDefaults:
@@ -145,7 +146,7 @@ class EditEvents:
         out: dict[Any, Any] = {
             p.chips: chips_html(state, colors),
             p.trajectory: trajectory_figure(state.plan, frame, kf, h / w, colors).update_layout(
-                height=320
+                height=TRAJECTORY_HEIGHT
             ),
             p.keyframes: keyframe_summary(state, frame),
         }

@@ -19,7 +19,14 @@ from starvid.plan import Plan
 from starvid.ui.editor import EditorState
 from starvid.ui.events_edit import canvas_update, error_update, stale_text
 from starvid.ui.form import settings_from_values
-from starvid.ui.inspect import LiveRun, heatmap_for, inbox_figure, losses_figure, word_subjects
+from starvid.ui.inspect import (
+    LiveRun,
+    heatmap_for,
+    inbox_figure,
+    losses_figure,
+    run_difference,
+    word_subjects,
+)
 from starvid.ui.jobs import JOBS, RunClock, Ticket, gpu_stream_generation
 from starvid.ui.layout import Studio
 from starvid.ui.outputs import new_run_dir
@@ -84,6 +91,8 @@ class RunEvents:
             i.results_state,
             i.video_guided,
             i.video_baseline,
+            i.video_previous,
+            i.previous_info,
             i.downloads,
             i.loss_plot,
             i.inbox_plot,
@@ -240,6 +249,10 @@ class RunEvents:
             i.heat_frame: gr.Slider(minimum=0, maximum=frames - 1, value=0, step=1),
             i.heatmap: heatmap_for(live, state, word, 0, None),
         }
+        before = data.get(ui.live)
+        if before is not None and before.report is not None and "guided" in before.files:
+            out[i.video_previous] = str(before.files["guided"])
+            out[i.previous_info] = run_difference(before.report, report)
         if state is not None and state.plan.frames == frames:
             frame = int(data.get(ui.shown) or 0)
             background = data.get(ui.edit.background) or "guided"

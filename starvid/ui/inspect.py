@@ -116,3 +116,25 @@ def inbox_figure(live: LiveRun, key: str, colors: dict[str, tuple[int, int, int]
 def losses_figure(live: LiveRun):
     """The loss chart: the report's rows once the run is done, the live rows until then."""
     return loss_figure(live.report.losses if live.report is not None else live.losses)
+
+
+def run_difference(previous: RunReport, current: RunReport) -> str:
+    """What the previous run did differently from the current one, for the side-by-side
+    comparison: the prompt when it changed, every setting that differs, and both runs' mean
+    in-box share (guided)."""
+    lines = []
+    if previous.prompt != current.prompt:
+        lines.append(f"prompt: '{previous.prompt}'")
+    if previous.backbone != current.backbone:
+        lines.append(f"backbone: {previous.backbone} (now {current.backbone})")
+    old, new = previous.settings.model_dump(), current.settings.model_dump()
+    changed = [f"{k} {old[k]} (now {new[k]})" for k in old if old[k] != new.get(k)]
+    lines.append("settings: " + (", ".join(changed) if changed else "the same as now"))
+    shares = []
+    for label, report in (("previous", previous), ("now", current)):
+        means = [runs["guided"] for runs in report.share_means().values() if "guided" in runs]
+        if means:
+            shares.append(f"{label} {sum(means) / len(means):.2f}")
+    if shares:
+        lines.append("mean in-box share (guided): " + ", ".join(shares))
+    return "**Previous run** · " + " · ".join(lines)

@@ -31,10 +31,10 @@ CSS = """
 .sv-swatch {display:inline-block; width:12px; height:12px; border-radius:3px}
 .sv-verb {border:1px solid #999; border-radius:10px; padding:0 6px; margin-left:2px;
           background:white; font-size:13px; color:#222}
-.sv-none {border-color:#bbb; color:#888}
+.sv-none {border-color:#bbb; color:#5f5f5f}
 .sv-dir {font-size:13px; color:#444}
 .sv-scene {border-radius:10px; padding:1px 8px; background:#eee; color:#555; font-size:13px}
-.sv-scene-label {color:#777; font-size:13px; margin-left:8px}
+.sv-scene-label {color:#5f5f5f; font-size:13px; margin-left:8px}
 .sv-unknown {background:#fff4e5; border-left:4px solid #f59e0b; padding:4px 8px; font-size:14px}
 .sv-unknown mark {background:#fbbf24; padding:0 2px; border-radius:3px}
 .sv-progress {position:relative; min-height:28px; background:#eee; border-radius:6px;
@@ -42,12 +42,15 @@ CSS = """
 .sv-bar {position:absolute; left:0; top:0; bottom:0; background:#f59e0b66}
 .sv-progress span {position:relative; padding:0 8px; line-height:28px; font-size:13px}
 .sv-step {margin:0 !important; font-size:17px}
-.sv-small, .sv-small * {font-size:12px !important; color:#555}
+.sv-small, .sv-small * {font-size:12px !important; color:#4b4b4b}
 #plan-row {align-items:flex-end}
 .sv-stale {color:#a15c00; font-size:13px}
 #prompt-count {font-size:12px; color:#4b5563; text-align:right}
 #prompt-count .sv-over {color:#b91c1c; font-weight:600}
-#prompt textarea::placeholder {font-style:italic; color:#9a9a9a}
+#prompt textarea::placeholder {font-style:italic; color:#6b7280}
+/* help lines and slider ends at 7.7:1 on white (the theme's subdued grey read 1.9:1) */
+:root, .gradio-container {--block-info-text-color:#52525b; --body-text-color-subdued:#52525b}
+.info-text, [data-testid=min-value], [data-testid=max-value] {color:#52525b !important}
 #canvas button[aria-label^="Rotate"] {display:none !important}
 #notice [data-testid=status-tracker], #progress [data-testid=status-tracker]
   {display:none !important}
@@ -120,6 +123,8 @@ class InspectSection:
     results_state: Component
     video_guided: Component
     video_baseline: Component
+    video_previous: Component
+    previous_info: Component
     word: Component
     heat_frame: Component
     heat_step: Component
@@ -176,22 +181,22 @@ def prompt_section(backbones: list[tuple[str, str]], info: str) -> PromptSection
             ["auto", "heuristic", "llm"],
             value="auto",
             label="Planner",
-            info="who lays out the boxes: heuristic (rules, fast), llm (a small language "
-            "model) or auto (the LLM when installed)",
+            info="auto: a small language model when installed; heuristic: rules",
             scale=3,
             elem_id="planner",
         )
         plan_btn = gr.Button("Plan", variant="primary", scale=2, elem_id="plan-btn")
     chips = gr.HTML(elem_id="chips", label="What the parse found")
     unknown = gr.HTML(elem_id="unknown-words")
+    # the paths right under the chips: in view beside the canvas while a box is dragged
+    trajectory = gr.Plot(label="Box centres over time", elem_id="trajectory")
+    keyframes = gr.Markdown(elem_id="keyframes")
     examples = gr.Dataset(
         components=[prompt],
         samples=[[p] for p in examples_for(DEFAULT_BACKBONE)],
         label="Examples for this model (click one to plan it)",
         elem_id="examples",
     )
-    trajectory = gr.Plot(label="Box centres over time", elem_id="trajectory")
-    keyframes = gr.Markdown(elem_id="keyframes")
     return PromptSection(
         backbone,
         backbone_info,
@@ -310,6 +315,20 @@ def inspect_section(defaults: BackboneDefaults) -> InspectSection:
                 loop=True,
                 height=300,
             )
+        # the run before, so that two settings can be compared side by side
+        with gr.Row(equal_height=False):
+            video_previous = gr.Video(
+                label="Previous run (guided)",
+                elem_id="video-previous",
+                autoplay=True,
+                loop=True,
+                height=220,
+            )
+            previous_info = gr.Markdown(
+                "The run before the last one shows here, to compare settings.",
+                elem_id="previous-info",
+                elem_classes=["sv-small"],
+            )
     with gr.Tab("Attention", id="attention"):
         with gr.Row():
             word = gr.Dropdown(
@@ -358,6 +377,8 @@ def inspect_section(defaults: BackboneDefaults) -> InspectSection:
         results_state,
         video_guided,
         video_baseline,
+        video_previous,
+        previous_info,
         word,
         heat_frame,
         heat_step,
