@@ -128,7 +128,7 @@ def wire_edit(ui: Studio) -> None:
         ui.shown,
         g.progress,
         p.chips,
-        p.trajectory,
+        e.trajectory,
         p.keyframes,
         e.canvas,
         e.plan_json,

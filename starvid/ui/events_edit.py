@@ -54,7 +54,7 @@ from starvid.ui.text import (
 
 log = logging.getLogger("starvid.ui")
 NOUN_LABEL_COLOR = (90, 90, 90)  # canvas labels that add a new instance of a noun
-TRAJECTORY_HEIGHT = 260  # px: the paths fit beside the canvas, above the fold at 1440x1000
+TRAJECTORY_HEIGHT = 230  # px: the paths fit under the canvas, above the fold at 1440x1000
 
 
 def backbone_defaults(name: str) -> BackboneDefaults:
@@ -145,8 +145,9 @@ class EditEvents:
         kf = {o.id: keyframes(o) for o in state.plan.objects}
         out: dict[Any, Any] = {
             p.chips: chips_html(state, colors),
-            p.trajectory: trajectory_figure(state.plan, frame, kf, h / w, colors).update_layout(
-                height=TRAJECTORY_HEIGHT
+            # the component's label names the chart: its own title would take the room
+            e.trajectory: trajectory_figure(state.plan, frame, kf, h / w, colors).update_layout(
+                height=TRAJECTORY_HEIGHT, title=None, margin={"t": 10}
             ),
             p.keyframes: keyframe_summary(state, frame),
         }

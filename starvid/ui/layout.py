@@ -1,10 +1,11 @@
 """The Studio's view: one function per step, each returning its named components.
 
-Three columns on a wide window: 1 Prompt (with the parse's chips and the plan's paths), 2 Plan
-and edit (the keyframe canvas and its tools), 3 Generate with 4 Inspect beside it (the run's
-results in tabs right under the buttons that made them). One notice bar at the bottom of the
-window says what the last action did wherever the user is: one line (more folded under it), a
-close button, and notes fade away after a while so it does not keep covering the page.
+Three columns on a wide window: 1 Prompt (with the parse's chips), 2 Plan and edit (the
+keyframe canvas, the plan's paths under it, and its tools), 3 Generate with 4 Inspect beside it
+(the run's results in tabs right under the buttons that made them). One notice bar at the
+bottom of the window says what the last action did wherever the user is: one line (more folded
+under it), a close button, and notes fade away after a while so it does not keep covering the
+page.
 """
 
 from __future__ import annotations
@@ -54,8 +55,9 @@ CSS = """
 #canvas button[aria-label^="Rotate"] {display:none !important}
 #notice [data-testid=status-tracker], #progress [data-testid=status-tracker]
   {display:none !important}
-#notice {position:fixed; left:50%; transform:translateX(-50%); bottom:10px; z-index:1000;
-         width:min(760px, 92vw); display:none; pointer-events:none}
+/* bottom right, over the settings rather than the canvas and its paths */
+#notice {position:fixed; right:12px; bottom:10px; z-index:1000; width:min(540px, 92vw);
+         display:none; pointer-events:none}
 #notice:has(.sv-notice) {display:block}
 #notice:has(.sv-close input:checked) {display:none}
 .sv-notice {pointer-events:auto; position:relative; background:#eef6ff; border:1px solid #93c5fd;
@@ -85,7 +87,6 @@ class PromptSection:
     examples: Component
     chips: Component
     unknown: Component
-    trajectory: Component
     keyframes: Component
 
 
@@ -95,6 +96,7 @@ class EditSection:
 
     canvas: Component
     frame: Component
+    trajectory: Component
     background: Component
     add_noun: Component
     add_btn: Component
@@ -188,15 +190,13 @@ def prompt_section(backbones: list[tuple[str, str]], info: str) -> PromptSection
         plan_btn = gr.Button("Plan", variant="primary", scale=2, elem_id="plan-btn")
     chips = gr.HTML(elem_id="chips", label="What the parse found")
     unknown = gr.HTML(elem_id="unknown-words")
-    # the paths right under the chips: in view beside the canvas while a box is dragged
-    trajectory = gr.Plot(label="Box centres over time", elem_id="trajectory")
-    keyframes = gr.Markdown(elem_id="keyframes")
     examples = gr.Dataset(
         components=[prompt],
         samples=[[p] for p in examples_for(DEFAULT_BACKBONE)],
         label="Examples for this model (click one to plan it)",
         elem_id="examples",
     )
+    keyframes = gr.Markdown(elem_id="keyframes")
     return PromptSection(
         backbone,
         backbone_info,
@@ -207,7 +207,6 @@ def prompt_section(backbones: list[tuple[str, str]], info: str) -> PromptSection
         examples,
         chips,
         unknown,
-        trajectory,
         keyframes,
     )
 
@@ -243,6 +242,8 @@ def edit_section(frames: int) -> EditSection:
         "follow by linear interpolation",
         elem_id="frame",
     )
+    # the paths right under the canvas and its frame: in view while a box is dragged
+    trajectory = gr.Plot(label="Box centres over time", elem_id="trajectory")
     background = gr.Radio(
         [("none", "none"), ("guided frame", "guided"), ("baseline frame", "baseline")],
         value="guided",
@@ -264,7 +265,16 @@ def edit_section(frames: int) -> EditSection:
     with gr.Accordion("Plan JSON", open=False):
         plan_json = gr.Code(language="json", label="Plan JSON", elem_id="plan-json")
     return EditSection(
-        canvas, frame, background, add_noun, add_btn, unpin_btn, export_btn, import_btn, plan_json
+        canvas,
+        frame,
+        trajectory,
+        background,
+        add_noun,
+        add_btn,
+        unpin_btn,
+        export_btn,
+        import_btn,
+        plan_json,
     )
 
 

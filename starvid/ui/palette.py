@@ -68,8 +68,9 @@ def shades(color: Color, n: int) -> list[Color]:
 
 
 def object_palette(plan: Plan, parsed: ParsedPrompt | None = None) -> dict[str, Color]:
-    """One colour per plan object: the subject's own colour word's shades where the prompt
-    names one (``parsed`` given), the palette's colours in plan order otherwise."""
+    """One colour per plan object: shades of the subject's colour word where the prompt names
+    one (``parsed`` given; all objects of one colour share its shades), the palette's colours in
+    plan order otherwise."""
     named: dict[int, str] = {}
     if parsed is not None:
         for i in range(len(parsed.subjects)):
@@ -81,12 +82,12 @@ def object_palette(plan: Plan, parsed: ParsedPrompt | None = None) -> dict[str, 
         c for c in PALETTE if all(np.linalg.norm(np.subtract(c, u)) > _CLASH for u in used)
     ] or list(PALETTE)
     colors: dict[str, Color] = {}
-    by_subject: dict[int, list[str]] = {}
+    by_colour: dict[str, list[str]] = {}  # every object of one colour word, in shades of it
     for o in plan.objects:
-        by_subject.setdefault(o.subject if o.subject in named else -1, []).append(o.id)
-    for subject, ids in by_subject.items():
-        if subject >= 0:
-            colors |= dict(zip(ids, shades(NAMED_COLORS[named[subject]], len(ids)), strict=True))
+        if o.subject in named:
+            by_colour.setdefault(named[o.subject], []).append(o.id)
+    for word, ids in by_colour.items():
+        colors |= dict(zip(ids, shades(NAMED_COLORS[word], len(ids)), strict=True))
     k = 0
     for o in plan.objects:
         if o.id not in colors:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from starvid.errors import StarVidError
 from starvid.plan import Plan
-from starvid.planning import MAX_INSTANCES, describe_motion
+from starvid.planning import MAX_INSTANCES, cap_counts, describe_motion
 from starvid.shapes.world import VOCAB as SHAPES_VOCAB
 from starvid.ui.editor import EditorState, keyframes
 from starvid.ui.palette import COLOUR_WORDS
@@ -81,11 +81,13 @@ def chips_html(state: EditorState, colors: dict[str, Color]) -> str:
     """One chip per planned subject: its swatches (one per planned object, in its colour), the
     count in the plan, the colour word of the prompt, the noun, the verbs bound to it and the
     planned direction. Counts follow the plan, so an added or removed box shows at once.
-    Subjects the plan left out (past its instance limit) share one chip that says so."""
+    Subjects the planners leave out (past the plan's instance limit) share one chip that says
+    so; a subject whose boxes the user removed keeps its chip ("0 × blue square")."""
     chips, left_out = [], []
+    capped = cap_counts(state.parsed)[0]
     for i, s in enumerate(state.parsed.subjects):
         objs = [o for o in state.plan.objects if o.subject == i]
-        if not objs:
+        if not objs and not capped[i]:
             left_out.append(s.text)
             continue
         swatches = "".join(
@@ -98,7 +100,7 @@ def chips_html(state: EditorState, colors: dict[str, Color]) -> str:
         verbs = "".join(f'<span class="sv-verb">{html.escape(v)}</span>' for v in s.verb_lemmas)
         verbs = verbs or '<span class="sv-verb sv-none">no verb</span>'
         motion = html.escape(_motion_text(state.plan, i))
-        border = rgb(colors[objs[0].id])
+        border = rgb(colors[objs[0].id]) if objs else "#999"
         chips.append(
             f'<span class="sv-chip" data-subject="{i}" style="border-color:{border}">'
             f"{swatches}<b>{len(objs)} × {name}</b> ← {verbs}"
