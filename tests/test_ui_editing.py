@@ -216,3 +216,21 @@ def test_objects_of_one_colour_in_several_subjects_get_distinct_shades():
     colors = object_palette(plan, parsed)
     assert colors["circle-1"] != colors["square-1"]
     assert all(r > g + 40 and r > b + 40 for r, g, b in colors.values())
+
+
+@pytest.mark.slow
+def test_the_app_warms_up_the_parser_and_the_planners_model(caplog):
+    """The first Plan loaded spaCy and the LLM (18 s behind a spinner): the app loads both in
+    the background while the page opens."""
+    from starvid.parsing.nlp import load_nlp
+    from starvid.planning import embedded_model_path
+    from starvid.planning.llm_models import _MODELS, _close_models
+    from starvid.ui import warm_up
+
+    _close_models()  # as a fresh app process finds them: nothing loaded
+    load_nlp.cache_clear()
+    thread = warm_up()
+    thread.join(timeout=120)
+    assert not thread.is_alive() and "warm-up failed" not in caplog.text
+    assert str(embedded_model_path()) in {str(p) for p in _MODELS}
+    assert load_nlp.cache_info().currsize == 1
