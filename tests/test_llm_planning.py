@@ -499,6 +499,9 @@ def test_words_of_staying_and_verbs_of_motion_narrow_the_options():
     assert stated_options(parsed, 1)[2] == ("still",)
     floating = stated_options(parse_prompt("three hot air balloons floating over a field"), 0)[2]
     assert "down" not in floating and "still" not in floating and "up" in floating
+    for prompt, still in (("a dog still running", False), ("two circles not moving", True),
+                          ("a cat sitting still", True)):  # fmt: skip
+        assert (stated_options(parse_prompt(prompt), 0)[2] == ("still",)) is still, prompt
     specs = object_specs(parsed, [1, 2])
     assert [s.sizes for s in specs] == [("small", "medium", "large"), ("small",), ("small",)]
 

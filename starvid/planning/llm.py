@@ -56,10 +56,10 @@ _VERTICAL_WORDS = re.compile(
     r"\b(?:up|upwards?|down|downwards?|skywards?|ris(?:e|es|ing)|fall(?:s|ing)?|"
     r"descend(?:s|ing)?|sink(?:s|ing)?|climb(?:s|ing)?)\b"
 )
-# Words that say a subject does not move ("staying still", "standing motionless").
-_STILL_WORDS = re.compile(
-    r"\b(?:still|motionless|stationary|immobile|not\s+moving|in\s+place|at\s+rest)\b"
-)
+# Words that say a subject does not move ("staying still", "standing motionless"); with a verb
+# of motion only a negation does ("a dog still running" runs, "two circles not moving" do not).
+_STILL_WORDS = re.compile(r"\b(?:still|motionless|stationary|immobile|in\s+place|at\s+rest)\b")
+_NOT_MOVING = re.compile(r"\b(?:not|never|n't)\s+(?:mov|go|travel)\w*")
 _MOVING_KINDS = frozenset(("travel", "rise", "descend", "hop", "approach", "recede"))
 
 
@@ -119,7 +119,9 @@ def stated_options(parsed: ParsedPrompt, index: int) -> tuple[tuple[str, ...], .
         directions = ("up",) if m.dy < 0 else ("down",)
     elif m.hops and not m.dx:
         directions = ("bounce",)  # "a dog jumping on the left": it hops where it is
-    if _STILL_WORDS.search(text) and not directions:
+    kinds = {VERB_MOTIONS[v][0] for v in subj.verb_lemmas if v in VERB_MOTIONS}
+    still = _NOT_MOVING.search(text) or (_STILL_WORDS.search(text) and not kinds & _MOVING_KINDS)
+    if still and not directions:
         directions = ("still",)  # "two blue circles staying still"
     directions = directions or _verb_directions(subj.verb_lemmas)
     return columns or COLUMNS, rows or ROWS, directions or DIRECTIONS
