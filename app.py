@@ -6,9 +6,10 @@ them); the queue lets one generation run at a time while other users wait their 
 
 import os
 
-from starvid.ui import build_app, launch_options
+from starvid.ui import build_app, launch_options, warm_up
 
 if __name__ == "__main__":
+    warm_up()  # the parser and the planner's model load while the page opens
     build_app().queue(default_concurrency_limit=1, max_size=32).launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),

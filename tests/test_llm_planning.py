@@ -417,3 +417,124 @@ def test_shipped_model_follows_routes():
                 assert sign * (start[axis] - 0.5) < -0.05, (prompt, start)  # starts opposite
         # the coarse grammar moves along one axis: one of the named ways
         assert any(s and s * travel[a] > 0.05 for a, s in ((0, sign_x), (1, sign_y))), prompt
+
+
+# -- issue 27: the Studio's examples, planned by the default planner -----------------------------
+
+# What each shipped example says about each noun's motion: a planned direction the motion's
+# label must hold ("left" holds "left" and not "right"), "still", or "moving" (anything but
+# still or falling: "floating", "flying"). Every example the Studio ships must be here.
+EXAMPLE_MOTIONS = {
+    "two red circles moving left and a blue square jumping": {"circle": "left", "square": "hop"},
+    "three yellow triangles moving up": {"triangle": "rise"},
+    "a green square moving right and two blue circles staying still": {
+        "square": "right",
+        "circle": "still",
+    },
+    "a red triangle moving down and a yellow circle jumping": {
+        "triangle": "descend",
+        "circle": "hop",
+    },
+    "a cat walking to the right and a dog jumping on the left": {"cat": "right", "dog": "hop"},
+    "three hot air balloons floating over a field": {"balloon": "moving"},
+    "two dogs running to the left": {"dog": "left"},
+    "a red car driving to the right and a bird flying": {"car": "right", "bird": "moving"},
+}
+_OPPOSITE = {"left": "right", "right": "left", "rise": "descend", "descend": "rise"}
+
+
+def _agrees(label: str, want: str) -> bool:
+    parts = label.split("+")
+    if want == "still":
+        return label == "still"
+    if want == "moving":
+        return label != "still" and "descend" not in parts
+    return want in parts and _OPPOSITE.get(want) not in parts
+
+
+def _instances_apart(plan) -> list[str]:
+    """Pairs of instances of one subject whose boxes touch at some frame."""
+    boxes, bad = plan.boxes_array(), []
+    for i, a in enumerate(plan.objects):
+        for j in range(i + 1, len(plan.objects)):
+            if plan.objects[j].subject != a.subject:
+                continue
+            lo = np.maximum(boxes[i, :, :2], boxes[j, :, :2])
+            hi = np.minimum(boxes[i, :, 2:], boxes[j, :, 2:])
+            if np.any(np.all(hi > lo, axis=1)):
+                bad.append(f"{a.id}/{plan.objects[j].id}")
+    return bad
+
+
+def test_every_shipped_example_is_in_the_motion_table():
+    from starvid.ui.text import EXAMPLES, OPEN_EXAMPLES
+
+    shipped = set(OPEN_EXAMPLES).union(*EXAMPLES.values())
+    assert shipped == set(EXAMPLE_MOTIONS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("frames", [8, 24])
+def test_every_shipped_example_plans_right_with_the_default_planner(frames):
+    from starvid.planning import describe_motion, make_plan
+
+    wrong = []
+    for prompt, motions in EXAMPLE_MOTIONS.items():
+        parsed = parse_prompt(prompt)
+        plan = make_plan(parsed, frames=frames)  # the Studio's default: planner "auto"
+        assert plan.planner == "llm:smollm2-135m", (prompt, plan.planner)
+        counts = {s.noun: s.count for s in parsed.subjects}
+        got = {noun: sum(o.noun == noun for o in plan.objects) for noun in counts}
+        assert got == counts, (prompt, got)
+        for obj in plan.objects:
+            label = describe_motion(obj)
+            if not _agrees(label, motions[obj.noun]):
+                wrong.append(f"{prompt!r}: {obj.id} planned {label}, says {motions[obj.noun]}")
+        wrong += [f"{prompt!r}: {pair} overlap" for pair in _instances_apart(plan)]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_words_of_staying_and_verbs_of_motion_narrow_the_options():
+    parsed = parse_prompt("a green square moving right and two blue circles staying still")
+    assert stated_options(parsed, 1)[2] == ("still",)
+    floating = stated_options(parse_prompt("three hot air balloons floating over a field"), 0)[2]
+    assert "down" not in floating and "still" not in floating and "up" in floating
+    for prompt, still in (("a dog still running", False), ("two circles not moving", True),
+                          ("a cat sitting still", True)):  # fmt: skip
+        assert (stated_options(parse_prompt(prompt), 0)[2] == ("still",)) is still, prompt
+    specs = object_specs(parsed, [1, 2])
+    assert [s.sizes for s in specs] == [("small", "medium", "large"), ("small",), ("small",)]
+
+
+def test_repair_keeps_still_subjects_still_and_instances_apart():
+    from starvid.planning.llm_prompts import coarse_box, coarse_keyframes
+    from starvid.planning.llm_repair import repair
+
+    still = ObjectSpec(id="circle-1", noun="circle", subject=0, verbs=["stay"],
+                       directions=("still",))  # fmt: skip
+    moving = coarse_keyframes(coarse_box("left", "middle", "small"), "right", "fast", 8)
+    out, notes = repair([moving], [still], 8)
+    assert len(out[0]) == 1 and "kept circle-1 still as the prompt says" in notes
+    # three instances on top of each other, at different speeds: apart at every frame after
+    specs = [ObjectSpec(id=f"t-{k}", noun="t", subject=0, verbs=["move"], directions=("up",))
+             for k in range(3)]  # fmt: skip
+    start = coarse_box("centre", "bottom", "medium")
+    drafts = [coarse_keyframes(start, "up", s, 8) for s in ("slow", "medium", "fast")]
+    out, notes = repair(drafts, specs, 8)
+    from starvid.plan import interpolate_keyframes
+
+    paths = np.asarray([interpolate_keyframes({k: tuple(b) for k, b in t.items()}, 8)
+                        for t in out])  # fmt: skip
+    for i in range(3):
+        for j in range(i + 1, 3):
+            lo = np.maximum(paths[i, :, :2], paths[j, :, :2])
+            hi = np.minimum(paths[i, :, 2:], paths[j, :, 2:])
+            assert not np.any(np.all(hi > lo, axis=1)), (i, j)
+    assert all(_dx_dy_keys(t)[1] < -0.05 for t in out)
+
+
+def _dx_dy_keys(keys):
+    first, last = keys[min(keys)], keys[max(keys)]
+    return ((last[0] + last[2]) - (first[0] + first[2])) / 2, (
+        (last[1] + last[3]) - (first[1] + first[3])
+    ) / 2

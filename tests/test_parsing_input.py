@@ -311,3 +311,39 @@ def test_the_longest_prompt_parses_in_a_bounded_time():
     except StarVidError:
         pass
     assert time.perf_counter() - t < 2.0  # measured: 0.2 s on a shared 2-core machine
+
+
+# -- issue 27: emoji and HTML are no objects ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "prompt, nouns, warning",
+    [
+        ("a red circle and a 🚀 moving left", ["circle"], "'🚀' is not a word"),
+        ("<b>two red circles</b> moving left", ["circle"], "removed HTML markup from the "
+         "prompt: <b>, </b>"),
+        ("<script>alert(1)</script> a red circle moving left", ["circle"], "<script>"),
+        ("a circle moving left &amp; a square <img src=x>", ["circle", "square"], "&amp;"),
+    ],
+)  # fmt: skip
+def test_emoji_and_html_are_left_out_with_a_warning(prompt, nouns, warning):
+    parsed = parse_prompt(prompt)
+    assert [s.noun for s in parsed.subjects] == nouns
+    assert any(warning in w for w in parsed.warnings), parsed.warnings
+    assert len(parsed.prompt) == len(prompt)  # blanked one for one: offsets stay the prompt's
+    for s in parsed.subjects:
+        assert prompt[s.head.start : s.head.end] == s.head.text
+
+
+@pytest.mark.parametrize(
+    "prompt, message",
+    [("a 🚀 moving up", "'🚀' is not a word"), ("<div></div>", "only HTML markup")],
+)
+def test_a_prompt_of_only_symbols_or_markup_is_one_clear_error(prompt, message):
+    with pytest.raises(StarVidError, match=message):
+        parse_prompt(prompt)
+
+
+def test_angle_brackets_that_are_no_markup_stay():
+    parsed = parse_prompt("a cat < a dog moving left")
+    assert [s.noun for s in parsed.subjects] == ["cat", "dog"] and not parsed.warnings

@@ -31,7 +31,8 @@ from starvid.ui.editor import (
     repair_box,
     resample,
 )
-from starvid.ui.text import chips_html, object_palette, rgb, unknown_words_html, user_message
+from starvid.ui.palette import object_palette
+from starvid.ui.text import chips_html, rgb, unknown_words_html, user_message
 
 PROMPT = "two red circles moving left and a blue square jumping"
 
@@ -190,11 +191,11 @@ def test_clear_keyframe_and_resample(state):
     boxes[0]["xmax"] += 100
     moved = apply_canvas(state, 4, boxes).state
     cleared = clear_keyframe(moved, 4)
-    assert cleared.notices == ["circle-1: keyframe 4 removed."]
+    assert cleared.notices == ["circle-1: your keyframe at frame 4 removed."]
     np.testing.assert_allclose(_boxes(cleared.state, "circle-1"), _boxes(state, "circle-1"))
     short = resample(moved, 5)
     assert short.plan.frames == 5 and sorted(short.plan.object("circle-1").keyframes) == [0, 2, 4]
-    assert clear_keyframe(state, 3).notices == ["No object has a removable keyframe at frame 3."]
+    assert clear_keyframe(state, 3).notices[0].startswith("Nothing you pinned at frame 3")
 
 
 def test_exported_plan_imports_back_with_its_keyframes(state, tmp_path):

@@ -449,3 +449,128 @@ def test_cancel_while_queued(app_url, browser):
     finally:
         first.close()
         second.close()
+
+
+# -- issue 27: the editing path, second pass ------------------------------------------------------
+
+
+def _plan_example(page, expect, text: str, planner: str = "heuristic", frames: int | None = None):
+    _choose(page, "planner", planner)
+    if frames:
+        _set_number(page, "frames", frames)
+    page.locator("#examples").get_by_text(text).click()
+    expect(page.locator("#notice")).to_contain_text("Planned")
+
+
+def test_a_model_switch_pins_nothing(app_url, browser):
+    from playwright.sync_api import expect
+
+    page = _page(browser, app_url)
+    try:
+        _plan_example(page, expect, "two red circles moving left and a blue square")
+        _set_number(page, "frame", 3)  # the canvas on frame 3, as the issue found it
+        before = _download_json(page, page.locator("#export"))
+        for name, frames in (("zeroscope", 24), ("shapes", 8)):
+            page.locator("#backbone input").click()
+            page.get_by_role("option", name=re.compile(f"^{name} ·")).click()
+            expect(page.locator("#frames input[type=number]")).to_have_value(str(frames))
+            page.wait_for_timeout(3000)  # the canvas's echo and the frames event come back
+            plan = _export_when(page, lambda p, n=frames: p["frames"] == n)
+            assert plan["frames"] == frames
+            assert not [o["id"] for o in plan["objects"] if "keyframes" in o], name
+        assert plan["objects"] == before["objects"]
+        _shot(page, "8-model-switched-back")
+    finally:
+        page.close()
+
+
+def test_charts_fit_their_tabs_and_the_previous_run_stays(app_url, browser):
+    from playwright.sync_api import expect
+
+    page = _page(browser, app_url)
+    try:
+        _plan_example(page, expect, "two red circles moving left and a blue square", frames=4)
+        for steps in (3, 4):
+            page.get_by_role("tab", name="Settings").click()
+            _set_number(page, "steps", steps)
+            page.locator("#generate").click()
+            expect(page.locator("#progress")).to_contain_text("Done", timeout=240_000)
+            for tab in ("Attention", "In-box", "Losses") if steps == 3 else ():
+                page.get_by_role("tab", name=tab).click()  # drawn once in view
+        expect(page.locator("#previous-info")).to_contain_text("steps 3 (now 4)")
+        expect(page.locator("#video-previous video")).to_have_attribute("src", re.compile("mp4"))
+        _shot(page, "9-previous-run")
+        # the second run redrew these charts while the Videos tab was shown
+        for tab, elem, part in (("Attention", "heatmap", ".colorbar"),
+                                ("In-box", "inbox", ".legendtext"),
+                                ("Losses", "losses", ".legendtext")):  # fmt: skip
+            page.get_by_role("tab", name=tab).click()
+
+            def fits(elem=elem, part=part):
+                box = page.locator(f"#{elem}").bounding_box()
+                svg = page.locator(f"#{elem} .main-svg").first.bounding_box()
+                assert svg["width"] <= box["width"] + 1, (elem, svg["width"], box["width"])
+                assert page.locator(f"#{elem} {part}").first.is_visible()
+
+            _eventually(page, fits)
+            _shot(page, f"9-{elem}")
+        expect(page.locator("#heatmap .js-plotly-plot .hm")).to_have_count(2)
+    finally:
+        page.close()
+
+
+def _contrast(page, selector: str) -> list[tuple[str, float]]:
+    """WCAG contrast of each visible element's text colour against white."""
+    colors = page.locator(selector).evaluate_all(
+        "els => els.filter(e => e.offsetParent).map(e => [e.textContent.slice(0, 30),"
+        " getComputedStyle(e).color])"
+    )
+
+    def lum(c):
+        c = [v / 255 for v in _rgb(c)]
+        c = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in c]
+        return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
+
+    return [(text, 1.05 / (lum(color) + 0.05)) for text, color in colors]
+
+
+def test_long_input_the_notice_bar_and_help_text(app_url, browser):
+    from playwright.sync_api import expect
+
+    page = _page(browser, app_url)
+    try:
+        # help lines are readable (WCAG 4.5:1), and the paths are in view beside the canvas
+        low = [(t, r) for t, r in _contrast(page, ".info-text") if r < 4.5]
+        assert not low, low
+        _plan_example(page, expect, "three yellow triangles moving up")
+        page.evaluate("window.scrollTo(0, 0)")
+        expect(page.locator("#trajectory")).to_be_in_viewport(ratio=0.95)
+        # a 2,000-character paste stays whole; the counter and Plan say it is too long
+        prompt = page.locator("#prompt textarea")
+        text = ("two red circles moving left and " * 70)[:1999] + "."
+        prompt.fill(text)
+        assert len(prompt.input_value()) == 2000
+        expect(page.locator("#prompt-count .sv-over")).to_contain_text("too long")
+        prompt.press("Enter")
+        expect(page.locator("#notice")).to_contain_text("too long (2000 characters")
+        # 1,000 characters of subjects: the chips fold those left out; the notice stays small
+        prompt.fill(text[: text.rindex(" and ", 0, 1000)])
+        prompt.press("Enter")
+        expect(page.locator("#chips")).to_contain_text("more subject(s) not planned")
+        expect(page.locator("#chips")).not_to_contain_text("0 ×")
+        notice = page.locator("#notice .sv-notice")
+        box = notice.bounding_box()
+        assert box["height"] <= 100, box
+        _shot(page, "10-long-prompt")
+        page.locator("#notice .sv-close").click()
+        expect(notice).to_be_hidden()
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        assert not page.evaluate(f"!!document.elementFromPoint({x}, {y}).closest('#notice')")
+        # an emoji is no object: a warning, and the shapes model's unknown-word mark
+        prompt.fill("a red circle and a 🚀 moving left")
+        prompt.press("Enter")
+        expect(page.locator("#notice")).to_contain_text("is not a word")
+        expect(page.locator("#unknown-words mark")).to_have_text(["🚀"])
+        expect(page.locator("#chips")).not_to_contain_text("🚀")
+    finally:
+        page.close()

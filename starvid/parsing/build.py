@@ -23,26 +23,44 @@ def build_parse(prompt: str, doc) -> ParsedPrompt:
     verbs_of = _bind_verbs(clauses)
     chosen = _choose_subjects(clauses, verbs_of)
     named = [_subject(clauses, chosen, n, verbs_of, len(prompt)) for n in range(len(chosen))]
+    symbols = [s for s in named if not _is_word(s.head.text)]
+    named = [s for s in named if _is_word(s.head.text)]
     zero = [s for s in named if s.count == 0]
     subjects = [s for s in named if s.count != 0]
     if not subjects:
         # "a sunset over the ocean": lay out the first thing named
-        left_out = {s.head.index for s in zero}
-        first = [h for h in clauses.heads if not clauses.is_direction(h) and h not in left_out]
+        left_out = {s.head.index for s in (*zero, *symbols)}
+        first = [
+            h
+            for h in clauses.heads
+            if not clauses.is_direction(h) and h not in left_out and _is_word(doc[h].text)
+        ]
         subjects = [_subject(clauses, first[:1], 0, verbs_of, len(prompt))] if first else []
     if not subjects:
         if zero:
             raise StarVidError(f"nothing to draw: every subject counts zero in {_quote(prompt)}")
+        if symbols:
+            raise StarVidError(
+                f"no subject to lay out: {symbols[0].head.text!r} is not a word (name it in words)"
+            )
         raise StarVidError(f"no subject to lay out in the prompt {_quote(prompt)}")
     for s in subjects:
         if s.count < 0:
             raise StarVidError(f"a count cannot be negative ({s.count} {s.text!r})")
     warnings = [f"{prompt[s.phrase[0] : s.phrase[1]]!r} counts zero: not drawn" for s in zero]
+    warnings += [
+        f"{s.head.text!r} is not a word: left out of the plan (name it in words)" for s in symbols
+    ]
     not_scene = {s.head.index for s in (*subjects, *zero)}
-    heads = [h for h in analysis.heads if h not in not_scene]
+    heads = [h for h in analysis.heads if h not in not_scene and _is_word(doc[h].text)]
     scene_words = [word_of(doc[h], noun_lemma(doc[h])) for h in heads]
     scene = list(dict.fromkeys(w.lemma for w in scene_words))
     return ParsedPrompt(prompt, subjects, scene, scene_words, warnings)
+
+
+def _is_word(text: str) -> bool:
+    """Whether a token is a word: an emoji or a symbol ("🚀", "→") is no noun to lay out."""
+    return any(ch.isalpha() for ch in text)
 
 
 def _quote(prompt: str) -> str:

@@ -5,6 +5,9 @@ inside nouns and reach the terminal and the reports. Each becomes a space, one f
 character offset into the cleaned prompt is the offset into the input: the pipeline maps words to
 CLIP tokens by their character span in the prompt. Tabs and line breaks are ordinary whitespace.
 
+HTML markup ("<b>", "</div>", "&amp;", a whole "<script>...</script>") is blanked the same way
+(``blank_markup``): pasted from a web page, its tag names would otherwise become planned objects.
+
 ``plain_numerals`` makes the copy spaCy reads: the tagger knows ASCII digits, not "⑫" or "²".
 """
 
@@ -22,6 +25,14 @@ _ESCAPE_SEQUENCE = re.compile(
 )
 # Bidirectional embeddings, overrides and isolates: they reorder what a terminal shows.
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# HTML: script and style elements with their content, comments, tags, and character entities.
+_MARKUP = re.compile(
+    r"<(script|style)\b[^>]*>.*?(?:</\1\s*>|$)"
+    r"|<!--.*?(?:-->|$)"
+    r"|</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>"
+    r"|&(?:[A-Za-z]{2,8}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});",
+    re.IGNORECASE | re.DOTALL,
+)
 # Tabs and line breaks stay: spaCy reads them as whitespace and JSON escapes them.
 _PLAIN_WHITESPACE = frozenset("\t\n\r")
 
@@ -40,6 +51,21 @@ def blank_control_characters(text: str) -> tuple[str, bool]:
     blanked = _ESCAPE_SEQUENCE.sub(lambda m: " " * len(m.group()), text)
     cleaned = "".join(" " if _is_control(ch) else ch for ch in blanked)
     return cleaned, cleaned != text
+
+
+def blank_markup(text: str) -> tuple[str, list[str]]:
+    """``text`` with HTML tags, comments, script and style elements and character entities
+    replaced by spaces, one for one, and the markup removed (each piece once, at most 5 named)."""
+    if "<" not in text and "&" not in text:  # the common case: nothing to do
+        return text, []
+    found: list[str] = []
+
+    def blank(m: re.Match[str]) -> str:
+        piece = " ".join(m.group().split())
+        found.append(piece if len(piece) <= 30 else piece[:27] + "...")
+        return " " * len(m.group())
+
+    return _MARKUP.sub(blank, text), list(dict.fromkeys(found))[:5]
 
 
 def plain_numerals(text: str) -> str:

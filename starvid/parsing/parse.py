@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from starvid.errors import StarVidError
 from starvid.parsing.build import build_parse
-from starvid.parsing.cleaning import blank_control_characters, plain_numerals
+from starvid.parsing.cleaning import blank_control_characters, blank_markup, plain_numerals
 from starvid.parsing.language import language_warning
 from starvid.parsing.nlp import load_nlp
 from starvid.parsing.types import ParsedPrompt
@@ -37,9 +37,15 @@ def _prepare(prompt: str) -> _Prepared:
         raise StarVidError("the prompt must be text")
     prompt, had_controls = blank_control_characters(prompt)
     warnings = ("removed control characters from the prompt",) if had_controls else ()
+    had_text = bool(prompt.strip())
+    prompt, markup = blank_markup(prompt)
+    if markup:
+        warnings += (f"removed HTML markup from the prompt: {', '.join(markup)}",)
     text = prompt.strip()
     if not text:
-        raise StarVidError("the prompt is empty")
+        raise StarVidError(
+            "the prompt has only HTML markup, no words" if had_text else "the prompt is empty"
+        )
     if len(text) > MAX_PROMPT_CHARS:
         raise StarVidError(
             f"the prompt is too long ({len(text)} characters; at most {MAX_PROMPT_CHARS})"

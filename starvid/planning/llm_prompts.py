@@ -65,6 +65,7 @@ class ObjectSpec:
     columns: tuple[str, ...] = COLUMNS
     rows: tuple[str, ...] = ROWS
     directions: tuple[str, ...] = DIRECTIONS
+    sizes: tuple[str, ...] = SIZES
 
     @property
     def label(self) -> str:
@@ -291,7 +292,7 @@ def layout_grammar(objects: Sequence[ObjectSpec], mode: str) -> str:
         if mode == "coarse":
             body = (
                 f'{_alternatives(obj.columns)} " " {_alternatives(obj.rows)} " " '
-                f"{_alternatives(SIZES)}"
+                f"{_alternatives(obj.sizes)}"
             )
         else:
             body = "box"

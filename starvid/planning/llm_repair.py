@@ -1,7 +1,9 @@
 """Checking and repairing the LLM planner's draft trajectories before they become a Plan.
 
-Corners are sorted and clamped, tiny boxes enlarged, stated directions enforced, paths kept
-inside the frame, and instances pushed apart (then shrunk) until each has its own region.
+Corners are sorted and clamped, tiny boxes enlarged, stated directions enforced (a subject
+said to stay still stays still), paths kept inside the frame, the instances of one subject moved
+together, and instances pushed apart (then shrunk) until each has its own region: instances of
+one subject never overlap, other subjects overlap little.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from starvid.planning.llm_prompts import (
     fit_inside,
 )
 
-SEPARATION_IOU = 0.3
+SEPARATION_IOU = 0.3  # different subjects may overlap this much at the first frame
+SIBLING_GAP = 0.01  # instances of one subject keep at least this far apart
 _MIN_SIDE = 0.05
 _MOVE_EPS = 0.05
 
@@ -84,22 +87,37 @@ def _translate(keys: dict[int, np.ndarray], dx: float, dy: float) -> float:
     return abs(dx) + abs(dy)
 
 
-def _separate(trajs: list[dict[int, np.ndarray]], ids: list[str]) -> list[str]:
-    """Push apart (then shrink) objects whose first-frame boxes overlap too much."""
+def _too_close(a: np.ndarray, b: np.ndarray, siblings: bool) -> float:
+    """How badly two first-frame boxes collide (0: not at all): instances of one subject must
+    not touch (gap ``SIBLING_GAP``), others may overlap up to ``SEPARATION_IOU``."""
+    if siblings:
+        ox = min(a[2], b[2]) - max(a[0], b[0]) + SIBLING_GAP
+        oy = min(a[3], b[3]) - max(a[1], b[1]) + SIBLING_GAP
+        return 1.0 + iou(a, b) if ox > 1e-9 and oy > 1e-9 else 0.0
+    v = iou(a, b)
+    return v if v >= SEPARATION_IOU else 0.0
+
+
+def _separate(
+    trajs: list[dict[int, np.ndarray]], ids: list[str], subjects: list[int] | None = None
+) -> list[str]:
+    """Push apart (then shrink) objects whose first-frame boxes collide (``_too_close``)."""
     notes: set[str] = set()
+    subjects = subjects if subjects is not None else list(range(len(trajs)))
     for rounds in range(400):
-        worst, pair = SEPARATION_IOU, None
+        worst, pair = 0.0, None
         for i in range(len(trajs)):
             for j in range(i + 1, len(trajs)):
-                v = iou(trajs[i][0], trajs[j][0])
-                if v >= worst:
+                v = _too_close(trajs[i][0], trajs[j][0], subjects[i] == subjects[j])
+                if v > worst:
                     worst, pair = v, (i, j)
         if pair is None:
             return sorted(notes)
         i, j = pair
         a, b = trajs[i][0], trajs[j][0]
-        ox = min(a[2], b[2]) - max(a[0], b[0])
-        oy = min(a[3], b[3]) - max(a[1], b[1])
+        gap = SIBLING_GAP if subjects[i] == subjects[j] else 0.0
+        ox = min(a[2], b[2]) - max(a[0], b[0]) + gap
+        oy = min(a[3], b[3]) - max(a[1], b[1]) + gap
         ca, cb = (a[:2] + a[2:]) / 2, (b[:2] + b[2:]) / 2
         moved = 0.0
         # The cheaper axis first; the other one when the paths are pinned against the edges.
@@ -113,11 +131,20 @@ def _separate(trajs: list[dict[int, np.ndarray]], ids: list[str]) -> list[str]:
         notes.add(f"separated {ids[i]} and {ids[j]}")
         # Pinned against the frame edges, or crowded (pushes keep undoing each other):
         # make both smaller.
-        if moved < 1e-4 or rounds % 20 == 19:
-            for k in (i, j):
+        siblings = subjects[i] == subjects[j]
+        if moved < 1e-4 or rounds % (10 if siblings else 20) == 9:
+            # instances of one subject shrink together, so they stay alike
+            group = (
+                [k for k in range(len(trajs)) if subjects[k] == subjects[i]] if siblings else (i, j)
+            )
+            for k in group:
                 for f in trajs[k]:
                     trajs[k][f] = _shrink(trajs[k][f], 0.9)
-            notes.add(f"shrank {ids[i]} and {ids[j]}")
+            notes.add(
+                f"shrank {ids[i]} and {ids[j]}"
+                if not siblings
+                else f"shrank every {ids[i].rsplit('-', 1)[0]}"
+            )
     raise LlmFailure("could not give every instance its own region")
 
 
@@ -152,7 +179,14 @@ def repair(
         if where:
             notes.append(f"moved {spec.id} to start {where} as the prompt says")
         stated = [d for d in spec.directions if d != "still"]
-        if len(spec.directions) < len(DIRECTIONS) and not any(follows(fixed, d) for d in stated):
+        if spec.directions == ("still",) and not follows(fixed, "still"):
+            fixed = {0: fixed[min(fixed)]}
+            notes.append(f"kept {spec.id} still as the prompt says")
+        elif (
+            stated
+            and len(spec.directions) < len(DIRECTIONS)
+            and not any(follows(fixed, d) for d in stated)
+        ):
             first = fixed[min(fixed)]
             way = stated[0]
             if set(stated) == {"left", "right"}:  # "across": head where there is room
@@ -163,8 +197,36 @@ def repair(
         if any(not np.allclose(fitted[f], fixed[f]) for f in fixed):
             notes.append(f"kept {spec.id} inside the frame")
         out.append(fitted)
-    notes += _separate(out, [s.id for s in specs])
+    notes += _move_together(out, specs)
+    notes += _separate(out, [s.id for s in specs], [s.subject for s in specs])
     return out, list(dict.fromkeys(notes))
+
+
+def _move_together(trajs: list[dict[int, np.ndarray]], specs: list[ObjectSpec]) -> list[str]:
+    """Give every instance of a subject its first instance's motion (the same shift and scale
+    at the same keyframes, from its own start), so instances apart at the first frame stay
+    apart: "three triangles moving up" rise side by side instead of running into each other."""
+    notes = []
+    lead_of: dict[int, int] = {}
+    for k, spec in enumerate(specs):
+        lead = lead_of.setdefault(spec.subject, k)
+        if lead == k:
+            continue
+        keys = trajs[lead]
+        start, own = keys[min(keys)], trajs[k][min(trajs[k])]
+        moved = {}
+        for f, box in keys.items():
+            shift = (box[:2] + box[2:]) / 2 - (start[:2] + start[2:]) / 2
+            scale = (box[2:] - box[:2]) / np.maximum(start[2:] - start[:2], 1e-9)
+            c, half = (own[:2] + own[2:]) / 2 + shift, (own[2:] - own[:2]) / 2 * scale
+            moved[f] = np.concatenate([c - half, c + half])
+        moved = fit_inside(moved)
+        if set(moved) != set(trajs[k]) or any(
+            not np.allclose(moved[f], trajs[k][f]) for f in moved
+        ):
+            notes.append(f"moved {spec.id} with {specs[lead].id}")
+        trajs[k] = moved
+    return notes
 
 
 def _region(value: float, names: tuple[str, str, str]) -> str:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import Any
 
 import gradio as gr
@@ -23,17 +25,53 @@ HEADER = (
 )
 # The canvas zooms on the mouse wheel: a view that changes while the plan does not, and boxes
 # that leave the frame. The wheel scrolls the page instead (the canvas never sees the event).
-NO_CANVAS_ZOOM = """<script>
+# A chart redrawn inside a hidden tab takes Plotly's default 700 px width (its box measures 0),
+# cut off in a narrower box with its colour bar and legend lost; once a tab shows, a window
+# resize lets every chart fit its box again.
+HEAD_SCRIPT = """<script>
 document.addEventListener("wheel", (e) => {
   if (e.target instanceof Element && e.target.closest("#canvas")) e.stopPropagation();
 }, {capture: true});
+document.addEventListener("click", (e) => {
+  if (e.target instanceof Element && e.target.closest("[role=tab]")) {
+    for (const ms of [30, 250]) setTimeout(() => window.dispatchEvent(new Event("resize")), ms);
+  }
+});
 </script>"""
-COUNTER_JS = f"(text) => `${{(text || '').length}} / {MAX_PROMPT_CHARS} characters`"
+COUNTER_JS = f"""(text) => {{
+  const n = (text || '').length;
+  const line = `${{n}} / {MAX_PROMPT_CHARS} characters`;
+  return n > {MAX_PROMPT_CHARS}
+    ? `<span class="sv-over">${{line}}: too long, shorten it by ${{n - {MAX_PROMPT_CHARS}}}</span>`
+    : line;
+}}"""
+
+
+def warm_up() -> threading.Thread:
+    """Load the parser and the planner's language model in the background while the page
+    opens: loaded on the first Plan, they made it take 18 s with nothing but a spinner."""
+
+    def load() -> None:
+        try:
+            from starvid.parsing import parse_prompt
+            from starvid.planning import llm_available, load_model, make_plan
+
+            parsed = parse_prompt("a red circle moving left")
+            if llm_available():
+                load_model()
+                make_plan(parsed, frames=2)  # the few-shot document's prefix, evaluated once
+        except Exception:  # noqa: BLE001 - the first Plan loads them and says what is wrong
+            logging.getLogger("starvid.ui").warning("warm-up failed", exc_info=True)
+
+    thread = threading.Thread(target=load, name="starvid-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def launch_options() -> dict[str, Any]:
-    """Options for ``launch``: the style, the canvas without zoom, and the upload limit."""
-    return {"css": CSS, "head": NO_CANVAS_ZOOM, "max_file_size": MAX_UPLOAD}
+    """Options for ``launch``: the style, the page script (no canvas zoom, charts that fit
+    their tab) and the upload limit."""
+    return {"css": CSS, "head": HEAD_SCRIPT, "max_file_size": MAX_UPLOAD}
 
 
 def build_app() -> gr.Blocks:
@@ -90,7 +128,7 @@ def wire_edit(ui: Studio) -> None:
         ui.shown,
         g.progress,
         p.chips,
-        p.trajectory,
+        e.trajectory,
         p.keyframes,
         e.canvas,
         e.plan_json,
@@ -111,7 +149,7 @@ def wire_edit(ui: Studio) -> None:
     p.backbone.change(
         h.backbone,
         {p.backbone, ui.active_backbone} | settings | common,
-        views + [ui.active_backbone, p.backbone_info, p.examples, p.unknown, *settings],
+        views + [ui.active_backbone, p.backbone_info, p.examples, p.unknown, e.frame, *settings],
         **quiet,
     )
     e.canvas.change(h.canvas, {e.canvas} | common, views, **quiet)

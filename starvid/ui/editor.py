@@ -4,8 +4,11 @@
 plan time, and reused by the run), the ``Plan`` itself with its keyframes, and the video size
 (for the canvas's aspect). Edits go through the plan's own methods (``Plan.pin``, ``unpin``,
 ``resample``): a moved box pins a keyframe, frames in between follow by linear interpolation,
-and pinned keyframes are never refitted. Every function returns a new state; the input is left
-as it was, so a failed edit leaves the plan unchanged.
+and pinned keyframes are never refitted. The state remembers which keyframes the user pinned
+(``pins``), so unpinning never touches a planner's own keyframes, and the plan before a change
+of frame count (``origin``), so switching models back and forth gives back the same plan.
+Every function returns a new state; the input is left as it was, so a failed edit leaves the
+plan unchanged.
 """
 
 from __future__ import annotations
@@ -20,7 +23,15 @@ from pydantic import BaseModel, ConfigDict
 
 from starvid.errors import StarVidError
 from starvid.parsing import ParsedPrompt
-from starvid.plan import MAX_OBJECTS, MAX_PLAN_BYTES, Plan, PlannedObject, load_plan, validate_plan
+from starvid.plan import (
+    MAX_OBJECTS,
+    MAX_PLAN_BYTES,
+    BoxTuple,
+    Plan,
+    PlannedObject,
+    load_plan,
+    validate_plan,
+)
 from starvid.planning import box_iou
 from starvid.targets import check_plan_matches
 
@@ -40,10 +51,22 @@ class EditorState(BaseModel):
     parsed: ParsedPrompt
     plan: Plan
     size: tuple[int, int]  # video width, height in pixels
+    # object id -> {frame the user pinned: the path's own keyframe there before, or None}
+    pins: dict[str, dict[int, BoxTuple | None]] = {}
+    origin: Plan | None = None  # the plan before the last frame-count changes, while unedited
 
     def with_plan(self, plan: Plan) -> EditorState:
-        """The same state with another plan."""
-        return self.model_copy(update={"plan": plan})
+        """The same state with an edited plan (pins of removed objects dropped)."""
+        ids = {o.id for o in plan.objects}
+        pins = {k: v for k, v in self.pins.items() if k in ids}
+        return self.model_copy(update={"plan": plan, "pins": pins, "origin": None})
+
+    def with_pin(self, plan: Plan, object_id: str, frame: int) -> EditorState:
+        """The state after the user pinned ``object_id`` at ``frame`` (``plan``: the result)."""
+        mine = dict(self.pins.get(object_id, {}))
+        if frame not in mine:  # remember the path's own keyframe there, to give it back
+            mine[frame] = self.plan.object(object_id).keyframes_or_fit().get(frame)
+        return self.with_plan(plan).model_copy(update={"pins": self.pins | {object_id: mine}})
 
 
 class Edit(NamedTuple):
@@ -260,7 +283,7 @@ def apply_canvas(state: EditorState, frame: int, boxes: Sequence[dict]) -> Edit:
                 notices.append(f"{label} at frame {frame}: {fixed}.")
                 refresh = True
             if fixed or _moved_px(state, box, plan.object(label).boxes[frame]) > PIXEL_TOLERANCE:
-                plan = plan.pin(label, frame, tuple(box))
+                state = state.with_pin(state.plan.pin(label, frame, tuple(box)), label, frame)
                 shown = ", ".join(f"{v:.2f}" for v in box)
                 notices.append(f"Pinned {label} at frame {frame}: [{shown}].")
             continue
@@ -281,7 +304,7 @@ def apply_canvas(state: EditorState, frame: int, boxes: Sequence[dict]) -> Edit:
         if fixed:
             notices.append(f"new {noun} at frame {frame}: {fixed}.")
         additions.append((noun, box))
-    state = state.with_plan(plan)
+    plan = state.plan
     removed = [o.id for o in plan.objects if o.id not in own.values()]
     if removed and len(removed) == len(plan.objects) and not additions:
         notices.append("A plan needs at least one box; the last box was kept.")
@@ -298,21 +321,37 @@ def apply_canvas(state: EditorState, frame: int, boxes: Sequence[dict]) -> Edit:
 
 
 def clear_keyframe(state: EditorState, frame: int) -> Edit:
-    """Unpin ``frame`` for every object pinned there that has other keyframes."""
-    plan, notices = state.plan, []
-    for obj in state.plan.objects:
-        keys = obj.keyframes_or_fit()
-        if frame in keys and len(keys) > 1:
-            plan = plan.unpin(obj.id, frame)
-            notices.append(f"{obj.id}: keyframe {frame} removed.")
+    """Unpin what the user pinned at ``frame``: each such object's path there is the planner's
+    again (its own keyframe there comes back). Other objects, and keyframes the planner made,
+    are left alone."""
+    plan, notices, pins = state.plan, [], dict(state.pins)
+    for oid, mine in state.pins.items():
+        if frame not in mine:
+            continue
+        before = mine[frame]
+        plan = plan.pin(oid, frame, before) if before is not None else plan.unpin(oid, frame)
+        pins[oid] = {k: v for k, v in mine.items() if k != frame}
+        notices.append(f"{oid}: your keyframe at frame {frame} removed.")
     if not notices:
-        notices = [f"No object has a removable keyframe at frame {frame}."]
-    return Edit(state.with_plan(plan), notices, True)
+        notices = [
+            f"Nothing you pinned at frame {frame} (the planner's own keyframes stay; drag a box "
+            "to pin one)."
+        ]
+    pins = {k: v for k, v in pins.items() if v}
+    return Edit(state.with_plan(plan).model_copy(update={"pins": pins}), notices, True)
 
 
 def resample(state: EditorState, frames: int) -> EditorState:
-    """The same trajectories over another number of frames (keyframes rescaled in time)."""
-    return state.with_plan(state.plan.resample(int(frames)))
+    """The same trajectories over another number of frames (keyframes and the user's pins
+    rescaled in time; nothing new is pinned). From a plan not edited since the last resample,
+    the resample starts from the plan before it, so going back gives back that plan."""
+    base = state.origin or state.plan
+    frames = int(frames)
+    plan = base.resample(frames)
+    scale = (frames - 1) / (state.plan.frames - 1) if state.plan.frames > 1 else 0.0
+    pins = {oid: {round(k * scale): v for k, v in mine.items()} for oid, mine in state.pins.items()}
+    origin = None if base.frames == frames else base
+    return state.model_copy(update={"plan": plan, "pins": pins, "origin": origin})
 
 
 def resize(state: EditorState, size: Sequence[int]) -> EditorState:

@@ -38,14 +38,15 @@ from starvid.ui.form import follow_backbone
 from starvid.ui.inspect import LiveRun
 from starvid.ui.layout import Studio
 from starvid.ui.outputs import write_export
+from starvid.ui.palette import object_palette
 from starvid.ui.text import (
+    SYMBOL_RUN,
     ProgressView,
     backbone_info,
     chips_html,
     examples_for,
     keyframe_summary,
     notice_html,
-    object_palette,
     progress_html,
     unknown_words_html,
     user_message,
@@ -53,6 +54,7 @@ from starvid.ui.text import (
 
 log = logging.getLogger("starvid.ui")
 NOUN_LABEL_COLOR = (90, 90, 90)  # canvas labels that add a new instance of a noun
+TRAJECTORY_HEIGHT = 230  # px: the paths fit under the canvas, above the fold at 1440x1000
 
 
 def backbone_defaults(name: str) -> BackboneDefaults:
@@ -82,7 +84,9 @@ def unknown_words_for(prompt: str, name: str) -> list[str]:
         return []
     from starvid.backbones import load_backbone, unknown_words
 
-    return unknown_words(prompt, load_backbone(name))
+    return unknown_words(prompt, load_backbone(name)) + list(
+        dict.fromkeys(SYMBOL_RUN.findall(prompt))
+    )
 
 
 def error_update(ui: Studio, exc: BaseException, suffix: str = "") -> dict:
@@ -104,7 +108,7 @@ def canvas_update(state: EditorState, frame: int, live: LiveRun | None, backgrou
         image = fit_background(np.asarray(video[min(frame, len(video) - 1)]), state.size)
     else:
         image = blank_background(state.size)
-    colors = object_palette(state.plan)
+    colors = object_palette(state.plan, state.parsed)
     ids = [o.id for o in state.plan.objects]
     nouns = subject_nouns(state)
     return image_annotator(
@@ -136,13 +140,14 @@ class EditEvents:
         from starvid.viz import trajectory_figure
 
         p, e = self.ui.prompt, self.ui.edit
-        colors = object_palette(state.plan)
+        colors = object_palette(state.plan, state.parsed)
         w, h = state.size
         kf = {o.id: keyframes(o) for o in state.plan.objects}
         out: dict[Any, Any] = {
             p.chips: chips_html(state, colors),
-            p.trajectory: trajectory_figure(state.plan, frame, kf, h / w, colors).update_layout(
-                height=320
+            # the component's label names the chart: its own title would take the room
+            e.trajectory: trajectory_figure(state.plan, frame, kf, h / w, colors).update_layout(
+                height=TRAJECTORY_HEIGHT, title=None, margin={"t": 10}
             ),
             p.keyframes: keyframe_summary(state, frame),
         }
@@ -219,17 +224,28 @@ class EditEvents:
             p.backbone_info: describe(name),
             p.examples: gr.Dataset(samples=[[e] for e in examples_for(name)]),
         }
-        for setting, value in follow_backbone(values, old, new).items():
+        changes = follow_backbone(values, old, new)
+        for setting, value in changes.items():
             out[ui.generate.settings[setting]] = value
         state = data.get(ui.editor)
-        if state is not None:
-            state = resize(state, (new.width, new.height))
-            out[ui.editor] = state
-            out[p.unknown] = unknown_words_html(
-                state.prompt, unknown_words_for(state.prompt, name), name
-            )
-            out |= self.views(state, int(data[ui.shown] or 0), data)
-        return out
+        if state is None:
+            return out
+        state = resize(state, (new.width, new.height))
+        frame = int(data[ui.shown] or 0)
+        if "frames" in changes and int(changes["frames"]) != state.plan.frames:
+            # Resampled here, with the canvas drawn once from the new timeline: left to the
+            # frames event, the canvas's echo of the old timeline pinned every object.
+            before = state.plan.frames
+            state = resample(state, int(changes["frames"]))
+            frame = min(frame, state.plan.frames - 1)
+            note = f"Plan resampled from {before} to {state.plan.frames} frames for {name}."
+            out[ui.notice] = notice_html([note + " Nothing was pinned."])
+            out[ui.edit.frame] = gr.Slider(maximum=state.plan.frames - 1, value=frame)
+        out[ui.editor] = state
+        out[p.unknown] = unknown_words_html(
+            state.prompt, unknown_words_for(state.prompt, name), name
+        )
+        return out | self.views(state, frame, data, request.session_hash)
 
     # -- step 2 -----------------------------------------------------------------------------
 

@@ -19,11 +19,19 @@ from starvid.plan import Plan
 from starvid.ui.editor import EditorState
 from starvid.ui.events_edit import canvas_update, error_update, stale_text
 from starvid.ui.form import settings_from_values
-from starvid.ui.inspect import LiveRun, heatmap_for, inbox_figure, losses_figure, word_subjects
+from starvid.ui.inspect import (
+    LiveRun,
+    heatmap_for,
+    inbox_figure,
+    losses_figure,
+    run_difference,
+    word_subjects,
+)
 from starvid.ui.jobs import JOBS, RunClock, Ticket, gpu_stream_generation
 from starvid.ui.layout import Studio
 from starvid.ui.outputs import new_run_dir
-from starvid.ui.text import ProgressView, notice_html, object_palette, progress_html
+from starvid.ui.palette import object_palette
+from starvid.ui.text import ProgressView, notice_html, progress_html
 
 REFRESH_S = 0.3  # fast models: the page is refreshed a few times a second at most
 CANCEL_WAIT_S = 120.0  # how long Cancel waits for a running step to end
@@ -48,7 +56,13 @@ def generation_input(
     if state is None:
         raise StarVidError("no plan yet: type a prompt and press Plan")
     typed = (prompt or "").strip()
-    if typed and typed != state.prompt:
+    if not typed:  # a cleared or rejected prompt: running the old plan would surprise
+        shown = state.prompt if len(state.prompt) <= 60 else state.prompt[:57] + "..."
+        raise StarVidError(
+            f"the prompt box is empty: the plan is for '{shown}'; put that prompt back or plan "
+            "a new one"
+        )
+    if typed != state.prompt:
         raise StarVidError(
             "the prompt changed since it was planned: press Plan to plan the new one "
             "(or put back the planned prompt)"
@@ -77,6 +91,8 @@ class RunEvents:
             i.results_state,
             i.video_guided,
             i.video_baseline,
+            i.video_previous,
+            i.previous_info,
             i.downloads,
             i.loss_plot,
             i.inbox_plot,
@@ -143,7 +159,7 @@ class RunEvents:
 
         ui = self.ui
         clock = RunClock(runs=2 if job.baseline else 1)
-        live = LiveRun(word_subjects=word_subjects(job.parsed))
+        live = LiveRun(word_subjects=word_subjects(job.parsed), parsed=job.parsed)
         yield {ui.generate.progress: progress_html(clock.view())}
         outcome: tuple = ("error", StarVidError("the generation stopped without a result"))
         stream = gpu_stream_generation(
@@ -213,7 +229,7 @@ class RunEvents:
         ] + list(report.warnings)
         words = live.words()
         word = words[0] if words else None
-        colors = object_palette(report.plan)
+        colors = object_palette(report.plan, live.parsed)
         steps, frames = report.settings.steps, report.frames
         out = {
             ui.notice: notice_html(notes),
@@ -233,6 +249,10 @@ class RunEvents:
             i.heat_frame: gr.Slider(minimum=0, maximum=frames - 1, value=0, step=1),
             i.heatmap: heatmap_for(live, state, word, 0, None),
         }
+        before = data.get(ui.live)
+        if before is not None and before.report is not None and "guided" in before.files:
+            out[i.video_previous] = str(before.files["guided"])
+            out[i.previous_info] = run_difference(before.report, report)
         if state is not None and state.plan.frames == frames:
             frame = int(data.get(ui.shown) or 0)
             background = data.get(ui.edit.background) or "guided"
@@ -288,5 +308,5 @@ class RunEvents:
         live = data.get(self.ui.live)
         if live is None or live.report is None:
             return gr.skip()
-        colors = object_palette(live.report.plan)
+        colors = object_palette(live.report.plan, live.parsed)
         return inbox_figure(live, data[self.ui.inspect.inbox_kind], colors)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from starvid.parsing import ParsedPrompt
 from starvid.report import LossRow, RunReport
 from starvid.ui.editor import EditorState
 from starvid.viz import heatmap_figure, inbox_share_figure, loss_figure
@@ -28,6 +29,7 @@ class LiveRun:
     report: RunReport | None = None
     files: dict[str, Path] = field(default_factory=dict)
     word_subjects: dict[str, int] = field(default_factory=dict)  # map label -> subject index
+    parsed: ParsedPrompt | None = None  # the run's parse (its colour words colour the charts)
 
     def store_maps(self, run: str, step: int, maps: dict | None) -> None:
         """Keep one step's per-word maps ``(F, h, w)`` (float16, so a run's history stays
@@ -114,3 +116,25 @@ def inbox_figure(live: LiveRun, key: str, colors: dict[str, tuple[int, int, int]
 def losses_figure(live: LiveRun):
     """The loss chart: the report's rows once the run is done, the live rows until then."""
     return loss_figure(live.report.losses if live.report is not None else live.losses)
+
+
+def run_difference(previous: RunReport, current: RunReport) -> str:
+    """What the previous run did differently from the current one, for the side-by-side
+    comparison: the prompt when it changed, every setting that differs, and both runs' mean
+    in-box share (guided)."""
+    lines = []
+    if previous.prompt != current.prompt:
+        lines.append(f"prompt: '{previous.prompt}'")
+    if previous.backbone != current.backbone:
+        lines.append(f"backbone: {previous.backbone} (now {current.backbone})")
+    old, new = previous.settings.model_dump(), current.settings.model_dump()
+    changed = [f"{k} {old[k]} (now {new[k]})" for k in old if old[k] != new.get(k)]
+    lines.append("settings: " + (", ".join(changed) if changed else "the same as now"))
+    shares = []
+    for label, report in (("previous", previous), ("now", current)):
+        means = [runs["guided"] for runs in report.share_means().values() if "guided" in runs]
+        if means:
+            shares.append(f"{label} {sum(means) / len(means):.2f}")
+    if shares:
+        lines.append("mean in-box share (guided): " + ", ".join(shares))
+    return "**Previous run** · " + " · ".join(lines)

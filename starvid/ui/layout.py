@@ -1,9 +1,11 @@
 """The Studio's view: one function per step, each returning its named components.
 
-Three columns on a wide window: 1 Prompt (with the parse's chips and the plan's paths), 2 Plan
-and edit (the keyframe canvas and its tools), 3 Generate with 4 Inspect beside it (the run's
-results in tabs right under the buttons that made them). One notice bar, fixed at the bottom
-of the window, says what the last action did wherever the user is.
+Three columns on a wide window: 1 Prompt (with the parse's chips), 2 Plan and edit (the
+keyframe canvas, the plan's paths under it, and its tools), 3 Generate with 4 Inspect beside it
+(the run's results in tabs right under the buttons that made them). One notice bar at the
+bottom of the window says what the last action did wherever the user is: one line (more folded
+under it), a close button, and notes fade away after a while so it does not keep covering the
+page.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ from starvid.parsing import MAX_PROMPT_CHARS
 from starvid.ui.form import APP_SETTINGS, initial_values, make_widget
 from starvid.ui.text import ProgressView, examples_for, progress_html
 
+# The prompt box takes a paste well over the limit, so nothing is cut silently mid-word: the
+# counter turns red and Plan says how long it is (the parser refuses over MAX_PROMPT_CHARS).
+MAX_PASTE_CHARS = 20 * MAX_PROMPT_CHARS
+
 CSS = """
 .sv-chips {display:flex; flex-wrap:wrap; gap:6px; align-items:center; min-height:28px}
 .sv-chip {border:2px solid; border-radius:14px; padding:2px 10px; font-size:14px;
@@ -26,10 +32,10 @@ CSS = """
 .sv-swatch {display:inline-block; width:12px; height:12px; border-radius:3px}
 .sv-verb {border:1px solid #999; border-radius:10px; padding:0 6px; margin-left:2px;
           background:white; font-size:13px; color:#222}
-.sv-none {border-color:#bbb; color:#888}
+.sv-none {border-color:#bbb; color:#5f5f5f}
 .sv-dir {font-size:13px; color:#444}
 .sv-scene {border-radius:10px; padding:1px 8px; background:#eee; color:#555; font-size:13px}
-.sv-scene-label {color:#777; font-size:13px; margin-left:8px}
+.sv-scene-label {color:#5f5f5f; font-size:13px; margin-left:8px}
 .sv-unknown {background:#fff4e5; border-left:4px solid #f59e0b; padding:4px 8px; font-size:14px}
 .sv-unknown mark {background:#fbbf24; padding:0 2px; border-radius:3px}
 .sv-progress {position:relative; min-height:28px; background:#eee; border-radius:6px;
@@ -37,21 +43,34 @@ CSS = """
 .sv-bar {position:absolute; left:0; top:0; bottom:0; background:#f59e0b66}
 .sv-progress span {position:relative; padding:0 8px; line-height:28px; font-size:13px}
 .sv-step {margin:0 !important; font-size:17px}
-.sv-small, .sv-small * {font-size:12px !important; color:#555}
+.sv-small, .sv-small * {font-size:12px !important; color:#4b4b4b}
 #plan-row {align-items:flex-end}
 .sv-stale {color:#a15c00; font-size:13px}
-#prompt-count {font-size:12px; color:#666; text-align:right}
-#prompt textarea::placeholder {font-style:italic; color:#9a9a9a}
+#prompt-count {font-size:12px; color:#4b5563; text-align:right}
+#prompt-count .sv-over {color:#b91c1c; font-weight:600}
+#prompt textarea::placeholder {font-style:italic; color:#6b7280}
+/* help lines and slider ends at 7.7:1 on white (the theme's subdued grey read 1.9:1) */
+:root, .gradio-container {--block-info-text-color:#52525b; --body-text-color-subdued:#52525b}
+.info-text, [data-testid=min-value], [data-testid=max-value] {color:#52525b !important}
 #canvas button[aria-label^="Rotate"] {display:none !important}
 #notice [data-testid=status-tracker], #progress [data-testid=status-tracker]
   {display:none !important}
-#notice {position:fixed; left:50%; transform:translateX(-50%); bottom:10px; z-index:1000;
-         width:min(900px, 92vw); display:none}
+/* bottom right, over the settings rather than the canvas and its paths */
+#notice {position:fixed; right:12px; bottom:10px; z-index:1000; width:min(540px, 92vw);
+         display:none; pointer-events:none}
 #notice:has(.sv-notice) {display:block}
-.sv-notice {background:#eef6ff; border:1px solid #93c5fd; border-radius:8px; padding:6px 12px;
-            box-shadow:0 2px 10px #0002; font-size:14px; max-height:30vh; overflow:auto}
+#notice:has(.sv-close input:checked) {display:none}
+.sv-notice {pointer-events:auto; position:relative; background:#eef6ff; border:1px solid #93c5fd;
+            border-radius:8px; padding:4px 34px 4px 12px; box-shadow:0 2px 10px #0002;
+            font-size:14px; max-height:25vh; overflow:auto; color:#1f2937}
+.sv-notice details summary {cursor:pointer; color:#1d4ed8; font-size:13px}
+.sv-notice.sv-note {animation:sv-fade 0.6s ease-in 12s forwards}
+.sv-notice.sv-note:hover {animation-play-state:paused}
+@keyframes sv-fade {to {opacity:0; visibility:hidden}}
 .sv-notice.sv-error {background:#fff1f0; border-color:#f87171}
-.gradio-container {padding-bottom:70px !important}
+.sv-close {position:absolute; right:8px; top:2px; cursor:pointer; font-size:18px; color:#374151}
+.sv-close input {position:absolute; opacity:0; width:1px; height:1px}
+.gradio-container {padding-bottom:60px !important}
 """
 
 
@@ -68,7 +87,6 @@ class PromptSection:
     examples: Component
     chips: Component
     unknown: Component
-    trajectory: Component
     keyframes: Component
 
 
@@ -78,6 +96,7 @@ class EditSection:
 
     canvas: Component
     frame: Component
+    trajectory: Component
     background: Component
     add_noun: Component
     add_btn: Component
@@ -106,6 +125,8 @@ class InspectSection:
     results_state: Component
     video_guided: Component
     video_baseline: Component
+    video_previous: Component
+    previous_info: Component
     word: Component
     heat_frame: Component
     heat_step: Component
@@ -153,7 +174,7 @@ def prompt_section(backbones: list[tuple[str, str]], info: str) -> PromptSection
         placeholder="Describe the video here…",
         lines=1,
         max_lines=3,
-        max_length=MAX_PROMPT_CHARS,
+        max_length=MAX_PASTE_CHARS,
         elem_id="prompt",
     )
     counter = gr.HTML(f"0 / {MAX_PROMPT_CHARS} characters", elem_id="prompt-count")
@@ -162,8 +183,7 @@ def prompt_section(backbones: list[tuple[str, str]], info: str) -> PromptSection
             ["auto", "heuristic", "llm"],
             value="auto",
             label="Planner",
-            info="who lays out the boxes: heuristic (rules, fast), llm (a small language "
-            "model) or auto (the LLM when installed)",
+            info="auto: a small language model when installed; heuristic: rules",
             scale=3,
             elem_id="planner",
         )
@@ -176,7 +196,6 @@ def prompt_section(backbones: list[tuple[str, str]], info: str) -> PromptSection
         label="Examples for this model (click one to plan it)",
         elem_id="examples",
     )
-    trajectory = gr.Plot(label="Box centres over time", elem_id="trajectory")
     keyframes = gr.Markdown(elem_id="keyframes")
     return PromptSection(
         backbone,
@@ -188,7 +207,6 @@ def prompt_section(backbones: list[tuple[str, str]], info: str) -> PromptSection
         examples,
         chips,
         unknown,
-        trajectory,
         keyframes,
     )
 
@@ -224,6 +242,8 @@ def edit_section(frames: int) -> EditSection:
         "follow by linear interpolation",
         elem_id="frame",
     )
+    # the paths right under the canvas and its frame: in view while a box is dragged
+    trajectory = gr.Plot(label="Box centres over time", elem_id="trajectory")
     background = gr.Radio(
         [("none", "none"), ("guided frame", "guided"), ("baseline frame", "baseline")],
         value="guided",
@@ -245,7 +265,16 @@ def edit_section(frames: int) -> EditSection:
     with gr.Accordion("Plan JSON", open=False):
         plan_json = gr.Code(language="json", label="Plan JSON", elem_id="plan-json")
     return EditSection(
-        canvas, frame, background, add_noun, add_btn, unpin_btn, export_btn, import_btn, plan_json
+        canvas,
+        frame,
+        trajectory,
+        background,
+        add_noun,
+        add_btn,
+        unpin_btn,
+        export_btn,
+        import_btn,
+        plan_json,
     )
 
 
@@ -296,6 +325,20 @@ def inspect_section(defaults: BackboneDefaults) -> InspectSection:
                 loop=True,
                 height=300,
             )
+        # the run before, so that two settings can be compared side by side
+        with gr.Row(equal_height=False):
+            video_previous = gr.Video(
+                label="Previous run (guided)",
+                elem_id="video-previous",
+                autoplay=True,
+                loop=True,
+                height=220,
+            )
+            previous_info = gr.Markdown(
+                "The run before the last one shows here, to compare settings.",
+                elem_id="previous-info",
+                elem_classes=["sv-small"],
+            )
     with gr.Tab("Attention", id="attention"):
         with gr.Row():
             word = gr.Dropdown(
@@ -344,6 +387,8 @@ def inspect_section(defaults: BackboneDefaults) -> InspectSection:
         results_state,
         video_guided,
         video_baseline,
+        video_previous,
+        previous_info,
         word,
         heat_frame,
         heat_step,

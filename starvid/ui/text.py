@@ -1,8 +1,8 @@
 """What the Studio says: chips, notices, progress, the backbone menu and example prompts.
 
 Plain functions from typed values to HTML or Markdown text, escaped, with no Gradio in them.
-Colours come from one palette keyed by plan object (``object_palette``): the same object has the
-same colour on the canvas, in its chip and in every chart.
+Colours come from one palette keyed by plan object (``starvid.ui.palette``): the same object has
+the same colour on the canvas, in its chip and in every chart.
 """
 
 from __future__ import annotations
@@ -14,19 +14,13 @@ from dataclasses import dataclass
 
 from starvid.errors import StarVidError
 from starvid.plan import Plan
-from starvid.planning import describe_motion
-from starvid.shapes.world import COLORS as SHAPES_COLORS
+from starvid.planning import MAX_INSTANCES, cap_counts, describe_motion
 from starvid.shapes.world import VOCAB as SHAPES_VOCAB
 from starvid.ui.editor import EditorState, keyframes
-from starvid.viz import object_colors, rgb
+from starvid.ui.palette import COLOUR_WORDS
+from starvid.viz import rgb
 
 Color = tuple[int, int, int]
-
-# Basic colour terms, as a chip shows them ("2 × red circle").
-COLOUR_WORDS = frozenset(
-    "red orange yellow green blue purple violet pink brown black white grey gray gold silver "
-    "cyan magenta teal navy beige turquoise".split()
-) | frozenset(SHAPES_COLORS)
 
 # Example prompts per backbone. The shapes model knows only its world's words (its captions:
 # counts, colours, shapes, motions); open-vocabulary models take everyday scenes.
@@ -57,6 +51,10 @@ MOTION_ARROWS = {
 }
 
 
+# Runs of symbols outside ASCII ("🚀", "→"): no closed-vocabulary model saw them.
+SYMBOL_RUN = re.compile(r"[^\w\s\x00-\x7f]+")
+
+
 def examples_for(backbone: str) -> tuple[str, ...]:
     """The example prompts that suit a backbone (its own world's words for a closed one)."""
     return EXAMPLES.get(backbone, OPEN_EXAMPLES)
@@ -65,11 +63,6 @@ def examples_for(backbone: str) -> tuple[str, ...]:
 def shapes_words_only(prompt: str) -> bool:
     """Whether every word of ``prompt`` is one the shapes model saw in training."""
     return all(w in SHAPES_VOCAB for w in re.findall(r"[a-z]+", prompt.lower()))
-
-
-def object_palette(plan: Plan) -> dict[str, Color]:
-    """One colour per plan object, in plan order: boxes, chips and charts all use it."""
-    return object_colors([o.id for o in plan.objects])
 
 
 # -- the parse as chips -------------------------------------------------------------------------
@@ -85,12 +78,18 @@ def _motion_text(plan: Plan, subject: int) -> str:
 
 
 def chips_html(state: EditorState, colors: dict[str, Color]) -> str:
-    """One chip per subject: its swatches (one per planned object, in its colour), the count
-    in the plan, the colour word of the prompt, the noun, the verbs bound to it and the
-    planned direction. Counts follow the plan, so an added or removed box shows at once."""
-    chips = []
+    """One chip per planned subject: its swatches (one per planned object, in its colour), the
+    count in the plan, the colour word of the prompt, the noun, the verbs bound to it and the
+    planned direction. Counts follow the plan, so an added or removed box shows at once.
+    Subjects the planners leave out (past the plan's instance limit) share one chip that says
+    so; a subject whose boxes the user removed keeps its chip ("0 × blue square")."""
+    chips, left_out = [], []
+    capped = cap_counts(state.parsed)[0]
     for i, s in enumerate(state.parsed.subjects):
         objs = [o for o in state.plan.objects if o.subject == i]
+        if not objs and not capped[i]:
+            left_out.append(s.text)
+            continue
         swatches = "".join(
             f'<span class="sv-swatch" data-object="{html.escape(o.id)}" title="{html.escape(o.id)}"'
             f' style="background:{rgb(colors[o.id])}"></span>'
@@ -100,13 +99,19 @@ def chips_html(state: EditorState, colors: dict[str, Color]) -> str:
         name = html.escape(f"{colour} {s.noun}".strip())
         verbs = "".join(f'<span class="sv-verb">{html.escape(v)}</span>' for v in s.verb_lemmas)
         verbs = verbs or '<span class="sv-verb sv-none">no verb</span>'
-        border = rgb(colors[objs[0].id]) if objs else "#999"
         motion = html.escape(_motion_text(state.plan, i))
+        border = rgb(colors[objs[0].id]) if objs else "#999"
         chips.append(
             f'<span class="sv-chip" data-subject="{i}" style="border-color:{border}">'
             f"{swatches}<b>{len(objs)} × {name}</b> ← {verbs}"
             + (f' <span class="sv-dir">{motion}</span>' if motion else "")
             + "</span>"
+        )
+    if left_out:
+        chips.append(
+            f'<span class="sv-chip sv-none" data-left-out="{len(left_out)}">'
+            f"+{len(left_out)} more subject(s) not planned: a plan holds at most "
+            f"{MAX_INSTANCES} objects</span>"
         )
     scene = "".join(f'<span class="sv-scene">{html.escape(w)}</span>' for w in state.parsed.scene)
     if scene:
@@ -120,7 +125,8 @@ def unknown_words_html(prompt: str, unknown: Sequence[str], backbone: str) -> st
     if not unknown:
         return ""
     bad = {w.lower() for w in unknown}
-    parts = re.split(r"([A-Za-z]+)", prompt)  # words at odd indices, what lies between at even
+    # words and symbols at odd indices, what lies between at even
+    parts = re.split(rf"([A-Za-z]+|{SYMBOL_RUN.pattern})", prompt)
     marked = "".join(
         f"<mark>{html.escape(p)}</mark>" if i % 2 and p.lower() in bad else html.escape(p)
         for i, p in enumerate(parts)
@@ -144,12 +150,25 @@ def keyframe_summary(state: EditorState, frame: int) -> str:
 
 
 def notice_html(notices: Sequence[str], kind: str = "note") -> str:
-    """The notice bar's text: one line per notice, marked as an error or a note."""
+    """The notice bar's text: the first notice on one line, any others folded under "N more",
+    and a close button (a checkbox the page's style reads, so it needs no script). A note fades
+    after a while (the style's animation); an error stays until closed."""
     if not notices:
         return ""
     icon = "⚠️" if kind == "error" else "ℹ️"
-    lines = "".join(f"<div>{icon} {html.escape(n)}</div>" for n in notices)
-    return f'<div class="sv-notice sv-{kind}" role="status">{lines}</div>'
+    first, rest = notices[0], list(notices[1:])
+    more = ""
+    if rest:
+        lines = "".join(f"<div>{html.escape(n)}</div>" for n in rest)
+        more = f"<details><summary>{len(rest)} more</summary>{lines}</details>"
+    close = (
+        '<label class="sv-close" title="Close this notice">'
+        '<input type="checkbox" aria-label="Close this notice">×</label>'
+    )
+    return (
+        f'<div class="sv-notice sv-{kind}" role="status">{close}'
+        f'<div class="sv-first">{icon} {html.escape(first)}</div>{more}</div>'
+    )
 
 
 def user_message(exc: BaseException) -> str:
