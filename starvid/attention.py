@@ -22,7 +22,7 @@ import re
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -157,6 +157,25 @@ class StopForward(Exception):  # noqa: N818 - control flow, not an error
     """Raised after the last recorded layer when the rest of the U-Net output is not needed."""
 
 
+@dataclass(frozen=True)
+class ForwardMode:
+    """How the recorders treat one U-Net forward (set with ``AttentionStore.mode``)."""
+
+    keep_grad: bool = False  # the maps keep their graph: a loss backpropagates through them
+    cond_only: bool = False  # a CFG batch: the unconditional first half is not recorded
+    stop_early: bool = False  # end the forward after the last recorded layer (maps only)
+
+    def without_early_stop(self) -> ForwardMode:
+        return replace(self, stop_early=False)
+
+
+# A guided step's gradient iteration: conditional batch only, maps with their graph, and no
+# U-Net work past the last map the loss reads.
+GRADIENT_PASS = ForwardMode(keep_grad=True, stop_early=True)
+# An ordinary denoising forward with classifier-free guidance (without CFG: ``ForwardMode()``).
+CFG_PASS = ForwardMode(cond_only=True)
+
+
 @dataclass
 class AttentionStore:
     """Keeps head-averaged maps of the needed token positions for the recorded layers.
@@ -181,6 +200,20 @@ class AttentionStore:
     def reset(self) -> None:
         """Forget the latest maps (the running sums stay)."""
         self.maps = {}
+
+    @contextmanager
+    def mode(self, mode: ForwardMode) -> Iterator[AttentionStore]:
+        """Record the forwards inside the block in ``mode``; the previous mode comes back."""
+        before = (self.keep_grad, self.skip_uncond, self.stop_early)
+        self.keep_grad, self.skip_uncond, self.stop_early = (
+            mode.keep_grad,
+            mode.cond_only,
+            mode.stop_early,
+        )
+        try:
+            yield self
+        finally:
+            self.keep_grad, self.skip_uncond, self.stop_early = before
 
     def record(self, name: str, probs: torch.Tensor) -> None:
         """Store maps ``(rows, tokens, h*w)`` of one layer as ``(rows, tokens, h, w)``."""

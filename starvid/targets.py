@@ -9,7 +9,7 @@ repeated word).
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starvid.attention import token_positions
 from starvid.errors import StarVidError
@@ -26,6 +26,9 @@ class RunTargets:
     labels: dict[str, list[int]]  # label -> columns into positions
     targets: GuidanceTargets
     warnings: list[str]
+    # label -> {"kind": "noun" | "verb" | "modifier", "subject": index into the parse's
+    # subjects}: the one labelling rule, which the UI reads to draw a map's boxes
+    label_subjects: dict[str, dict] = field(default_factory=dict)
 
 
 def unique_label(label: str, taken: dict) -> str:
@@ -80,6 +83,7 @@ def build_targets(
     verb_cols: list[tuple[int, list[int]]] = []
     scene_cols: list[list[int]] = []
     labels: dict[str, list[int]] = {}
+    label_subjects: dict[str, dict] = {}
     for (kind, s, w), ps in zip(words, pos, strict=True):
         cols = [col[p] for p in ps]
         if kind == "noun":
@@ -91,7 +95,9 @@ def build_targets(
         else:
             scene_cols.append(cols)
         if kind != "scene":
-            labels[unique_label(w.text, labels)] = cols
+            label = unique_label(w.text, labels)
+            labels[label] = cols
+            label_subjects[label] = {"kind": kind, "subject": s}
     targets = GuidanceTargets(
         noun_cols=noun_cols,
         verb_cols=verb_cols,
@@ -107,4 +113,4 @@ def build_targets(
     for s_idx, cols in enumerate(noun_cols):
         if not cols and s_idx in targets.object_subject:
             notes.append(f"subject {s_idx} has no token within CLIP's limit; it is not guided")
-    return RunTargets(positions, labels, targets, notes)
+    return RunTargets(positions, labels, targets, notes, label_subjects)
