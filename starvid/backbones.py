@@ -86,8 +86,9 @@ FULL_SIZE_FP16_GB = 3.7
 # AnimateDiff: SD 1.5 (U-Net 860 M, text encoder 123 M, VAE 84 M) and the v1-5-2 motion adapter
 # (453 M), counted on the meta device from assets/configs/animatediff: 3.0 GB in fp16.
 ANIMATEDIFF_FP16_GB = 3.0
-# A guided AnimateDiff step at 512x512x16 (bf16) keeps ANIMATEDIFF_GIB of activations without
-# checkpointing and far less with it (docs/results.md; tests/test_animatediff.py).
+# A gradient iteration of AnimateDiff at 512x512x16 (bf16, sized on the meta device) keeps
+# 32.7 GiB of activations, 0.34 GiB with checkpointing: with its 2.8 GiB of weights only the
+# latter fits a 24 GB card (tests/test_animatediff.py, docs/results.md).
 ANIMATEDIFF_CHECKPOINTING = True
 
 BACKBONES: dict[str, BackboneSpec] = {
@@ -140,7 +141,6 @@ BACKBONES: dict[str, BackboneSpec] = {
     "animatediff": BackboneSpec(
         source="stable-diffusion-v1-5/stable-diffusion-v1-5",
         adapter="guoyww/animatediff-motion-adapter-v1-5-2",
-        # ANIMATEDIFF_CHECKPOINTING: see its comment above
         defaults=BackboneDefaults(
             height=512,
             width=512,
