@@ -26,6 +26,7 @@ from diffusers import (
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from starvid import DEFAULT_BACKBONE
+from starvid.assets import ASSETS_DIR
 from starvid.errors import StarVidError
 from starvid.folders import (
     SCHEDULERS,
@@ -44,7 +45,6 @@ from starvid.pipelines import (
     StarVidPipeline,
 )
 
-ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 TINY_DIR = ASSETS_DIR / "tiny"
 CONFIGS_DIR = ASSETS_DIR / "configs"
 
@@ -73,7 +73,7 @@ class BackboneSpec:
         return self.source.startswith("assets/")
 
     def local_path(self) -> Path:
-        return ASSETS_DIR.parent / self.source
+        return ASSETS_DIR / self.source.removeprefix("assets/")
 
 
 # The shapes model's one 8x8 down layer: its maps tell neighbouring objects apart (the 4x4 ones

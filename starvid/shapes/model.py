@@ -28,11 +28,11 @@ from safetensors.torch import load_file, save_file
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 from transformers.convert_slow_tokenizer import bytes_to_unicode  # GPT-2/CLIP byte alphabet
 
+from starvid.assets import ASSETS_DIR
 from starvid.errors import StarVidError
 from starvid.pixel_vae import PixelShuffleVAE  # noqa: F401 - folders name it here too
 from starvid.shapes.world import VOCAB
 
-ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
 SHAPES_DIR = ASSETS_DIR / "shapes"
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"
 PREDICTIONS = ("sample", "v_prediction")
