@@ -55,6 +55,30 @@ def check_plan_matches(parsed: ParsedPrompt, plan: Plan) -> None:
             )
 
 
+def recorded_words(parsed: ParsedPrompt, spatial_words: str = "noun") -> list[tuple]:
+    """``(kind, subject, Word)`` for every word a run records, in the order its maps are
+    labelled: each subject's noun, its verbs and ("phrase") its adjectives, then the scene
+    words (recorded as negatives, subject -1)."""
+    words = []
+    for s, sub in enumerate(parsed.subjects):
+        words.append(("noun", s, sub.head))
+        words.extend(("verb", s, v) for v in sub.verbs)
+        if spatial_words == "phrase":
+            words.extend(("modifier", s, m) for m in sub.modifiers)
+    words.extend(("scene", -1, w) for w in parsed.scene_words)
+    return words
+
+
+def label_subjects(parsed: ParsedPrompt, spatial_words: str = "noun") -> dict[str, int]:
+    """Heat-map label ("cats", "dog#2", "red") -> the index of the subject it belongs to: the
+    labels a run's maps carry, before the run (the Studio draws a map's boxes from it)."""
+    out: dict[str, int] = {}
+    for kind, s, w in recorded_words(parsed, spatial_words):
+        if kind != "scene":
+            out[unique_label(w.text, out)] = s
+    return out
+
+
 def build_targets(
     tokenizer, parsed: ParsedPrompt, plan: Plan, spatial_words: str = "noun"
 ) -> RunTargets:
@@ -65,13 +89,7 @@ def build_targets(
     """
     check_plan_matches(parsed, plan)
     subjects = parsed.subjects
-    words = []  # (kind, subject, Word)
-    for s, sub in enumerate(subjects):
-        words.append(("noun", s, sub.head))
-        words.extend(("verb", s, v) for v in sub.verbs)
-        if spatial_words == "phrase":
-            words.extend(("modifier", s, m) for m in sub.modifiers)
-    words.extend(("scene", -1, w) for w in parsed.scene_words)
+    words = recorded_words(parsed, spatial_words)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         pos = token_positions(tokenizer, parsed.prompt, [(w.start, w.end) for _, _, w in words])

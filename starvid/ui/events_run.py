@@ -143,7 +143,8 @@ class RunEvents:
 
         ui = self.ui
         clock = RunClock(runs=2 if job.baseline else 1)
-        live = LiveRun(word_subjects=word_subjects(job.parsed))
+        spatial_words = job.settings.get("spatial_words") or "noun"
+        live = LiveRun(word_subjects=word_subjects(job.parsed, spatial_words))
         yield {ui.generate.progress: progress_html(clock.view())}
         outcome: tuple = ("error", StarVidError("the generation stopped without a result"))
         stream = gpu_stream_generation(
