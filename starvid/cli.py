@@ -135,11 +135,10 @@ def _cmd_backbones(args: argparse.Namespace) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from starvid.backbones import load_backbone
     from starvid.parsing import parse_prompt
     from starvid.plan import read_plan_file
     from starvid.report import RunReport
-    from starvid.run import check_output_folder, execute, prepare_run, save_run
+    from starvid.run import GenerationRequest, check_output_folder, run_generation
     from starvid.settings import settings_from_flags
 
     report = RunReport.read(args.from_report) if args.from_report else None
@@ -156,11 +155,11 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             f"file: {args.out}"
         )
     folder = check_output_folder(args.out)  # before any work: a bad path fails in a second
-    parsed = parse_prompt(prompt)
-    backbone = load_backbone(backbone_name)
-    request = prepare_run(parsed, backbone, backbone_name, settings, plan, baseline, args.planner)
-    result = execute(request, backbone)
-    files = save_run(result, folder, gif=args.gif)
+    request = GenerationRequest(
+        parse_prompt(prompt), backbone_name, settings, plan, baseline, args.planner, gif=args.gif
+    )
+    result = run_generation(request, folder)
+    files = result.files
     rep = result.report
     times = ", ".join(f"{k} {v:.1f} s" for k, v in rep.timing_s.items())
     print(f"{rep.frames} frames, {rep.settings.steps} steps ({times})")

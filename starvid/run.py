@@ -1,9 +1,10 @@
-"""The run layer: prepare -> execute -> save, the one path under the CLI and the Studio.
+"""The run layer: one typed request to a finished run folder, under the CLI, batch and the Studio.
 
-Front-ends resolve their input once, at the edge, into a ``RunRequest`` (``prepare_run``: the
-parse, the plan at the settings' frame count, settings resolved against the backbone), run it
-(``execute``: the guided video, the same-seed baseline when asked, the typed ``RunReport``) and
-write it (``save_run``) in one layout, the same from the CLI and the app::
+``run_generation(GenerationRequest, folder)`` is the contract: it loads the pipeline, resolves
+the input once (``prepare_run``: the parse, the plan at the settings' frame count, settings
+resolved against the model), runs it (``execute``: the guided video, the same-seed baseline when
+asked, the typed ``RunReport``) and writes it (``save_run``), reporting typed ``RunEvent``s and
+stopping at the next step when ``cancel`` is set. The folder's layout::
 
     FOLDER/guided.mp4         the StarVid video
     FOLDER/baseline.mp4       the unguided video with the same seed (when a baseline ran)
@@ -22,8 +23,10 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -32,7 +35,7 @@ from starvid.backbones import Backbone, vocabulary_warnings
 from starvid.errors import StarVidError
 from starvid.memory import check_run_fits
 from starvid.parsing import ParsedPrompt
-from starvid.pipeline import ProgressFn, VideoResult, generate
+from starvid.pipeline import Cancelled, ProgressFn, StepProgress, VideoResult, generate
 from starvid.plan import Plan
 from starvid.report import LossRow, ObjectReport, RunReport
 from starvid.settings import GenerationSettings, ResolvedSettings
@@ -163,6 +166,82 @@ def build_report(
         fps=backbone.defaults.fps,
         warnings=warnings,
     )
+
+
+# -- the contract -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What a front-end asks for, before anything is loaded.
+
+    Args:
+        parsed: the prompt's parse (``parse_prompt``, once, at the edge).
+        backbone: registry name, folder or hub id.
+        settings: generation settings (unset fields take the model's defaults).
+        plan: the boxes; None lets ``planner`` make them.
+        baseline: also run the same-seed unguided video.
+        planner: "heuristic", "llm" or "auto" when there is no plan.
+        device: where the model runs (None: CUDA when available).
+        gif: also write GIFs of the videos.
+    """
+
+    parsed: ParsedPrompt
+    backbone: str
+    settings: GenerationSettings = field(default_factory=GenerationSettings)
+    plan: Plan | None = None
+    baseline: bool = False
+    planner: str = "heuristic"
+    device: str | None = None
+    gif: bool = False
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """Progress of a run: a new phase, or (phase "running") a finished denoising step."""
+
+    phase: Literal["loading", "running", "saving", "done"]
+    step: StepProgress | None = None
+
+
+def run_generation(
+    request: GenerationRequest,
+    folder: str | Path,
+    progress: Callable[[RunEvent], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> RunResult:
+    """Load, prepare, execute and save one run into ``folder``: the one way from a request to
+    a finished run folder.
+
+    Args:
+        request: what to generate.
+        folder: the run folder (checked writable before any work).
+        progress: gets a ``RunEvent`` at each phase and after every denoising step.
+        cancel: set it to stop the run before its next step; ``Cancelled`` is raised and
+            nothing is written.
+
+    Returns:
+        The ``RunResult`` (videos, maps, report), its ``files`` filled in.
+    """
+    from starvid.backbones import load_backbone
+
+    def emit(phase, step=None) -> None:
+        if progress is not None:
+            progress(RunEvent(phase, step))
+
+    r = request
+    folder = check_output_folder(folder)  # a bad path fails in a second, before the model loads
+    emit("loading")
+    pipe = load_backbone(r.backbone, device=r.device)
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("generation cancelled")
+    prepared = prepare_run(r.parsed, pipe, r.backbone, r.settings, r.plan, r.baseline, r.planner)
+    emit("running")
+    result = execute(prepared, pipe, lambda step: emit("running", step), cancel)
+    emit("saving")
+    save_run(result, folder, gif=r.gif)
+    emit("done")
+    return result
 
 
 # -- files ------------------------------------------------------------------------------------
