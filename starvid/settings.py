@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from starvid.errors import StarVidError
+from starvid.errors import StarVidError, first_problem
 from starvid.plan import MAX_FRAMES
 
 
@@ -202,10 +202,8 @@ def make_settings(data: dict[str, Any]) -> GenerationSettings:
 
 def settings_error(exc: ValidationError) -> str:
     """One line for the first problem of a settings validation error."""
-    first = exc.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"]) or "settings"
-    msg = first["msg"].removeprefix("Value error, ")
-    return f"invalid setting {loc}: {msg}"
+    where, what = first_problem(exc)
+    return f"invalid setting {where or 'settings'}: {what}"
 
 
 # -- the command line's flags, derived from the schema ----------------------------------------
@@ -254,7 +252,7 @@ def settings_from_flags(args: argparse.Namespace, base: GenerationSettings | Non
     try:
         return GenerationSettings.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        name = str(first["loc"][0]) if first["loc"] else ""
+        where, what = first_problem(exc)
+        name = where.split(".")[0]
         flag = flag_name(name) if name in GenerationSettings.model_fields else "settings"
-        raise StarVidError(f"{flag}: {first['msg'].removeprefix('Value error, ')}") from exc
+        raise StarVidError(f"{flag}: {what}") from exc
