@@ -77,8 +77,8 @@ class BackboneSpec:
 
 
 # The shapes model's one 8x8 down layer: its maps tell neighbouring objects apart (the 4x4 ones
-# cannot), gradient iterations stop right after it (29 against 94 ms), and it scored best (100
-# tuning captions: numeracy 67 against 56 %, binding 51 against 28 %; README, Status).
+# cannot), gradient iterations stop right after it, and it scored best on the tuning captions
+# (docs/results.md).
 SHAPES_RECORD_LAYERS = "down_blocks.0"
 # ZeroScope and ModelScope share one architecture: 1,835 M parameters (U-Net 1,411 M, text
 # encoder 340 M, VAE 84 M; counted on the meta device from assets/configs), 3.7 GB in fp16.
@@ -86,9 +86,9 @@ FULL_SIZE_FP16_GB = 3.7
 # AnimateDiff: SD 1.5 (U-Net 860 M, text encoder 123 M, VAE 84 M) and the v1-5-2 motion adapter
 # (453 M), counted on the meta device from assets/configs/animatediff: 3.0 GB in fp16.
 ANIMATEDIFF_FP16_GB = 3.0
-# A gradient iteration of AnimateDiff at 512x512x16 (bf16, sized on the meta device) keeps
-# 32.7 GiB of activations, 0.34 GiB with checkpointing: with its 2.8 GiB of weights only the
-# latter fits a 24 GB card (tests/test_animatediff.py, docs/results.md).
+# A guided AnimateDiff step at 512x512x16 fits a 24 GB card only when the gradient iterations
+# recompute layers instead of keeping their activations (tests/test_animatediff.py; figures in
+# docs/results.md).
 ANIMATEDIFF_CHECKPOINTING = True
 
 BACKBONES: dict[str, BackboneSpec] = {
@@ -122,8 +122,8 @@ BACKBONES: dict[str, BackboneSpec] = {
     ),
     "zeroscope": BackboneSpec(
         source="cerspense/zeroscope_v2_576w",
-        # A gradient iteration at 576x320x24 keeps 29 GiB of activations (bf16): too much for a
-        # 24 GB card; recomputing layers keeps 3.1 GiB (benchmarks/guidance_cost.py --estimate).
+        # At 576x320x24 a gradient iteration's activations outgrow a 24 GB card unless layers
+        # are recomputed (benchmarks/guidance_cost.py --estimate; docs/results.md).
         defaults=BackboneDefaults(
             height=320, width=576, frames=24, steps=40, cfg_scale=9.0, fps=8, checkpointing=True
         ),

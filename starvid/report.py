@@ -1,6 +1,6 @@
 """The run report: what a generation ran with and what it measured, written and read by one schema.
 
-Every generation writes one (``report.json``, design notes section 2). The CLI's
+Every generation writes one (``report.json``, docs/design.md section 2). The CLI's
 ``generate --from-report`` and the app read it back through ``RunReport.read`` (validated: a
 hand-edited report with a wrong field is refused in one line naming it). Values are plain JSON:
 rounded floats, lists per frame, no NaN.

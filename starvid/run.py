@@ -10,7 +10,7 @@ stopping at the next step when ``cancel`` is set. The folder's layout::
     FOLDER/baseline.mp4       the unguided video with the same seed (when a baseline ran)
     FOLDER/side_by_side.mp4   baseline | guided (when a baseline ran)
     FOLDER/plan.json          the plan used, keyframes included
-    FOLDER/report.json        the run report (design notes, section 2)
+    FOLDER/report.json        the run report (docs/design.md, section 2)
     FOLDER/maps.npz           heat maps: "guided/WORD", "guided_window/WORD", "baseline/..."
     FOLDER/*.gif              with gif=True: GIFs of the videos
 

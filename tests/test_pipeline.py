@@ -21,7 +21,7 @@ from starvid.run import execute, prepare_run
 from starvid.settings import GenerationSettings, make_settings
 
 PROMPT = "two cats walking to the left and a dog jumping on the right"
-# The run report's keys that external checks rely on (design notes, section 2).
+# The run report's keys that external checks rely on (docs/design.md, section 2).
 REPORT_KEYS = (
     "prompt",
     "backbone",

@@ -16,7 +16,7 @@ class BackboneDefaults:
     cfg_scale: float
     fps: int
     # Guidance step (RMS-normalized). A small model's few, coarse latent cells move far per
-    # unit step: on the shapes model 0.3 split and merged objects; 0.05 kept them intact.
+    # unit step: the shapes model needs a smaller one (docs/results.md).
     step_size: float = 0.3
     # Cross-attention layers the losses read ("low", "mid", "all" or name prefixes). "low" (the
     # coarse layers) suits large models; at 32x32 the shapes model's 4x4 maps cannot tell two

@@ -2,7 +2,7 @@
 
 Videos (32x32, 8 frames, RGB in [-1, 1]) are pixel-unshuffled 4x4 into 8x8 "latents" with 48
 channels, the space diffusers' ``UNet3DConditionModel`` works in here (16x16 inside the model cost
-about 5x more per step on the 2-core CPU this was measured on). ``PixelShuffleVAE`` is the exact,
+several times more per step; docs/results.md). ``PixelShuffleVAE`` (``starvid.pixel_vae``) is the exact,
 weight-free map between the two, with the ``encode``/``decode``/``config`` surface the pipeline
 uses from an ``AutoencoderKL``. The text encoder is a ``CLIPTextModel`` built from a config, with
 a ``CLIPTokenizer`` whose BPE files are generated so that every world word is one token.
