@@ -2,10 +2,11 @@
 
 Videos (32x32, 8 frames, RGB in [-1, 1]) are pixel-unshuffled 4x4 into 8x8 "latents" with 48
 channels, the space diffusers' ``UNet3DConditionModel`` works in here (16x16 inside the model cost
-several times more per step; docs/results.md). ``PixelShuffleVAE`` (``starvid.pixel_vae``) is the exact,
-weight-free map between the two, with the ``encode``/``decode``/``config`` surface the pipeline
-uses from an ``AutoencoderKL``. The text encoder is a ``CLIPTextModel`` built from a config, with
-a ``CLIPTokenizer`` whose BPE files are generated so that every world word is one token.
+several times more per step; docs/results.md). ``PixelShuffleVAE`` (``starvid.pixel_vae``) is
+the exact, weight-free map between the two, with the ``encode``/``decode``/``config`` surface the
+pipeline uses from an ``AutoencoderKL``. The text encoder is a ``CLIPTextModel`` built from a
+config, with a ``CLIPTokenizer`` whose BPE files are generated so that every world word is one
+token.
 
 The model folder has the diffusers layout of ``assets/tiny`` (unet/, vae/, text_encoder/,
 tokenizer/, scheduler/, model_index.json), safetensors only; ``starvid.backbones.load_backbone``
