@@ -20,8 +20,8 @@ import torch
 
 from starvid.attention import (
     CFG_PASS,
-    AttentionStore,
     ForwardMode,
+    RecordSpec,
     forward_for_maps,
     install_recorders,
     select_layers,
@@ -172,7 +172,10 @@ class StarVidMixin:
             # 5. latents: drawn on the CPU, so a seed gives the same noise on every device
             latents = self.seeded_latents(s, device)
             # 6. recorders: the maps of the layers the losses read, for the words of the plan
-            store = AttentionStore(words.positions, select_layers(self.unet, s.record_layers))
+            spec = RecordSpec(
+                tuple(words.positions), tuple(select_layers(self.unet, s.record_layers))
+            )
+            store = spec.store()
             updates = None
             if guided and s.iterations > 0:
 

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import torch
 
+from starvid.attention import MapAccumulator
 from starvid.guidance import GuidanceTargets, inbox_share
 
 
@@ -33,20 +34,20 @@ class RunMaps:
         self.steps, self.frames = steps, frames
         self.window_end = min(guidance_steps, steps) - 1 if guidance_steps else 0
         self.n_final = max(1, math.ceil(final_fraction * steps))
-        self.sum = self.final = self.window = None
+        self.all, self.final = MapAccumulator(), MapAccumulator()  # every step, the last steps
+        self.window = None
 
     def keep(self, i: int, maps: torch.Tensor) -> None:
         """Keep step ``i``'s maps ``(F, tokens, h, w)``."""
-        maps = maps.float()
-        self.sum = maps if self.sum is None else self.sum + maps
+        self.all.add(maps)
         if i == self.window_end:
-            self.window = maps
+            self.window = maps.detach().float()
         if i >= self.steps - self.n_final:
-            self.final = maps if self.final is None else self.final + maps
+            self.final.add(maps)
 
     def mean(self, labels: dict[str, list[int]]) -> dict[str, np.ndarray]:
         """Label -> maps averaged over every step."""
-        return {} if self.sum is None else maps_numpy(self.sum / self.steps, labels)
+        return {} if not self.all.count else maps_numpy(self.all.mean(), labels)
 
     def at_window_end(self, labels: dict[str, list[int]]) -> dict[str, np.ndarray]:
         """Label -> maps of the guidance window's last step."""
@@ -60,6 +61,6 @@ class RunMaps:
 
     def share_final(self, targets: GuidanceTargets, objects: int) -> np.ndarray:
         """``(objects, F)`` in-box shares over the last steps."""
-        if self.final is None:
+        if not self.final.count:
             return np.full((objects, self.frames), np.nan)
-        return inbox_share(self.final / self.n_final, targets)
+        return inbox_share(self.final.mean(), targets)
