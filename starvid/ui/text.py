@@ -16,7 +16,6 @@ from starvid.errors import StarVidError
 from starvid.plan import Plan
 from starvid.planning import describe_motion
 from starvid.shapes.world import COLORS as SHAPES_COLORS
-from starvid.shapes.world import VOCAB as SHAPES_VOCAB
 from starvid.ui.editor import EditorState, keyframes
 from starvid.viz import object_colors, rgb
 
@@ -60,11 +59,6 @@ MOTION_ARROWS = {
 def examples_for(backbone: str) -> tuple[str, ...]:
     """The example prompts that suit a backbone (its own world's words for a closed one)."""
     return EXAMPLES.get(backbone, OPEN_EXAMPLES)
-
-
-def shapes_words_only(prompt: str) -> bool:
-    """Whether every word of ``prompt`` is one the shapes model saw in training."""
-    return all(w in SHAPES_VOCAB for w in re.findall(r"[a-z]+", prompt.lower()))
 
 
 def object_palette(plan: Plan) -> dict[str, Color]:
