@@ -233,15 +233,21 @@ def load_backbone(
     scheduler: str | None = None,
     cache: bool = True,
 ) -> Backbone:
-    """Load a registry backbone, hub id or local diffusers folder (cached per name/device/dtype).
+    """Load a registry backbone, hub id or local diffusers folder as a StarVid pipeline.
 
-    A hub id may name a revision (branch, tag, commit or "refs/pr/N") as "owner/name@revision".
+    Args:
+        name_or_path: a registry name, a folder, or a hub id ("owner/name", optionally
+            "owner/name@revision": a branch, tag, commit or "refs/pr/N").
+        device: CUDA when available by default; "meta" allocates nothing.
+        dtype: fp16 on CUDA and fp32 elsewhere by default.
+        random_weights: build a registry backbone at full size from the configs in
+            assets/configs/ without downloading (time and memory benchmarks).
+        scheduler: overrides the registry's choice: "dpmsolver++", "ddim" or "folder".
+        cache: False loads afresh and keeps nothing (a folder a training run rewrites).
 
-    Defaults: CUDA when available, fp16 on CUDA and fp32 elsewhere. `random_weights=True` builds
-    a registry backbone at full size from the configs in assets/configs/ without downloading
-    (for time and memory benchmarks); with device="meta" nothing is allocated.
-    `scheduler` overrides the registry choice: "dpmsolver++", "ddim" or "folder".
-    `cache=False` loads afresh and keeps nothing (a folder a training run rewrites in place).
+    Returns:
+        A ``StarVidPipeline`` (UNet3D models) or ``StarVidAnimateDiffPipeline``, frozen and in
+        eval mode, cached per source, device, dtype and scheduler.
     """
     dev = _resolve_device(device)
     if dtype is None:

@@ -115,16 +115,26 @@ def trace(
 ) -> Iterator[WordMaps]:
     """Per-word cross-attention heat maps of every U-Net forward inside the block.
 
-    ``model`` is anything with ``.unet`` and ``.tokenizer`` (a ``Backbone``, or a diffusers
-    text-to-video pipeline) or a bare U-Net (then pass ``tokenizer``). ``words`` are strings
-    (the first unused occurrence in ``prompt``: ``["dog", "dog"]`` are the two dogs of "a dog and
-    a dog"), ``Word`` objects or character spans of ``prompt``, or lists of token positions.
-    ``cfg=True`` skips the unconditional first half of each batch (classifier-free guidance).
     The U-Net gets its own processors back when the block ends::
 
         with trace(pipe, ["cats", "walking"], prompt, cfg=True) as maps:
             pipe(prompt, num_frames=8)
         maps["walking"]  # (frames, h, w): summed over its tokens, mean over layers and steps
+
+    Args:
+        model: anything with ``.unet`` and ``.tokenizer`` (a StarVid or diffusers text-to-video
+            pipeline), or a bare U-Net (then pass ``tokenizer``).
+        words: strings (the first unused occurrence in ``prompt``: ``["dog", "dog"]`` are the
+            two dogs of "a dog and a dog"), ``Word`` objects or character spans of ``prompt``,
+            or lists of token positions.
+        prompt: the prompt the forwards are conditioned on.
+        tokenizer: the CLIP tokenizer, when ``model`` has none.
+        record_layers: "low", "mid", "all" or layer-name prefixes.
+        cfg: the batches are classifier-free guided: their unconditional first half is skipped.
+
+    Returns:
+        (in the ``with``) ``WordMaps``: ``maps[word]`` or ``maps[i]``, ``maps.as_dict()``, each
+        ``(frames, h, w)``, ready once the forwards ran.
     """
     unet = _unet_of(model)
     tokenizer = tokenizer or getattr(model, "tokenizer", None)

@@ -91,6 +91,18 @@ def prepare_run(
 
     A plan with another frame count than the settings is resampled (a warning says so); when
     the settings leave the frame count open, the plan's count is used.
+
+    Args:
+        parsed: the prompt's parse.
+        backbone: the loaded pipeline (its defaults fill the settings).
+        backbone_name: the name it was loaded by, for the report.
+        settings: the requested settings.
+        plan: the boxes, or None to make them with ``planner``.
+        baseline: also run the same-seed baseline.
+        planner: "heuristic", "llm" or "auto".
+
+    Returns:
+        A ``RunRequest`` with everything resolved; the run is sized against free memory first.
     """
     notes: list[str] = []
     if plan is not None and settings.frames is None:
@@ -115,7 +127,17 @@ def execute(
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> RunResult:
-    """Generate the guided video (and the same-seed baseline when asked) and the report."""
+    """Generate the guided video (and the same-seed baseline when asked) and the report.
+
+    Args:
+        request: a resolved request (``prepare_run``).
+        backbone: the pipeline it was resolved against.
+        progress: gets a ``StepProgress`` after every denoising step of each run.
+        cancel: set it to stop at the next step (``Cancelled`` is raised).
+
+    Returns:
+        A ``RunResult``: the guided and baseline outputs and the ``RunReport``.
+    """
     r = request
     guided = generate(backbone, r.parsed, r.plan, r.settings, True, progress, cancel)
     base = None
@@ -275,7 +297,16 @@ def run_maps(result: RunResult) -> dict[str, np.ndarray]:
 
 
 def save_run(result: RunResult, folder: str | Path, gif: bool = False) -> dict[str, Path]:
-    """Write the run's files (the layout in the module docstring); returns name -> path."""
+    """Write the run's files (the layout in the module docstring).
+
+    Args:
+        result: the run to write.
+        folder: the run folder (created; checked writable first).
+        gif: also write GIFs of the videos.
+
+    Returns:
+        File key ("guided", "report", ...) -> path; also set as ``result.files``.
+    """
     folder = check_output_folder(folder)
     fps = result.report.fps
     files: dict[str, Path] = {}

@@ -140,7 +140,14 @@ class GenerationSettings(BaseModel):
     )
 
     def resolve(self, backbone) -> ResolvedSettings:
-        """Every ``None`` filled from the backbone's defaults; sizes checked against the model."""
+        """Every ``None`` filled from the backbone's defaults; sizes checked against the model.
+
+        Args:
+            backbone: a pipeline (its ``defaults``, ``vae_scale_factor`` and U-Net config).
+
+        Returns:
+            ``ResolvedSettings``; a ``StarVidError`` when height or width do not fit the model.
+        """
         d = backbone.defaults
         steps = self.steps or d.steps
         data = self.model_dump()
@@ -190,9 +197,13 @@ class ResolvedSettings(GenerationSettings):
 
 
 def make_settings(data: dict[str, Any]) -> GenerationSettings:
-    """Validated settings from plain values (``None`` values are left to the defaults).
+    """Validated settings from plain values.
 
-    Errors name the setting in one line.
+    Args:
+        data: setting name -> value; ``None`` values are left to the defaults.
+
+    Returns:
+        ``GenerationSettings``; a ``StarVidError`` naming the setting in one line otherwise.
     """
     try:
         return GenerationSettings.model_validate({k: v for k, v in data.items() if v is not None})
