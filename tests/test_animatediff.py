@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 from diffusers import DPMSolverMultistepScheduler, UNetMotionModel
-from tiny_animatediff import save_tiny_animatediff
+from tiny_animatediff import save_sd_and_adapter, save_tiny_animatediff
 
 from starvid.backbones import BACKBONES, describe_backbones, load_backbone
 from starvid.parsing import parse_prompt
@@ -95,3 +95,43 @@ def test_the_registry_and_the_model_menu_list_animatediff():
     assert row["download_gb"] == 3.0 and not row["available_offline"]
     assert (row["defaults"]["width"], row["defaults"]["frames"]) == (512, 16)
     assert backbone_label(row) == "animatediff · needs a GPU · 3 GB download"
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    """The tiny model as AnimateDiff is published: an SD checkpoint and a motion adapter."""
+    return save_sd_and_adapter(tmp_path_factory.mktemp("published"))
+
+
+def test_an_sd_checkpoint_and_a_motion_adapter_load_as_in_diffusers(published):
+    from diffusers import MotionAdapter
+
+    sd, adapter = published
+    pipe = StarVidAnimateDiffPipeline.from_pretrained(
+        sd, motion_adapter=MotionAdapter.from_pretrained(adapter)
+    )
+    assert isinstance(pipe.unet, UNetMotionModel)
+    out = pipe(PROMPT, num_frames=4, num_inference_steps=3, height=64, width=64, iterations=1)
+    assert out.frames.shape == (4, 64, 64, 3) and len(out.losses) == 1
+
+
+def test_the_registry_entry_loads_both_repos_from_the_hub_cache(published, tmp_path, monkeypatch):
+    import shutil
+
+    from huggingface_hub import constants
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    spec = BACKBONES["animatediff"]
+    for repo, folder in ((spec.source, published[0]), (spec.adapter, published[1])):
+        repo_dir = tmp_path / "hub" / ("models--" + repo.replace("/", "--"))
+        (repo_dir / "refs").mkdir(parents=True)
+        (repo_dir / "refs" / "main").write_text(commit)
+        shutil.copytree(folder, repo_dir / "snapshots" / commit)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    row = next(r for r in describe_backbones() if r["name"] == "animatediff")
+    assert row["available_offline"] and row["download_gb"] == 0.0
+    bb = load_backbone("animatediff", device="cpu", cache=False)
+    assert isinstance(bb, StarVidAnimateDiffPipeline) and bb.motion_adapter is None
+    assert bb.scheduler.config.beta_schedule == "linear"  # the adapter's training schedule
+    assert bb.defaults == spec.defaults

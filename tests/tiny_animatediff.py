@@ -8,6 +8,7 @@ flat and guidance has something to move (scripts/make_tiny_backbone.py says why)
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -71,3 +72,27 @@ def save_tiny_animatediff(out: Path) -> Path:
     pipe = StarVidAnimateDiffPipeline(**build_parts(), starvid_defaults=defaults)
     pipe.save_pretrained(out, safe_serialization=True)
     return out
+
+
+def save_sd_and_adapter(out: Path) -> tuple[Path, Path]:
+    """The same model as an SD checkpoint folder (the layout fetch_hub keeps of an SD repo:
+    unet/, vae/, text_encoder/, tokenizer/, scheduler/, model_index.json) and a motion adapter
+    folder, as AnimateDiff is published."""
+    parts = build_parts()
+    sd, adapter = out / "sd", out / "adapter"
+    for name in ("unet", "vae", "text_encoder", "tokenizer", "scheduler"):
+        parts[name].save_pretrained(sd / name)
+    index = {
+        "_class_name": "StableDiffusionPipeline",
+        "feature_extractor": [None, None],
+        "safety_checker": [None, None],
+        "requires_safety_checker": False,
+        "scheduler": ["diffusers", "DDIMScheduler"],
+        "text_encoder": ["transformers", "CLIPTextModel"],
+        "tokenizer": ["transformers", "CLIPTokenizer"],
+        "unet": ["diffusers", "UNet2DConditionModel"],
+        "vae": ["diffusers", "AutoencoderKL"],
+    }
+    (sd / "model_index.json").write_text(json.dumps(index, indent=2))
+    parts["motion_adapter"].save_pretrained(adapter)
+    return sd, adapter
