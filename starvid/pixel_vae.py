@@ -9,12 +9,14 @@ surface diffusers' pipelines use from an ``AutoencoderKL``, so the shapes folder
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.autoencoders.vae import AutoencoderMixin, DecoderOutput
 from diffusers.models.modeling_utils import ModelMixin
+from safetensors.torch import save_file
 
 from starvid.errors import StarVidError
 
@@ -59,6 +61,14 @@ class PixelShuffleVAE(ModelMixin, AutoencoderMixin, ConfigMixin):
 
     def forward(self, x: torch.Tensor):
         return self.decode(self.encode(x).latent_dist.mode())
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """diffusers' ``save_pretrained``, plus the empty weights file it skips for a model
+        without weights: ``from_pretrained`` (and so a saved pipeline) needs one."""
+        super().save_pretrained(save_directory, *args, **kwargs)
+        weights = Path(save_directory) / "diffusion_pytorch_model.safetensors"
+        if not weights.exists():
+            save_file({}, str(weights), metadata={"format": "pt"})
 
 
 class _Exact:

@@ -105,3 +105,11 @@ def test_offload_slicing_and_a_scheduler_swap_work_as_in_diffusers(bb):
     other = pipe(PROMPT, **kw)
     assert other.frames.shape == plain.frames.shape
     assert not np.array_equal(other.frames, plain.frames)
+
+
+def test_save_pretrained_round_trip_keeps_the_defaults_and_vocabulary(pipe, tmp_path):
+    pipe.save_pretrained(tmp_path / "copy", safe_serialization=True)
+    again = StarVidPipeline.from_pretrained(tmp_path / "copy")
+    assert isinstance(again.vae, PixelShuffleVAE)
+    assert again.defaults == pipe.defaults and again.vocabulary == pipe.vocabulary
+    assert not list((tmp_path / "copy").rglob("*.bin"))
