@@ -1,7 +1,8 @@
 #!/bin/bash
 # One call on a lent GPU machine (bare image: PyTorch, transformers, OpenCV, no diffusers, no
-# pydantic, no spaCy; nothing can be fetched there): the full-size cost benchmark, then shapes
-# training on the GPU. What it writes under $OUT comes back.
+# pydantic, no spaCy; nothing can be fetched there): the full-size cost benchmarks (ZeroScope,
+# AnimateDiff), the pipelines' offloading, then shapes training on the GPU. What it writes under
+# $OUT comes back.
 #
 # Here, before the call (the wheels the image lacks, about 9 MB, for its Python 3.12):
 #   echo /.whl/ >> .git/info/exclude
@@ -26,6 +27,15 @@ nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpu.txt"
 timeout 300 python3 benchmarks/guidance_cost.py --backbone zeroscope --random-weights \
   --device cuda --dtype bfloat16 --parsed benchmarks/data/cost_prompt_parse.json \
   --modes guided --repeats 1 --json 2>&1 | tee "$OUT/cost_zeroscope.jsonl"
+# AnimateDiff (SD 1.5 + motion adapter v1-5-2) at its defaults, 512x512x16, with checkpointing
+# (the registry's default; without it a gradient iteration keeps 32.7 GiB, sized on the meta
+# device): time and peak memory of a guided run on the card.
+timeout 240 python3 benchmarks/guidance_cost.py --backbone animatediff --random-weights \
+  --device cuda --dtype bfloat16 --parsed benchmarks/data/cost_prompt_parse.json \
+  --modes guided --repeats 1 --json 2>&1 | tee "$OUT/cost_animatediff.jsonl"
+# The pipelines' model offloading and VAE slicing on a real accelerator (the CPU tests can only
+# run accelerate's hooks with the CPU as the accelerator).
+timeout 60 python3 scripts/gpu_pipeline_check.py 2>&1 | tee "$OUT/pipeline_check.jsonl"
 
 # Batch + evaluate on the GPU, for the day the image has what they need (spaCy with an English
 # model, accelerate, tqdm, imageio-ffmpeg: too large for .whl today, so this step says it is

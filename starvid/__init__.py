@@ -15,7 +15,7 @@ __all__ = ["DEFAULT_BACKBONE", "StarVidError", "trace"]
 def __getattr__(name: str):
     # trace() needs torch: imported on first use, so `python -m starvid parse` stays light
     if name == "trace":
-        from starvid.attention import trace
+        from starvid.heatmaps import trace
 
         return trace
     raise AttributeError(f"module 'starvid' has no attribute {name!r}")

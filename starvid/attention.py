@@ -7,12 +7,11 @@ ordinary output with fused SDPA and, next to it, the softmax probabilities of on
 positions somebody asked for, averaged over heads, as per-frame maps ``(batch*frames, tokens, h,
 w)``. Everything else keeps ``AttnProcessor2_0``.
 
-Two ways in:
-
-- ``AttentionStore`` + ``install_recorders`` for the guided loop (``starvid.pipeline``): maps with
-  gradient for the loss, the unconditional CFG half skipped, and an early stop of the U-Net
-  forward after the last recorded layer when only the maps are needed.
-- ``record_attention(backbone_or_unet, words)``, a DAAM-like context manager for heat maps.
+What a run records is an immutable ``RecordSpec`` (token positions, layers); how one forward
+is recorded is a ``ForwardMode`` set with ``AttentionStore.mode`` (maps with gradient for the
+loss, the unconditional CFG half skipped, an early stop after the last recorded layer). One
+``MapAccumulator`` sums layer-averaged maps over forwards or steps, for the pipelines' runs and
+for ``starvid.heatmaps.trace`` (DAAM-like heat maps around any U-Net or diffusers call).
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ import re
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -157,13 +156,66 @@ class StopForward(Exception):  # noqa: N818 - control flow, not an error
     """Raised after the last recorded layer when the rest of the U-Net output is not needed."""
 
 
+@dataclass(frozen=True)
+class ForwardMode:
+    """How the recorders treat one U-Net forward (set with ``AttentionStore.mode``)."""
+
+    keep_grad: bool = False  # the maps keep their graph: a loss backpropagates through them
+    cond_only: bool = False  # a CFG batch: the unconditional first half is not recorded
+    stop_early: bool = False  # end the forward after the last recorded layer (maps only)
+
+    def without_early_stop(self) -> ForwardMode:
+        return replace(self, stop_early=False)
+
+
+# A guided step's gradient iteration: conditional batch only, maps with their graph, and no
+# U-Net work past the last map the loss reads.
+GRADIENT_PASS = ForwardMode(keep_grad=True, stop_early=True)
+# An ordinary denoising forward with classifier-free guidance (without CFG: ``ForwardMode()``).
+CFG_PASS = ForwardMode(cond_only=True)
+
+
+@dataclass(frozen=True)
+class RecordSpec:
+    """What a run records: token positions (the union over its words) and layer names, in the
+    U-Net's execution order."""
+
+    positions: tuple[int, ...]
+    layers: tuple[str, ...]
+
+    def store(self, accumulate: bool = False) -> AttentionStore:
+        """A fresh store recording this; with ``accumulate`` it also sums every forward's maps."""
+        acc = MapAccumulator() if accumulate else None
+        return AttentionStore(list(self.positions), list(self.layers), accumulator=acc)
+
+
+class MapAccumulator:
+    """Layer-averaged maps ``(rows, tokens, h, w)`` summed over forwards or steps (detached,
+    float32): the one running sum behind ``trace()``'s heat maps and a run's mean maps."""
+
+    def __init__(self):
+        self.total: torch.Tensor | None = None
+        self.count = 0
+
+    def add(self, maps: torch.Tensor) -> None:
+        m = maps.detach().float()
+        self.total = m.clone() if self.total is None else self.total + m
+        self.count += 1
+
+    def mean(self) -> torch.Tensor:
+        """The maps averaged over everything added."""
+        if self.total is None:
+            raise StarVidError("no attention maps were recorded (did the U-Net run?)")
+        return self.total / self.count
+
+
 @dataclass
 class AttentionStore:
     """Keeps head-averaged maps of the needed token positions for the recorded layers.
 
     ``positions`` are the token positions to record (union over words). ``maps[layer]`` holds the
-    latest forward's maps ``(batch*frames, len(positions), h, w)``. With ``accumulate`` the maps are
-    also summed (detached) over forwards for DAAM-style heat maps.
+    latest forward's maps ``(batch*frames, len(positions), h, w)``. With an ``accumulator`` each
+    forward's layer-averaged maps are also summed (DAAM-style heat maps).
     """
 
     positions: list[int]
@@ -172,15 +224,32 @@ class AttentionStore:
     skip_uncond: bool = False  # CFG batch: unconditional half first, record only the rest
     stop_early: bool = False
     replaying: bool = False  # a checkpointed layer recomputed in the backward pass
-    accumulate: bool = False
+    accumulator: MapAccumulator | None = None
     maps: dict[str, torch.Tensor] = field(default_factory=dict)
-    summed: dict[str, torch.Tensor] = field(default_factory=dict)
     forwards: int = 0
     latent_hw: tuple[int, int] = (0, 0)
+
+    @property
+    def spec(self) -> RecordSpec:
+        return RecordSpec(tuple(self.positions), tuple(self.layers))
 
     def reset(self) -> None:
         """Forget the latest maps (the running sums stay)."""
         self.maps = {}
+
+    @contextmanager
+    def mode(self, mode: ForwardMode) -> Iterator[AttentionStore]:
+        """Record the forwards inside the block in ``mode``; the previous mode comes back."""
+        before = (self.keep_grad, self.skip_uncond, self.stop_early)
+        self.keep_grad, self.skip_uncond, self.stop_early = (
+            mode.keep_grad,
+            mode.cond_only,
+            mode.stop_early,
+        )
+        try:
+            yield self
+        finally:
+            self.keep_grad, self.skip_uncond, self.stop_early = before
 
     def record(self, name: str, probs: torch.Tensor) -> None:
         """Store maps ``(rows, tokens, h*w)`` of one layer as ``(rows, tokens, h, w)``."""
@@ -191,9 +260,6 @@ class AttentionStore:
         if not self.keep_grad:
             maps = maps.detach()
         self.maps[name] = maps
-        if self.accumulate:
-            d = maps.detach().float()
-            self.summed[name] = self.summed[name] + d if name in self.summed else d.clone()
         if self.stop_early and name == self.layers[-1]:
             raise StopForward
 
@@ -220,10 +286,9 @@ class AttentionStore:
 
     def accumulated(self) -> torch.Tensor:
         """Layer-averaged maps averaged over all forwards since the store was made."""
-        if not self.summed:
-            raise StarVidError("no attention maps were recorded (did the U-Net run?)")
-        n = max(self.forwards, 1)
-        return self.layer_mean({k: v / n for k, v in self.summed.items()})
+        if self.accumulator is None:
+            raise StarVidError("this store does not accumulate maps")
+        return self.accumulator.mean()
 
 
 def forward_for_maps(unet, sample, timestep, cond) -> None:
@@ -352,10 +417,6 @@ class RecordingAttnProcessor:
         self.store.record(self.name, kept.transpose(1, 2))
 
 
-def _unet_of(model):
-    return getattr(model, "unet", model)
-
-
 @contextmanager
 def install_recorders(unet, store: AttentionStore) -> Iterator[AttentionStore]:
     """Record ``store.layers`` with ``RecordingAttnProcessor``; SDPA elsewhere; restore on exit."""
@@ -376,125 +437,18 @@ def install_recorders(unet, store: AttentionStore) -> Iterator[AttentionStore]:
         store.forwards += 1
         store.reset()
 
+    def _post_hook(_module, _args, _output):
+        if store.accumulator is not None and store.maps:
+            store.accumulator.add(store.layer_mean())
+
     unet.set_attn_processor(procs)
-    handle = unet.register_forward_pre_hook(_pre_hook, with_kwargs=True)
+    handles = [
+        unet.register_forward_pre_hook(_pre_hook, with_kwargs=True),
+        unet.register_forward_hook(_post_hook),
+    ]
     try:
         yield store
     finally:
-        handle.remove()
+        for handle in handles:
+            handle.remove()
         unet.set_attn_processor(dict(original))  # diffusers pops from the dict
-
-
-# -- trace(): per-word heat maps around any forward passes (as DAAM's) --------------------------
-
-
-class WordMaps:
-    """Per-word heat maps of a ``trace`` block, ready after the forward passes.
-
-    ``maps[word]`` (or ``maps[i]``) is a tensor ``(frames, h, w)``: the word's token probabilities
-    summed over its tokens, averaged over recorded layers (upsampled to the finest) and forwards.
-    """
-
-    def __init__(self, store: AttentionStore, groups: dict[str, list[int]]):
-        self.store = store
-        self.groups = groups
-
-    def keys(self) -> list[str]:
-        return list(self.groups)
-
-    def _all(self) -> dict[str, torch.Tensor]:
-        maps = self.store.accumulated()  # (rows, tokens, h, w)
-        col = {p: i for i, p in enumerate(self.store.positions)}
-        out = {}
-        for key, pos in self.groups.items():
-            idx = [col[p] for p in pos]
-            out[key] = maps[:, idx].sum(1) if idx else torch.zeros_like(maps[:, 0])
-        return out
-
-    def __getitem__(self, key: str | int) -> torch.Tensor:
-        if isinstance(key, int):
-            key = list(self.groups)[key]
-        return self._all()[key]
-
-    def as_dict(self) -> dict[str, torch.Tensor]:
-        """All words' maps."""
-        return self._all()
-
-
-def word_groups(tokenizer, prompt: str, words) -> dict[str, list[int]]:
-    """Label -> token positions for words given as strings, ``Word`` objects, spans or positions.
-
-    A string names the first not yet used occurrence of that word in the prompt (so
-    ``["dog", "dog"]`` are the two dogs of "a dog and a dog").
-    """
-    spans: list[tuple[int, int]] = []
-    labels: list[str] = []
-    direct: dict[str, list[int]] = {}
-    used: set[int] = set()
-    for w in words:
-        if isinstance(w, str):
-            start = _find_word(prompt, w, used)
-            if start < 0:
-                raise StarVidError(f"'{w}' is not a word of the prompt")
-            used.add(start)
-            spans.append((start, start + len(w)))
-            labels.append(w)
-        elif hasattr(w, "start") and hasattr(w, "end"):
-            spans.append((w.start, w.end))
-            labels.append(w.text)
-        elif isinstance(w, tuple) and len(w) == 2:
-            spans.append((int(w[0]), int(w[1])))
-            labels.append(prompt[w[0] : w[1]])
-        else:  # a list of explicit token positions
-            direct[f"tokens{list(w)}"] = [int(p) for p in w]
-    groups: dict[str, list[int]] = {}
-    for label, pos in zip(labels, token_positions(tokenizer, prompt, spans), strict=True):
-        key, n = label, 2
-        while key in groups:
-            key, n = f"{label}#{n}", n + 1
-        groups[key] = pos
-    groups.update(direct)
-    return groups
-
-
-def _find_word(prompt: str, word: str, used: set[int]) -> int:
-    for m in re.finditer(rf"(?<!\w){re.escape(word)}(?!\w)", prompt, flags=re.IGNORECASE):
-        if m.start() not in used:
-            return m.start()
-    return -1
-
-
-@contextmanager
-def trace(
-    model,
-    words,
-    prompt: str | None = None,
-    tokenizer=None,
-    record_layers: str | Sequence[str] = DEFAULT_RECORD_LAYERS,
-    cfg: bool = False,
-) -> Iterator[WordMaps]:
-    """Per-word cross-attention heat maps of every U-Net forward inside the block.
-
-    ``model`` is anything with ``.unet`` and ``.tokenizer`` (a ``Backbone``, or a diffusers
-    text-to-video pipeline) or a bare U-Net (then pass ``tokenizer``). ``words`` are strings
-    (the first unused occurrence in ``prompt``: ``["dog", "dog"]`` are the two dogs of "a dog and
-    a dog"), ``Word`` objects or character spans of ``prompt``, or lists of token positions.
-    ``cfg=True`` skips the unconditional first half of each batch (classifier-free guidance).
-    The U-Net gets its own processors back when the block ends::
-
-        with trace(pipe, ["cats", "walking"], prompt, cfg=True) as maps:
-            pipe(prompt, num_frames=8)
-        maps["walking"]  # (frames, h, w): summed over its tokens, mean over layers and steps
-    """
-    unet = _unet_of(model)
-    tokenizer = tokenizer or getattr(model, "tokenizer", None)
-    words = list(words)
-    if any(not isinstance(w, list) for w in words) and (prompt is None or tokenizer is None):
-        raise StarVidError("record_attention needs the prompt and a tokenizer to find words")
-    groups = word_groups(tokenizer, prompt or "", words)
-    positions = sorted({p for pos in groups.values() for p in pos})
-    store = AttentionStore(
-        positions, select_layers(unet, record_layers), skip_uncond=cfg, accumulate=True
-    )
-    with install_recorders(unet, store):
-        yield WordMaps(store, groups)

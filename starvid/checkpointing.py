@@ -20,7 +20,7 @@ from contextlib import contextmanager
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from starvid.attention import AttentionStore, forward_for_maps, install_recorders
+from starvid.attention import GRADIENT_PASS, AttentionStore, forward_for_maps, install_recorders
 
 # Children of a U-Net block that hold its layers (UNet3D and AnimateDiff's UNetMotion names).
 _LAYER_LISTS = ("resnets", "temp_convs", "attentions", "temp_attentions", "motion_modules")
@@ -99,10 +99,10 @@ def activation_bytes(unet, store: AttentionStore, latents, timestep, cond, check
             kept[storage._cdata] = storage.nbytes()
         return x
 
-    store.keep_grad, store.stop_early, store.skip_uncond = True, True, False
     z = latents.detach().requires_grad_(True)
-    with install_recorders(unet, store), checkpointed_layers(unet, store, checkpointing):
-        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda x: x):
+    hooks = torch.autograd.graph.saved_tensors_hooks(pack, lambda x: x)
+    with install_recorders(unet, store), store.mode(GRADIENT_PASS):
+        with checkpointed_layers(unet, store, checkpointing), torch.enable_grad(), hooks:
             forward_for_maps(unet, z, timestep, cond)
             store.layer_mean()
     store.reset()

@@ -135,11 +135,10 @@ def _cmd_backbones(args: argparse.Namespace) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from starvid.backbones import load_backbone
     from starvid.parsing import parse_prompt
     from starvid.plan import read_plan_file
     from starvid.report import RunReport
-    from starvid.run import check_output_folder, execute, prepare_run, save_run
+    from starvid.run import GenerationRequest, check_output_folder, run_generation
     from starvid.settings import settings_from_flags
 
     report = RunReport.read(args.from_report) if args.from_report else None
@@ -156,11 +155,11 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             f"file: {args.out}"
         )
     folder = check_output_folder(args.out)  # before any work: a bad path fails in a second
-    parsed = parse_prompt(prompt)
-    backbone = load_backbone(backbone_name)
-    request = prepare_run(parsed, backbone, backbone_name, settings, plan, baseline, args.planner)
-    result = execute(request, backbone)
-    files = save_run(result, folder, gif=args.gif)
+    request = GenerationRequest(
+        parse_prompt(prompt), backbone_name, settings, plan, baseline, args.planner, gif=args.gif
+    )
+    result = run_generation(request, folder)
+    files = result.files
     rep = result.report
     times = ", ".join(f"{k} {v:.1f} s" for k, v in rep.timing_s.items())
     print(f"{rep.frames} frames, {rep.settings.steps} steps ({times})")
@@ -256,9 +255,19 @@ def _cmd_suite(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_batch_parsers(sub) -> None:
+def _suite_name(name: str) -> str:
+    """A suite's name, checked when the suite command runs: the suites import the shapes world
+    (OpenCV, the evaluation extra), which the core CLI must not need."""
     from starvid.evaluation.suites import SUITES
 
+    if name not in SUITES:
+        raise argparse.ArgumentTypeError(
+            f"unknown suite {name!r}; choose one of {', '.join(SUITES)}"
+        )
+    return name
+
+
+def _add_batch_parsers(sub) -> None:
     p = sub.add_parser("batch", help="generate many prompts x seeds into one folder (resumable)")
     p.add_argument(
         "prompts",
@@ -316,7 +325,12 @@ def _add_batch_parsers(sub) -> None:
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("suite", help="write a prompt suite with its facts (JSON lines)")
-    p.add_argument("name", choices=list(SUITES), metavar="NAME", help=", ".join(SUITES))
+    p.add_argument(
+        "name",
+        type=_suite_name,
+        metavar="NAME",
+        help="lvd, compbench, shapes or one of their parts",
+    )
     p.add_argument("--n", type=int, default=100, help="prompts (default 100)")
     p.add_argument("--seed", type=int, default=0, help="held-out fold, 0 to 4 (default 0)")
     p.add_argument("--out", metavar="FILE", help="write here instead of stdout")

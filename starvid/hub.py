@@ -24,12 +24,12 @@ WEIGHT_PARTS = {
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
 
-def hub_cached(hub_id: str) -> bool:
-    """Whether the hub repo's UNet config is in the local cache (no network)."""
+def hub_cached(hub_id: str, filename: str = "unet/config.json") -> bool:
+    """Whether the hub repo's ``filename`` (its UNet config) is in the local cache (no network)."""
     from huggingface_hub import try_to_load_from_cache
 
     repo_id, _, revision = hub_id.partition("@")
-    found = try_to_load_from_cache(repo_id, "unet/config.json", revision=revision or None)
+    found = try_to_load_from_cache(repo_id, filename, revision=revision or None)
     return isinstance(found, str)
 
 
@@ -100,3 +100,27 @@ def unneeded_variants(files: list[str], dtype: torch.dtype, repo_id: str) -> lis
         if plain and half:
             ignore.append(f"{part}/*.fp16.*" if dtype != torch.float16 else f"{part}/{stem}.safe*")
     return ignore
+
+
+def fetch_adapter(hub_id: str) -> Path:
+    """Download (or find in the cache) a motion adapter repo: its config and safetensors."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    repo_id, _, revision = hub_id.partition("@")
+    try:
+        return Path(
+            snapshot_download(
+                repo_id,
+                revision=revision or None,
+                allow_patterns=["config.json", "*.safetensors"],
+                local_files_only=hub_offline(),
+            )
+        )
+    except LocalEntryNotFoundError as exc:
+        raise StarVidError(
+            f"the motion adapter {hub_id} is not in the local Hugging Face cache and the hub is "
+            "offline (HF_HUB_OFFLINE): download it first"
+        ) from exc
+    except OSError as exc:
+        raise StarVidError(f"could not download {hub_id}: {str(exc).splitlines()[0]}") from exc

@@ -1,9 +1,9 @@
 """Boxes to masks: per object and frame, at any resolution (the attention maps run at 4x4..64x64).
 
-A pixel belongs to a box when its centre lies inside the box (hard masks), with a sigmoid
-ramp across the box edges (soft masks), or by the fraction of its area the box covers
-(coverage masks). A box smaller than a pixel still covers the pixel that holds its centre, so
-every object keeps some mask at the coarsest attention resolution.
+A pixel belongs to a box when its centre lies inside the box (hard masks), or by the fraction
+of its area the box covers (coverage masks: what the losses and the in-box shares read). A box
+smaller than a pixel still covers the pixel that holds its centre, so every object keeps some
+mask at the coarsest attention resolution.
 """
 
 from __future__ import annotations
@@ -14,32 +14,22 @@ import torch
 from starvid.errors import StarVidError
 from starvid.plan import Plan
 
-DEFAULT_SOFTNESS = 1.0
-"""Width of the soft edge, in pixels of the mask (10% to 90% of the ramp)."""
-
-# sigmoid(s) goes from 0.1 to 0.9 over s in [-2.197, 2.197]
-_RAMP = 2 * float(np.log(9.0))
-
 
 def boxes_to_masks(
     boxes: torch.Tensor | np.ndarray,
     height: int,
     width: int,
-    soft: bool = False,
-    softness: float = DEFAULT_SOFTNESS,
     coverage: bool = False,
     mark_centre: bool = True,
 ) -> torch.Tensor:
     """Masks for boxes of shape ``(..., 4)`` (fractions, ``[x0, y0, x1, y1]``): ``(..., h, w)``.
 
     Float32 in [0, 1]; with ``mark_centre`` the pixel holding each box centre is always 1.
-    ``coverage`` (instead of hard or soft): each pixel's value is the fraction of its area inside
-    the box (exact areas with ``mark_centre=False``).
+    ``coverage`` (instead of hard): each pixel's value is the fraction of its area inside the box
+    (exact areas with ``mark_centre=False``).
     """
     if height < 1 or width < 1:
         raise StarVidError(f"mask size must be at least 1x1, got {height}x{width}")
-    if soft and not softness > 0:
-        raise StarVidError(f"softness must be a positive number of pixels, got {softness}")
     b = torch.as_tensor(boxes, dtype=torch.float32)
     lead = b.shape[:-1]
     b = b.reshape(-1, 4)
@@ -52,10 +42,6 @@ def boxes_to_masks(
         cells_x, cells_y = xc - 0.5, yc - 0.5
         mx = (torch.minimum(x1, cells_x + 1) - torch.maximum(x0, cells_x)).clamp(0, 1)
         my = (torch.minimum(y1, cells_y + 1) - torch.maximum(y0, cells_y)).clamp(0, 1)
-    elif soft:
-        k = _RAMP / softness
-        mx = torch.sigmoid((xc - x0) * k) * torch.sigmoid((x1 - xc) * k)
-        my = torch.sigmoid((yc - y0) * k) * torch.sigmoid((y1 - yc) * k)
     else:
         mx = ((xc >= x0) & (xc < x1)).float()
         my = ((yc >= y0) & (yc < y1)).float()
@@ -72,21 +58,17 @@ def plan_masks(
     frames: int | None = None,
     height: int = 64,
     width: int = 64,
-    soft: bool = False,
-    softness: float = DEFAULT_SOFTNESS,
     device: torch.device | str | None = None,
     coverage: bool = False,
 ) -> torch.Tensor:
     """Masks of every object in every frame: ``(objects, frames, height, width)``, float32.
 
     ``frames`` other than ``plan.frames`` resamples the trajectories in time first. Hard masks
-    by default; ``soft`` or ``coverage`` as in :func:`boxes_to_masks`.
+    by default; ``coverage`` as in :func:`boxes_to_masks`.
     """
     if frames is not None and frames != plan.frames:
         plan = plan.resample(frames)
-    masks = boxes_to_masks(
-        plan.boxes_array(), height, width, soft=soft, softness=softness, coverage=coverage
-    )
+    masks = boxes_to_masks(plan.boxes_array(), height, width, coverage=coverage)
     return masks.to(device) if device is not None else masks
 
 
@@ -95,8 +77,6 @@ def noun_masks(
     frames: int | None = None,
     height: int = 64,
     width: int = 64,
-    soft: bool = False,
-    softness: float = DEFAULT_SOFTNESS,
     device: torch.device | str | None = None,
     coverage: bool = False,
 ) -> dict[int, torch.Tensor]:
@@ -104,8 +84,26 @@ def noun_masks(
 
     Instances keep their order in the plan; subjects appear in order of first use.
     """
-    masks = plan_masks(plan, frames, height, width, soft, softness, device, coverage)
+    masks = plan_masks(plan, frames, height, width, device, coverage)
     groups: dict[int, list[int]] = {}
     for i, obj in enumerate(plan.objects):
         groups.setdefault(obj.subject, []).append(i)
     return {s: masks[idx] for s, idx in groups.items()}
+
+
+def box_iou(a, b) -> np.ndarray:
+    """IoU of every pair of ``[x0, y0, x1, y1]`` boxes: a ``(N, 4)`` against b ``(M, 4)`` ->
+    ``(N, M)``; 0 where both boxes are empty."""
+    a, b = np.asarray(a, float)[:, None, :], np.asarray(b, float)[None]
+    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    inter = iw * ih
+    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+    union = area_a + area_b - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def iou(a, b) -> float:
+    """IoU of two boxes (0 when both are empty)."""
+    return float(box_iou([a], [b])[0, 0])

@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from starvid.errors import StarVidError
+from starvid.errors import StarVidError, first_problem
 
 PLAN_VERSION = 1
 MAX_FRAMES = 512
@@ -239,9 +239,7 @@ def fit_keyframes(boxes, tol: float = KEYFRAME_TOLERANCE) -> dict[int, BoxTuple]
 
 
 def _format_validation_error(err: ValidationError) -> str:
-    first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"])
-    msg = first["msg"].removeprefix("Value error, ")
+    loc, msg = first_problem(err)
     more = f" (and {err.error_count() - 1} more problems)" if err.error_count() > 1 else ""
     return f"invalid plan: {loc + ': ' if loc else ''}{msg}{more}"
 

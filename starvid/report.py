@@ -1,6 +1,6 @@
 """The run report: what a generation ran with and what it measured, written and read by one schema.
 
-Every generation writes one (``report.json``, design notes section 2). The CLI's
+Every generation writes one (``report.json``, docs/design.md section 2). The CLI's
 ``generate --from-report`` and the app read it back through ``RunReport.read`` (validated: a
 hand-edited report with a wrong field is refused in one line naming it). Values are plain JSON:
 rounded floats, lists per frame, no NaN.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from starvid.errors import StarVidError
+from starvid.errors import StarVidError, first_problem
 from starvid.plan import Plan
 from starvid.settings import GenerationSettings
 
@@ -127,7 +127,5 @@ class RunReport(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            loc = ".".join(str(p) for p in first["loc"])
-            msg = first["msg"].removeprefix("Value error, ")
-            raise StarVidError(f"{name}: invalid field {loc}: {msg}") from exc
+            where, what = first_problem(exc)
+            raise StarVidError(f"{name}: invalid field {where}: {what}") from exc

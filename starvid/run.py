@@ -1,15 +1,16 @@
-"""The run layer: prepare -> execute -> save, the one path under the CLI and the Studio.
+"""The run layer: one typed request to a finished run folder, under the CLI, batch and the Studio.
 
-Front-ends resolve their input once, at the edge, into a ``RunRequest`` (``prepare_run``: the
-parse, the plan at the settings' frame count, settings resolved against the backbone), run it
-(``execute``: the guided video, the same-seed baseline when asked, the typed ``RunReport``) and
-write it (``save_run``) in one layout, the same from the CLI and the app::
+``run_generation(GenerationRequest, folder)`` is the contract: it loads the pipeline, resolves
+the input once (``prepare_run``: the parse, the plan at the settings' frame count, settings
+resolved against the model), runs it (``execute``: the guided video, the same-seed baseline when
+asked, the typed ``RunReport``) and writes it (``save_run``), reporting typed ``RunEvent``s and
+stopping at the next step when ``cancel`` is set. The folder's layout::
 
     FOLDER/guided.mp4         the StarVid video
     FOLDER/baseline.mp4       the unguided video with the same seed (when a baseline ran)
     FOLDER/side_by_side.mp4   baseline | guided (when a baseline ran)
     FOLDER/plan.json          the plan used, keyframes included
-    FOLDER/report.json        the run report (design notes, section 2)
+    FOLDER/report.json        the run report (docs/design.md, section 2)
     FOLDER/maps.npz           heat maps: "guided/WORD", "guided_window/WORD", "baseline/..."
     FOLDER/*.gif              with gif=True: GIFs of the videos
 
@@ -22,8 +23,10 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -32,7 +35,7 @@ from starvid.backbones import Backbone, vocabulary_warnings
 from starvid.errors import StarVidError
 from starvid.memory import check_run_fits
 from starvid.parsing import ParsedPrompt
-from starvid.pipeline import ProgressFn, VideoResult, generate
+from starvid.pipeline import Cancelled, ProgressFn, StepProgress, VideoResult, generate
 from starvid.plan import Plan
 from starvid.report import LossRow, ObjectReport, RunReport
 from starvid.settings import GenerationSettings, ResolvedSettings
@@ -88,6 +91,18 @@ def prepare_run(
 
     A plan with another frame count than the settings is resampled (a warning says so); when
     the settings leave the frame count open, the plan's count is used.
+
+    Args:
+        parsed: the prompt's parse.
+        backbone: the loaded pipeline (its defaults fill the settings).
+        backbone_name: the name it was loaded by, for the report.
+        settings: the requested settings.
+        plan: the boxes, or None to make them with ``planner``.
+        baseline: also run the same-seed baseline.
+        planner: "heuristic", "llm" or "auto".
+
+    Returns:
+        A ``RunRequest`` with everything resolved; the run is sized against free memory first.
     """
     notes: list[str] = []
     if plan is not None and settings.frames is None:
@@ -112,7 +127,17 @@ def execute(
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> RunResult:
-    """Generate the guided video (and the same-seed baseline when asked) and the report."""
+    """Generate the guided video (and the same-seed baseline when asked) and the report.
+
+    Args:
+        request: a resolved request (``prepare_run``).
+        backbone: the pipeline it was resolved against.
+        progress: gets a ``StepProgress`` after every denoising step of each run.
+        cancel: set it to stop at the next step (``Cancelled`` is raised).
+
+    Returns:
+        A ``RunResult``: the guided and baseline outputs and the ``RunReport``.
+    """
     r = request
     guided = generate(backbone, r.parsed, r.plan, r.settings, True, progress, cancel)
     base = None
@@ -165,6 +190,82 @@ def build_report(
     )
 
 
+# -- the contract -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What a front-end asks for, before anything is loaded.
+
+    Args:
+        parsed: the prompt's parse (``parse_prompt``, once, at the edge).
+        backbone: registry name, folder or hub id.
+        settings: generation settings (unset fields take the model's defaults).
+        plan: the boxes; None lets ``planner`` make them.
+        baseline: also run the same-seed unguided video.
+        planner: "heuristic", "llm" or "auto" when there is no plan.
+        device: where the model runs (None: CUDA when available).
+        gif: also write GIFs of the videos.
+    """
+
+    parsed: ParsedPrompt
+    backbone: str
+    settings: GenerationSettings = field(default_factory=GenerationSettings)
+    plan: Plan | None = None
+    baseline: bool = False
+    planner: str = "heuristic"
+    device: str | None = None
+    gif: bool = False
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """Progress of a run: a new phase, or (phase "running") a finished denoising step."""
+
+    phase: Literal["loading", "running", "saving", "done"]
+    step: StepProgress | None = None
+
+
+def run_generation(
+    request: GenerationRequest,
+    folder: str | Path,
+    progress: Callable[[RunEvent], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> RunResult:
+    """Load, prepare, execute and save one run into ``folder``: the one way from a request to
+    a finished run folder.
+
+    Args:
+        request: what to generate.
+        folder: the run folder (checked writable before any work).
+        progress: gets a ``RunEvent`` at each phase and after every denoising step.
+        cancel: set it to stop the run before its next step; ``Cancelled`` is raised and
+            nothing is written.
+
+    Returns:
+        The ``RunResult`` (videos, maps, report), its ``files`` filled in.
+    """
+    from starvid.backbones import load_backbone
+
+    def emit(phase, step=None) -> None:
+        if progress is not None:
+            progress(RunEvent(phase, step))
+
+    r = request
+    folder = check_output_folder(folder)  # a bad path fails in a second, before the model loads
+    emit("loading")
+    pipe = load_backbone(r.backbone, device=r.device)
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("generation cancelled")
+    prepared = prepare_run(r.parsed, pipe, r.backbone, r.settings, r.plan, r.baseline, r.planner)
+    emit("running")
+    result = execute(prepared, pipe, lambda step: emit("running", step), cancel)
+    emit("saving")
+    save_run(result, folder, gif=r.gif)
+    emit("done")
+    return result
+
+
 # -- files ------------------------------------------------------------------------------------
 
 
@@ -196,7 +297,16 @@ def run_maps(result: RunResult) -> dict[str, np.ndarray]:
 
 
 def save_run(result: RunResult, folder: str | Path, gif: bool = False) -> dict[str, Path]:
-    """Write the run's files (the layout in the module docstring); returns name -> path."""
+    """Write the run's files (the layout in the module docstring).
+
+    Args:
+        result: the run to write.
+        folder: the run folder (created; checked writable first).
+        gif: also write GIFs of the videos.
+
+    Returns:
+        File key ("guided", "report", ...) -> path; also set as ``result.files``.
+    """
     folder = check_output_folder(folder)
     fps = result.report.fps
     files: dict[str, Path] = {}

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from starvid.errors import StarVidError
+from starvid.errors import StarVidError, first_problem
 from starvid.plan import MAX_FRAMES
 
 
@@ -140,7 +140,14 @@ class GenerationSettings(BaseModel):
     )
 
     def resolve(self, backbone) -> ResolvedSettings:
-        """Every ``None`` filled from the backbone's defaults; sizes checked against the model."""
+        """Every ``None`` filled from the backbone's defaults; sizes checked against the model.
+
+        Args:
+            backbone: a pipeline (its ``defaults``, ``vae_scale_factor`` and U-Net config).
+
+        Returns:
+            ``ResolvedSettings``; a ``StarVidError`` when height or width do not fit the model.
+        """
         d = backbone.defaults
         steps = self.steps or d.steps
         data = self.model_dump()
@@ -190,9 +197,13 @@ class ResolvedSettings(GenerationSettings):
 
 
 def make_settings(data: dict[str, Any]) -> GenerationSettings:
-    """Validated settings from plain values (``None`` values are left to the defaults).
+    """Validated settings from plain values.
 
-    Errors name the setting in one line.
+    Args:
+        data: setting name -> value; ``None`` values are left to the defaults.
+
+    Returns:
+        ``GenerationSettings``; a ``StarVidError`` naming the setting in one line otherwise.
     """
     try:
         return GenerationSettings.model_validate({k: v for k, v in data.items() if v is not None})
@@ -202,10 +213,8 @@ def make_settings(data: dict[str, Any]) -> GenerationSettings:
 
 def settings_error(exc: ValidationError) -> str:
     """One line for the first problem of a settings validation error."""
-    first = exc.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"]) or "settings"
-    msg = first["msg"].removeprefix("Value error, ")
-    return f"invalid setting {loc}: {msg}"
+    where, what = first_problem(exc)
+    return f"invalid setting {where or 'settings'}: {what}"
 
 
 # -- the command line's flags, derived from the schema ----------------------------------------
@@ -254,7 +263,7 @@ def settings_from_flags(args: argparse.Namespace, base: GenerationSettings | Non
     try:
         return GenerationSettings.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        name = str(first["loc"][0]) if first["loc"] else ""
+        where, what = first_problem(exc)
+        name = where.split(".")[0]
         flag = flag_name(name) if name in GenerationSettings.model_fields else "settings"
-        raise StarVidError(f"{flag}: {first['msg'].removeprefix('Value error, ')}") from exc
+        raise StarVidError(f"{flag}: {what}") from exc

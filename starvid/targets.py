@@ -9,7 +9,7 @@ repeated word).
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starvid.attention import token_positions
 from starvid.errors import StarVidError
@@ -26,6 +26,9 @@ class RunTargets:
     labels: dict[str, list[int]]  # label -> columns into positions
     targets: GuidanceTargets
     warnings: list[str]
+    # label -> {"kind": "noun" | "verb" | "modifier", "subject": index into the parse's
+    # subjects}: the one labelling rule, which the UI reads to draw a map's boxes
+    label_subjects: dict[str, dict] = field(default_factory=dict)
 
 
 def unique_label(label: str, taken: dict) -> str:
@@ -52,6 +55,30 @@ def check_plan_matches(parsed: ParsedPrompt, plan: Plan) -> None:
             )
 
 
+def recorded_words(parsed: ParsedPrompt, spatial_words: str = "noun") -> list[tuple]:
+    """``(kind, subject, Word)`` for every word a run records, in the order its maps are
+    labelled: each subject's noun, its verbs and ("phrase") its adjectives, then the scene
+    words (recorded as negatives, subject -1)."""
+    words = []
+    for s, sub in enumerate(parsed.subjects):
+        words.append(("noun", s, sub.head))
+        words.extend(("verb", s, v) for v in sub.verbs)
+        if spatial_words == "phrase":
+            words.extend(("modifier", s, m) for m in sub.modifiers)
+    words.extend(("scene", -1, w) for w in parsed.scene_words)
+    return words
+
+
+def label_subjects(parsed: ParsedPrompt, spatial_words: str = "noun") -> dict[str, int]:
+    """Heat-map label ("cats", "dog#2", "red") -> the index of the subject it belongs to: the
+    labels a run's maps carry, before the run (the Studio draws a map's boxes from it)."""
+    out: dict[str, int] = {}
+    for kind, s, w in recorded_words(parsed, spatial_words):
+        if kind != "scene":
+            out[unique_label(w.text, out)] = s
+    return out
+
+
 def build_targets(
     tokenizer, parsed: ParsedPrompt, plan: Plan, spatial_words: str = "noun"
 ) -> RunTargets:
@@ -62,13 +89,7 @@ def build_targets(
     """
     check_plan_matches(parsed, plan)
     subjects = parsed.subjects
-    words = []  # (kind, subject, Word)
-    for s, sub in enumerate(subjects):
-        words.append(("noun", s, sub.head))
-        words.extend(("verb", s, v) for v in sub.verbs)
-        if spatial_words == "phrase":
-            words.extend(("modifier", s, m) for m in sub.modifiers)
-    words.extend(("scene", -1, w) for w in parsed.scene_words)
+    words = recorded_words(parsed, spatial_words)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         pos = token_positions(tokenizer, parsed.prompt, [(w.start, w.end) for _, _, w in words])
@@ -80,6 +101,7 @@ def build_targets(
     verb_cols: list[tuple[int, list[int]]] = []
     scene_cols: list[list[int]] = []
     labels: dict[str, list[int]] = {}
+    label_subjects: dict[str, dict] = {}
     for (kind, s, w), ps in zip(words, pos, strict=True):
         cols = [col[p] for p in ps]
         if kind == "noun":
@@ -91,7 +113,9 @@ def build_targets(
         else:
             scene_cols.append(cols)
         if kind != "scene":
-            labels[unique_label(w.text, labels)] = cols
+            label = unique_label(w.text, labels)
+            labels[label] = cols
+            label_subjects[label] = {"kind": kind, "subject": s}
     targets = GuidanceTargets(
         noun_cols=noun_cols,
         verb_cols=verb_cols,
@@ -107,4 +131,4 @@ def build_targets(
     for s_idx, cols in enumerate(noun_cols):
         if not cols and s_idx in targets.object_subject:
             notes.append(f"subject {s_idx} has no token within CLIP's limit; it is not guided")
-    return RunTargets(positions, labels, targets, notes)
+    return RunTargets(positions, labels, targets, notes, label_subjects)

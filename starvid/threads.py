@@ -1,13 +1,11 @@
 """CPU threads for a run: the cores other processes leave free, read when the run starts.
 
 Torch's intra-op pool starts one thread per core, and its OpenMP threads spin while they wait.
-On a shared CPU (a laptop, a free Spaces machine, a CI runner) that oversubscribes: measured on a
-2-core machine (``benchmarks/busy_cpu.py``), a default shapes run took 3.0x its quiet time beside
-one busy process and 3.9x beside two. So a run counts the cores busy with other work over a tenth
-of a second (``/proc/stat``) and takes the rest, at least one: 2 threads on a quiet 2-core machine
-(1.8 s), 1 beside a busy neighbour (2.8 s, against 5.5 s with 2). Sleeping OpenMP waits
-(``OMP_WAIT_POLICY=PASSIVE``) were measured too and kept out: they cost small models their
-second core (3.3 s quiet). ``STARVID_THREADS`` overrides the choice.
+On a shared CPU (a laptop, a free Spaces machine, a CI runner) that oversubscribes and runs
+several times slower (``benchmarks/busy_cpu.py``; figures in docs/results.md). So a run counts
+the cores busy with other work over a tenth of a second (``/proc/stat``) and takes the rest, at
+least one. Sleeping OpenMP waits (``OMP_WAIT_POLICY=PASSIVE``) were tried and kept out: they
+cost small models their second core. ``STARVID_THREADS`` overrides the choice.
 """
 
 from __future__ import annotations

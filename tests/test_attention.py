@@ -16,9 +16,9 @@ from starvid.attention import (
     install_recorders,
     select_layers,
     token_positions,
-    trace,
 )
 from starvid.errors import StarVidError
+from starvid.heatmaps import trace
 
 
 def _span(prompt: str, word: str, nth: int = 0) -> tuple[int, int]:
@@ -266,3 +266,40 @@ def test_trace_around_a_diffusers_pipeline_call(bb):
     assert all(m.shape[0] == 3 and float(m.sum()) > 0 for m in d.values())
     assert maps.store.forwards == 2  # one CFG forward a step
     assert {k: type(v) for k, v in bb.unet.attn_processors.items()} == before
+
+
+def test_a_forward_mode_holds_for_its_block_only():
+    from dataclasses import FrozenInstanceError
+
+    from starvid.attention import CFG_PASS, GRADIENT_PASS, RecordSpec
+
+    store = RecordSpec((1, 2), ("down_blocks.0",)).store()
+    with store.mode(GRADIENT_PASS):
+        assert (store.keep_grad, store.skip_uncond, store.stop_early) == (True, False, True)
+        with store.mode(CFG_PASS):
+            assert (store.keep_grad, store.skip_uncond, store.stop_early) == (False, True, False)
+        assert store.stop_early
+    assert (store.keep_grad, store.skip_uncond, store.stop_early) == (False, False, False)
+    with pytest.raises(FrozenInstanceError):
+        GRADIENT_PASS.keep_grad = False  # type: ignore[misc]
+    assert store.spec == RecordSpec((1, 2), ("down_blocks.0",))
+
+
+def test_trace_and_runs_share_one_accumulator(bb):
+    """trace()'s heat map is the mean of each forward's layer-averaged maps, summed by the same
+    MapAccumulator a pipeline run keeps its mean maps in."""
+    from starvid.attention import MapAccumulator
+    from starvid.pipelines.maps import RunMaps
+
+    assert isinstance(RunMaps(4, 1, 0.5, 2).all, MapAccumulator)
+    prompt = "a dog running"
+    x, emb = _inputs(bb, prompt, frames=2, cfg=False)
+    each = []
+    with trace(bb, ["dog"], prompt=prompt, record_layers="all") as maps:
+        with torch.no_grad():
+            for t in (900, 500):
+                bb.unet(x, t, encoder_hidden_states=emb)
+                each.append(maps.store.layer_mean()[:, 0])
+    assert isinstance(maps.store.accumulator, MapAccumulator)
+    assert maps.store.accumulator.count == 2
+    torch.testing.assert_close(maps["dog"], (each[0] + each[1]) / 2)

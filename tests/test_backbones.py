@@ -45,7 +45,7 @@ def _encode(bb: Backbone, prompt: str) -> tuple[torch.Tensor, list[int]]:
 
 
 def test_registry_names_and_defaults():
-    assert list_backbones() == ["shapes", "tiny", "zeroscope", "modelscope"]
+    assert list_backbones() == ["shapes", "tiny", "zeroscope", "modelscope", "animatediff"]
     assert DEFAULT_BACKBONE == "shapes"
     zs, ms = BACKBONES["zeroscope"], BACKBONES["modelscope"]
     assert zs.source == "cerspense/zeroscope_v2_576w"
@@ -388,13 +388,18 @@ def test_folder_without_unet_config(tmp_path):
         load_backbone(str(folder))
 
 
-def test_folder_with_image_unet_is_refused(tmp_path):
+def test_folder_with_image_unet_and_no_motion_adapter_is_refused(tmp_path):
+    """An SD U-Net runs as AnimateDiff, with a motion adapter only (tests/test_animatediff.py)."""
     folder = tmp_path / "sd"
     shutil.copytree(TINY_DIR, folder)
     cfg = json.loads((folder / "unet/config.json").read_text())
     cfg["_class_name"] = "UNet2DConditionModel"
     (folder / "unet/config.json").write_text(json.dumps(cfg))
-    with pytest.raises(StarVidError, match="UNet3DConditionModel"):
+    with pytest.raises(StarVidError, match="image U-Net .* needs a motion adapter"):
+        load_backbone(str(folder))
+    cfg["_class_name"] = "UNetSpatioTemporalConditionModel"
+    (folder / "unet/config.json").write_text(json.dumps(cfg))
+    with pytest.raises(StarVidError, match="StarVid needs a UNet3DConditionModel"):
         load_backbone(str(folder))
 
 
@@ -476,7 +481,7 @@ def test_cli_lists_and_loads_backbones(capsys):
 
     assert main(["backbones", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [r["name"] for r in rows] == ["shapes", "tiny", "zeroscope", "modelscope"]
+    assert [r["name"] for r in rows] == ["shapes", "tiny", "zeroscope", "modelscope", "animatediff"]
     assert rows[0]["available_offline"] is True and rows[0]["defaults"]["frames"] == 8
     assert rows[1]["available_offline"] is True and rows[1]["defaults"]["height"] == 64
     assert main(["backbones", "--load", "tiny", "--device", "cpu", "--json"]) == 0

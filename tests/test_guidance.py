@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from starvid.attention import AttentionStore, install_recorders, select_layers
+from starvid.attention import (
+    AttentionStore,
+    ForwardMode,
+    forward_for_maps,
+    install_recorders,
+    select_layers,
+)
 from starvid.backbones import load_backbone
 from starvid.guidance import (
     TERM_FLOOR,
@@ -27,7 +33,7 @@ from starvid.guidance import (
     update_shares,
 )
 from starvid.parsing import parse_prompt
-from starvid.pipeline import Guidance, encode_prompt, prepare_latents
+from starvid.pipelines.guided import GuidedUpdates
 from starvid.planning import heuristic_plan
 from starvid.settings import make_settings
 from starvid.targets import build_targets
@@ -243,14 +249,13 @@ def setup():
     store = AttentionStore(words.positions, select_layers(bb.unet, settings.record_layers))
     sched = bb.new_scheduler()
     sched.set_timesteps(settings.steps)
-    latents = prepare_latents(bb, settings, sched)
-    cond = encode_prompt(bb, PROMPT)[1:]
+    latents = bb.seeded_latents(settings, bb.device)
+    cond, _ = bb.encode_prompt(PROMPT, bb.device, 1, False)
     return bb, words.targets, store, sched, latents, cond, settings
 
 
 def _maps_at(bb, store, sched, z, t, cond):
-    store.keep_grad, store.stop_early, store.skip_uncond = False, False, False
-    with install_recorders(bb.unet, store), torch.no_grad():
+    with install_recorders(bb.unet, store), store.mode(ForwardMode()), torch.no_grad():
         bb.unet(sched.scale_model_input(z, t), t, encoder_hidden_states=cond)
         return store.layer_mean()
 
@@ -259,7 +264,11 @@ def _run_guide(setup, latents, **overrides):
     bb, targets, store, sched, _, cond, settings = setup
     s = settings.model_copy(update=overrides)
     t = sched.timesteps[0]
-    guide = Guidance(bb.unet, sched, cond, store, targets, s, lambda: None)
+
+    def forward(z, t):
+        forward_for_maps(bb.unet, sched.scale_model_input(z, t), t, cond)
+
+    guide = GuidedUpdates(bb.unet, sched, forward, store, targets, s, lambda: None)
     with install_recorders(bb.unet, store):
         out, _ = guide.step(latents, t, 0)
     return out, guide.losses, guide.warnings

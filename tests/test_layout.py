@@ -1,4 +1,4 @@
-"""Boxes to per-frame masks at any resolution (hard and soft), time resampling, grouping."""
+"""Boxes to per-frame masks at any resolution (hard and coverage), time resampling, grouping."""
 
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ def plan():
 
 
 def test_shape_dtype_range(plan):
-    for soft in (False, True):
-        m = plan_masks(plan, height=16, width=24, soft=soft)
+    for coverage in (False, True):
+        m = plan_masks(plan, height=16, width=24, coverage=coverage)
         assert m.shape == (4, 8, 16, 24) and m.dtype == torch.float32
         assert float(m.min()) >= 0.0 and float(m.max()) <= 1.0
     hard = plan_masks(plan, height=16, width=24)
@@ -62,22 +62,6 @@ def test_hard_mask_follows_the_box_per_frame(plan):
             assert abs(float(m[o, f].sum()) - area) < 2 * 32 * (b[o, f, 2] - b[o, f, 0] + 0.1)
 
 
-def test_soft_mask_ramps_across_the_edge():
-    box = np.array([[0.25, 0.25, 0.75, 0.75]])
-    soft = boxes_to_masks(box, 64, 64, soft=True, softness=4.0)[0]
-    hard = boxes_to_masks(box, 64, 64)[0]
-    assert float(soft[32, 32]) > 0.99 and float(soft[2, 2]) < 0.01
-    row = soft[32]
-    assert torch.all(row[:32].diff() >= 0) and torch.all(row[32:].diff() <= 0)
-    # the edge (x = 16 px) sits at one half; the ramp is about 4 px wide (0.1 .. 0.9)
-    assert abs(float((row[15] + row[16]) / 2) - 0.5) < 0.05
-    ramp = ((row > 0.1) & (row < 0.9))[:32].sum()
-    assert 3 <= int(ramp) <= 5
-    assert abs(float(soft.sum()) - float(hard.sum())) / float(hard.sum()) < 0.05
-    sharp = boxes_to_masks(box, 64, 64, soft=True, softness=1e-3)[0]
-    assert torch.allclose(sharp, hard, atol=1e-4)
-
-
 def test_coverage_mask_is_pixel_area_inside_box():
     box = np.array([[0.1, 0.0, 0.6, 0.5]])  # x from 0.4 to 2.4 pixels at width 4
     m = boxes_to_masks(box, 2, 4, coverage=True)[0]
@@ -93,7 +77,7 @@ def test_coverage_mask_is_pixel_area_inside_box():
 
 def test_tiny_box_covers_its_centre_pixel():
     box = np.array([[0.58, 0.28, 0.62, 0.32]])  # holds no pixel centre at 4x4
-    for kind in ({"soft": False}, {"soft": True}, {"coverage": True}):
+    for kind in ({"coverage": False}, {"coverage": True}):
         m = boxes_to_masks(box, 4, 4, **kind)[0]
         assert float(m[1, 2]) == 1.0
         assert float(m.sum()) == pytest.approx(1.0, abs=0.1)
@@ -128,10 +112,10 @@ def test_keyframe_plan_masks_move_between_keys():
 
 
 def test_noun_masks_group_instances_by_subject(plan):
-    groups = noun_masks(plan, height=8, width=8, soft=True)
+    groups = noun_masks(plan, height=8, width=8, coverage=True)
     assert sorted(groups) == [0, 1]
     assert groups[0].shape == (3, 8, 8, 8) and groups[1].shape == (1, 8, 8, 8)
-    all_masks = plan_masks(plan, height=8, width=8, soft=True)
+    all_masks = plan_masks(plan, height=8, width=8, coverage=True)
     assert torch.equal(groups[0], all_masks[:3]) and torch.equal(groups[1], all_masks[3:])
     assert noun_masks(plan, frames=3, height=4, width=4)[0].shape == (3, 3, 4, 4)
 
@@ -140,7 +124,5 @@ def test_bad_sizes():
     box = np.array([[0.1, 0.1, 0.5, 0.5]])
     with pytest.raises(StarVidError):
         boxes_to_masks(box, 0, 8)
-    with pytest.raises(StarVidError):
-        boxes_to_masks(box, 8, 8, soft=True, softness=0)
     with pytest.raises(StarVidError):
         plan_masks(one_box_plan([[0.1, 0.1, 0.5, 0.5]]), frames=0)

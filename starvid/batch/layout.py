@@ -50,14 +50,23 @@ def job_files(baseline: bool) -> list[str]:
     return [RUN_FILES[k] for k in _run_keys(baseline)] + [FRAMES_FILE, ITEM_FILE]
 
 
-def write_job(result: RunResult, job: Job, out: Path, record: dict) -> Path:
+def new_job_folder(job: Job, out: Path) -> Path:
+    """A temporary folder in ``out`` for a job's run (``remove_temporary`` clears leftovers)."""
+    return Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{job.name}-", dir=out))
+
+
+def write_job(
+    result: RunResult, job: Job, out: Path, record: dict, written: Path | None = None
+) -> Path:
     """Write a finished job's folder in ``out`` atomically; returns the folder.
 
     `record` (process, host, times) goes into ``item.json`` next to the item and seed.
+    ``written``: the temporary folder the run was already saved into (``new_job_folder``).
     """
-    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{job.name}-", dir=out))
+    tmp = written or new_job_folder(job, out)
     try:
-        save_run(result, tmp)
+        if written is None:
+            save_run(result, tmp)
         frames = {"guided": result.guided.frames}
         if result.baseline is not None:
             frames["baseline"] = result.baseline.frames

@@ -13,6 +13,7 @@ GPU memory) is recorded as failed and the batch goes on.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import time
 from collections.abc import Sequence
@@ -37,7 +38,7 @@ from starvid.batch.manifest import (
 from starvid.errors import StarVidError
 from starvid.parsing import ParsedPrompt, parse_stream
 from starvid.plan import Plan, read_plan_file
-from starvid.run import check_output_folder, execute, prepare_run
+from starvid.run import GenerationRequest, check_output_folder, run_generation
 from starvid.settings import GenerationSettings
 from starvid.targets import check_plan_matches
 
@@ -164,7 +165,7 @@ def _run_job(
     job: Job,
     parsed: ParsedPrompt,
     plan: Plan | None,
-    backbone: Backbone,
+    device: str,
     config: BatchConfig,
     out: Path,
     state,
@@ -176,19 +177,21 @@ def _run_job(
         "host": socket.gethostname(),
     }
     started, t0 = now(), time.perf_counter()
+    tmp = layout.new_job_folder(job, out)
     try:
         settings = config.settings.model_copy(update={"seed": job.seed})
-        request = prepare_run(
-            parsed, backbone, config.backbone, settings, plan, config.baseline, config.planner
+        request = GenerationRequest(
+            parsed, config.backbone, settings, plan, config.baseline, config.planner, device
         )
-        result = execute(request, backbone)
+        result = run_generation(request, tmp)
         times = {
             "started": started,
             "finished": now(),
             "seconds": round(time.perf_counter() - t0, 2),
         }
-        layout.write_job(result, job, out, where | times)
+        layout.write_job(result, job, out, where | times, written=tmp)
     except (StarVidError, torch.OutOfMemoryError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, torch.OutOfMemoryError):
             torch.cuda.empty_cache()
         error = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -196,14 +199,19 @@ def _run_job(
     return _job_record(job, "generated", **where, **times)
 
 
-def _load_backbone(config: BatchConfig, state) -> Backbone:
-    """The backbone on this process's device: its own GPU under a multi-GPU launch."""
-    from starvid.backbones import load_backbone
-
+def _device(config: BatchConfig, state) -> str:
+    """This process's device: its own GPU under a multi-GPU launch."""
     device = config.device
     if device is None or (device == "cuda" and state.device.type == "cuda"):
         device = state.device  # cuda:LOCAL_RANK
-    return load_backbone(config.backbone, device=device)
+    return str(device)
+
+
+def _load_backbone(config: BatchConfig, state) -> Backbone:
+    """The backbone on this process's device (loaded once: the jobs find it in the cache)."""
+    from starvid.backbones import load_backbone
+
+    return load_backbone(config.backbone, device=_device(config, state))
 
 
 def _start_manifest(config: BatchConfig, run_config: dict, jobs, problems, previous, state, **run):
@@ -290,7 +298,8 @@ def run_batch(
         desc, position = f"batch [{state.process_index}]", state.local_process_index
         for job in tqdm(mine, desc=desc, unit="job", disable=None, position=position):
             plan = plans.get(job.name)
-            records.append(_run_job(job, parsed[job.item.id], plan, backbone, config, out, state))
+            device = _device(config, state)
+            records.append(_run_job(job, parsed[job.item.id], plan, device, config, out, state))
     manifest = _finish_manifest(manifest, gather_object(records))
     if state.is_main_process:
         write_manifest(out, manifest)

@@ -14,7 +14,7 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from starvid.errors import StarVidError
+from starvid.errors import StarVidError, first_problem
 
 # LVD's five tasks, T2V-CompBench's detector-scored categories (and action binding, whose
 # actions need a VLM), and the shapes world (scored exactly by starvid.shapes.score).
@@ -176,7 +176,6 @@ def read_items(path: str | Path) -> list[SuiteItem]:
         except json.JSONDecodeError as exc:
             raise StarVidError(f"{path}, line {number}: not JSON ({exc.msg})") from exc
         except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"]) or "item"
-            raise StarVidError(f"{path}, line {number}: {where}: {err['msg']}") from exc
+            where, what = first_problem(exc)
+            raise StarVidError(f"{path}, line {number}: {where or 'item'}: {what}") from exc
     return items

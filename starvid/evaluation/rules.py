@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from starvid.layout import iou  # the one IoU (0 when both boxes are empty)
+
 Box = tuple[float, float, float, float]
 
 
@@ -61,15 +63,6 @@ def frames_to_read(total: int, count: int, rounding: str = "round") -> list[int]
     positions = np.linspace(0, total - 1, count)
     picked = np.round(positions) if rounding == "round" else np.floor(positions)
     return sorted({int(i) for i in picked})
-
-
-def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two boxes (0 when both are empty)."""
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def above_threshold(dets: list[Detection], threshold: float) -> list[Detection]:

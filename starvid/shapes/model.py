@@ -2,10 +2,11 @@
 
 Videos (32x32, 8 frames, RGB in [-1, 1]) are pixel-unshuffled 4x4 into 8x8 "latents" with 48
 channels, the space diffusers' ``UNet3DConditionModel`` works in here (16x16 inside the model cost
-about 5x more per step on the 2-core CPU this was measured on). ``PixelShuffleVAE`` is the exact,
-weight-free map between the two, with the ``encode``/``decode``/``config`` surface the pipeline
-uses from an ``AutoencoderKL``. The text encoder is a ``CLIPTextModel`` built from a config, with
-a ``CLIPTokenizer`` whose BPE files are generated so that every world word is one token.
+several times more per step; docs/results.md). ``PixelShuffleVAE`` (``starvid.pixel_vae``) is
+the exact, weight-free map between the two, with the ``encode``/``decode``/``config`` surface the
+pipeline uses from an ``AutoencoderKL``. The text encoder is a ``CLIPTextModel`` built from a
+config, with a ``CLIPTokenizer`` whose BPE files are generated so that every world word is one
+token.
 
 The model folder has the diffusers layout of ``assets/tiny`` (unet/, vae/, text_encoder/,
 tokenizer/, scheduler/, model_index.json), safetensors only; ``starvid.backbones.load_backbone``
@@ -24,17 +25,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers import DDIMScheduler, DDPMScheduler, UNet3DConditionModel
-from diffusers.configuration_utils import ConfigMixin, register_to_config
-from diffusers.models.autoencoders.vae import DecoderOutput
-from diffusers.models.modeling_utils import ModelMixin
 from safetensors.torch import load_file, save_file
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 from transformers.convert_slow_tokenizer import bytes_to_unicode  # GPT-2/CLIP byte alphabet
 
+from starvid.assets import ASSETS_DIR
 from starvid.errors import StarVidError
+from starvid.pixel_vae import PixelShuffleVAE  # noqa: F401 - folders name it here too
 from starvid.shapes.world import VOCAB
 
-ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
 SHAPES_DIR = ASSETS_DIR / "shapes"
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"
 PREDICTIONS = ("sample", "v_prediction")
@@ -254,61 +253,6 @@ def build_sample_scheduler(prediction: str = "sample") -> DDIMScheduler:
     )
 
 
-class PixelShuffleVAE(ModelMixin, ConfigMixin):
-    """Exact, weight-free "autoencoder" between RGB frames and pixel-unshuffled latents.
-
-    ``decode(z)`` of ``(n, 3*p*p, h, w)`` gives ``DecoderOutput(sample=(n, 3, h*p, w*p))``;
-    ``encode`` is the inverse (its ``latent_dist`` has ``sample()`` and ``mode()``).
-    ``config.block_out_channels`` has log2(p)+1 entries so that the project's
-    ``2 ** (len(block_out_channels) - 1)`` scale factor is p.
-    """
-
-    @register_to_config
-    def __init__(
-        self,
-        patch: int = 4,
-        latent_channels: int = 48,
-        block_out_channels: tuple[int, ...] = (48, 48, 48),
-        scaling_factor: float = 1.0,
-        sample_size: int = 32,
-    ):
-        super().__init__()
-        if 2 ** (len(block_out_channels) - 1) != patch or latent_channels != 3 * patch * patch:
-            raise StarVidError("PixelShuffleVAE config is inconsistent with its patch size")
-        # One buffer so the module has a device and dtype (diffusers asks for them).
-        self.register_buffer("_anchor", torch.zeros(1), persistent=False)
-
-    def encode(self, x: torch.Tensor, return_dict: bool = True):
-        """Frames ``(n, 3, H, W)`` in [-1, 1] -> latents."""
-        z = F.pixel_unshuffle(x, self.config.patch)
-        dist = _Exact(z)
-        return _EncoderOutput(dist) if return_dict else (dist,)
-
-    def decode(self, z: torch.Tensor, return_dict: bool = True, generator=None):
-        """Latents -> frames ``(n, 3, H, W)``."""
-        x = F.pixel_shuffle(z, self.config.patch)
-        return DecoderOutput(sample=x) if return_dict else (x,)
-
-    def forward(self, x: torch.Tensor):
-        return self.decode(self.encode(x).latent_dist.mode())
-
-
-class _Exact:
-    def __init__(self, z: torch.Tensor):
-        self.z = z
-
-    def sample(self, generator=None) -> torch.Tensor:
-        return self.z
-
-    def mode(self) -> torch.Tensor:
-        return self.z
-
-
-@dataclass
-class _EncoderOutput:
-    latent_dist: _Exact
-
-
 def video_to_latents(video: np.ndarray | torch.Tensor, patch: int = 4) -> torch.Tensor:
     """uint8 videos ``(b, f, H, W, 3)`` -> latents ``(b, 3*p*p, f, H/p, W/p)`` in [-1, 1]."""
     v = torch.as_tensor(video)
@@ -403,7 +347,7 @@ def save_model(
         "text_encoder": ["transformers", "CLIPTextModel"],
         "tokenizer": ["transformers", "CLIPTokenizer"],
         "unet": ["diffusers", "UNet3DConditionModel"],
-        "vae": ["starvid.shapes.model", "PixelShuffleVAE"],
+        "vae": ["starvid.pixel_vae", "PixelShuffleVAE"],
     }
     _save_json(out / "model_index.json", index)
     _save_json(out / "training.json", {"model": asdict(cfg), **(extra or {})})

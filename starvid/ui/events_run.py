@@ -155,15 +155,21 @@ class RunEvents:
         self, ticket: Ticket, job: GenerationInput, data: dict, session: str, has_results: bool
     ):
         from starvid.pipeline import Cancelled
-        from starvid.run import save_run
 
         ui = self.ui
         clock = RunClock(runs=2 if job.baseline else 1)
-        live = LiveRun(word_subjects=word_subjects(job.parsed), parsed=job.parsed)
+        spatial_words = job.settings.get("spatial_words") or "noun"
+        live = LiveRun(word_subjects=word_subjects(job.parsed, spatial_words), parsed=job.parsed)
         yield {ui.generate.progress: progress_html(clock.view())}
         outcome: tuple = ("error", StarVidError("the generation stopped without a result"))
         stream = gpu_stream_generation(
-            job.parsed, job.plan, job.backbone, job.settings, job.baseline, ticket.key
+            job.parsed,
+            job.plan,
+            job.backbone,
+            job.settings,
+            job.baseline,
+            ticket.key,
+            folder=new_run_dir(session),  # the worker writes the run folder (run_generation)
         )
         last = 0.0
         try:
@@ -195,12 +201,7 @@ class RunEvents:
                 }
             return
         result = outcome[1]
-        yield {ui.generate.progress: progress_html(ProgressView("saving", 1.0))}
-        try:
-            live.files = save_run(result, new_run_dir(session))
-        except Exception as exc:  # noqa: BLE001
-            yield error_update(ui, exc)
-            return
+        live.files = result.files
         live.frames = {"guided": result.guided.frames}
         if result.baseline is not None:
             live.frames["baseline"] = result.baseline.frames

@@ -63,17 +63,12 @@ class LiveRun:
         return np.asarray(steps[chosen][word], dtype=np.float32), chosen
 
 
-def word_subjects(parsed) -> dict[str, int]:
-    """Heat-map label (the word as written, "#2" on repeats) -> index of the subject it belongs
-    to: each noun and the verbs it does, in the order the engine labels its maps."""
-    out: dict[str, int] = {}
-    for i, sub in enumerate(parsed.subjects):
-        for w in (sub.head, *sub.verbs):
-            key, n = w.text, 2
-            while key in out:
-                key, n = f"{w.text}#{n}", n + 1
-            out[key] = i
-    return out
+def word_subjects(parsed, spatial_words: str = "noun") -> dict[str, int]:
+    """Heat-map label -> index of the subject it belongs to, by the engine's own labelling
+    (``starvid.targets.label_subjects``: adjectives too in "phrase" mode)."""
+    from starvid.targets import label_subjects
+
+    return label_subjects(parsed, spatial_words)
 
 
 def heatmap_for(

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import itertools
 import queue
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from starvid.parsing import ParsedPrompt
 from starvid.plan import Plan
@@ -149,35 +151,34 @@ class GenerationJob:
         settings: dict,
         baseline: bool,
         cancel: threading.Event,
+        folder: str | Path,
     ):
         self.events: queue.Queue = queue.Queue()
         self.cancel = cancel
         self.result = None
         self.error: BaseException | None = None
-        self._args = (parsed, plan, backbone, settings, baseline)
+        self._args = (parsed, plan, backbone, settings, baseline, folder)
         self.thread = threading.Thread(target=self._run, name="starvid-generation", daemon=True)
 
-    def _progress(self, p) -> None:
-        losses = dict(p.losses) if p.losses else None
-        self.events.put(("progress", p.run, int(p.step), int(p.total), losses, p.maps))
+    def _event(self, event) -> None:
+        """The stream's plain events from the run's typed ``RunEvent``s."""
+        p = event.step
+        if p is not None:
+            losses = dict(p.losses) if p.losses else None
+            self.events.put(("progress", p.run, int(p.step), int(p.total), losses, p.maps))
+        elif event.phase in ("loading", "running"):
+            self.events.put(("phase", event.phase))
 
     def _run(self) -> None:
-        from starvid.backbones import load_backbone
-        from starvid.pipeline import Cancelled
-        from starvid.run import execute, prepare_run
+        from starvid.run import GenerationRequest, run_generation
         from starvid.settings import GenerationSettings
 
-        parsed, plan, name, settings, baseline = self._args
+        parsed, plan, name, settings, baseline, folder = self._args
         try:
-            self.events.put(("phase", "loading"))
-            backbone = load_backbone(name)
-            if self.cancel.is_set():
-                raise Cancelled("generation cancelled")
-            request = prepare_run(
-                parsed, backbone, name, GenerationSettings(**settings), plan, baseline
+            request = GenerationRequest(
+                parsed, name, GenerationSettings(**settings), plan, baseline
             )
-            self.events.put(("phase", "running"))
-            self.result = execute(request, backbone, progress=self._progress, cancel=self.cancel)
+            self.result = run_generation(request, folder, self._event, self.cancel)
         except BaseException as exc:  # noqa: BLE001 - reported to the user in one line
             self.error = exc
 
@@ -205,14 +206,20 @@ def stream_generation(
     baseline: bool,
     cancel_key: str,
     poll_s: float = 0.25,
+    folder: str | Path | None = None,
 ) -> Iterator[tuple]:
     """Run a generation and yield plain, picklable events as it goes.
 
     ``("phase", "loading" | "running")``, ``("progress", run, step, total, losses, maps)`` after
     every denoising step, then one ``("done", RunResult)`` or ``("error", exception)``. Closing
     the generator (the page was left, the run was cancelled) stops the worker at its next step.
+    The worker writes the run folder (``starvid.run.run_generation``) into ``folder`` (default:
+    a new temporary folder); the result's ``files`` name its files.
     """
-    job = GenerationJob(parsed, plan, backbone, settings, baseline, cancel_event(cancel_key))
+    folder = folder if folder is not None else tempfile.mkdtemp(prefix="starvid-run-")
+    job = GenerationJob(
+        parsed, plan, backbone, settings, baseline, cancel_event(cancel_key), folder
+    )
     job.start()
     try:
         while job.thread.is_alive() or not job.events.empty():

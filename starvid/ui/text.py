@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from starvid.errors import StarVidError
 from starvid.plan import Plan
 from starvid.planning import MAX_INSTANCES, cap_counts, describe_motion
-from starvid.shapes.world import VOCAB as SHAPES_VOCAB
 from starvid.ui.editor import EditorState, keyframes
 from starvid.ui.palette import COLOUR_WORDS
 from starvid.viz import rgb
@@ -58,11 +57,6 @@ SYMBOL_RUN = re.compile(r"[^\w\s\x00-\x7f]+")
 def examples_for(backbone: str) -> tuple[str, ...]:
     """The example prompts that suit a backbone (its own world's words for a closed one)."""
     return EXAMPLES.get(backbone, OPEN_EXAMPLES)
-
-
-def shapes_words_only(prompt: str) -> bool:
-    """Whether every word of ``prompt`` is one the shapes model saw in training."""
-    return all(w in SHAPES_VOCAB for w in re.findall(r"[a-z]+", prompt.lower()))
 
 
 # -- the parse as chips -------------------------------------------------------------------------

@@ -1,0 +1,53 @@
+"""``StarVidPipeline``: StarVid on diffusers' ``TextToVideoSDPipeline`` (UNet3D models)."""
+
+from __future__ import annotations
+
+from diffusers import TextToVideoSDPipeline
+
+# diffusers loads a component class from a module only once it is imported: the shapes
+# model's folder names its VAE here.
+import starvid.pixel_vae  # noqa: F401
+from starvid.pipelines.base import StarVidMixin, quiet_logger
+
+
+class StarVidPipeline(StarVidMixin, TextToVideoSDPipeline):
+    """Text-to-video with StarVid's attention guidance, for ``UNet3DConditionModel`` models
+    (ZeroScope, ModelScope, the shipped shapes model).
+
+    Loads like any diffusers pipeline, from a hub id or a folder, and offloads, slices and swaps
+    schedulers as ``TextToVideoSDPipeline`` does::
+
+        pipe = StarVidPipeline.from_pretrained("cerspense/zeroscope_v2_576w")
+        pipe.enable_model_cpu_offload()
+        out = pipe("two cats walking to the left and a dog jumping on the right")
+        out.frames, out.maps["cats"], out.inbox_share
+
+    Args:
+        vae, text_encoder, tokenizer, unet, scheduler: as ``TextToVideoSDPipeline``'s.
+        starvid_defaults: the generation defaults the model was trained for (a
+            ``BackboneDefaults`` as a dict); None: the registry's or guessed.
+        vocabulary: the words of a closed-vocabulary model (prompts with others get a warning).
+    """
+
+    def __init__(
+        self,
+        vae,
+        text_encoder,
+        tokenizer,
+        unet,
+        scheduler,
+        starvid_defaults: dict | None = None,
+        vocabulary: list[str] | None = None,
+    ):
+        # diffusers marks TextToVideoSDPipeline deprecated and logs it for every subclass made;
+        # the class works and is the one UNet3D pipeline diffusers has: say nothing here.
+        with quiet_logger("diffusers.pipelines.pipeline_utils"):
+            super().__init__(vae, text_encoder, tokenizer, unet, scheduler)
+        self._register_starvid(starvid_defaults, vocabulary)
+
+    def _scheduler_step(self, noise, t, latents):
+        # TextToVideoSDPipeline steps on (B*F, C, h, w): the same layout for every scheduler
+        b, c, f, h, w = latents.shape
+        flat = lambda x: x.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w)  # noqa: E731
+        out = self.scheduler.step(flat(noise), t, flat(latents)).prev_sample
+        return out.reshape(b, f, c, h, w).permute(0, 2, 1, 3, 4)
