@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from llama_cpp import LlamaGrammar
 
+from starvid.boxes import iou
 from starvid.errors import StarVidError
 from starvid.parsing import parse_prompt
 from starvid.planning import (
@@ -36,7 +37,6 @@ from starvid.planning.llm_prompts import (
     layout_grammar,
     motion_grammar,
 )
-from starvid.planning.llm_repair import iou
 
 ROOT = Path(__file__).resolve().parents[1]
 

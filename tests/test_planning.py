@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from starvid.boxes import box_iou
 from starvid.cli import main
 from starvid.errors import StarVidError
 from starvid.parsing import ParsedPrompt, Subject, Word, parse_prompt
@@ -20,7 +21,6 @@ from starvid.planning import (
     MAX_INSTANCES,
     MAX_SEED,
     SEPARATION_IOU,
-    box_iou,
     describe_motion,
     heuristic_plan,
     instance_ids,

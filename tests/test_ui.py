@@ -174,7 +174,7 @@ def test_add_object_takes_a_free_spot_and_remove_takes_it_away(state):
     new = edit.state.plan.object("square-2")
     assert new.subject == 1 and new.verbs == ["jump"] and sorted(new.keyframes) == [2]
     others = [o.boxes[2] for o in state.plan.objects]
-    from starvid.planning import box_iou
+    from starvid.boxes import box_iou
 
     assert box_iou(np.asarray([new.boxes[2]]), np.asarray(others)).max() == 0.0
     assert min(new.boxes[2]) >= 0.05 and max(new.boxes[2]) <= 0.95  # its label stays in view

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from starvid.layout import iou  # the one IoU (0 when both boxes are empty)
+from starvid.boxes import iou  # the one IoU (0 when both boxes are empty)
 
 Box = tuple[float, float, float, float]
 

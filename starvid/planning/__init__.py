@@ -16,7 +16,6 @@ from starvid.plan import Plan
 from starvid.planning.heuristic import (
     MAX_SEED,
     SEPARATION_IOU,
-    box_iou,
     check_frames,
     check_seed,
     describe_motion,
@@ -78,7 +77,6 @@ __all__ = [
     "Intent",
     "LlmRun",
     "Motion",
-    "box_iou",
     "cap_counts",
     "check_frames",
     "check_seed",

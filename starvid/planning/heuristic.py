@@ -16,6 +16,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from starvid.boxes import box_iou
 from starvid.errors import StarVidError
 from starvid.parsing import ParsedPrompt
 from starvid.plan import MAX_FRAMES, Plan, PlannedObject
@@ -116,17 +117,6 @@ def _overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     return iw * ih / np.minimum(area_a, area_b)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every pair of boxes: a (N, 4) vs b (M, 4) -> (N, M)."""
-    a, b = np.asarray(a, float)[:, None, :], np.asarray(b, float)[None]
-    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = iw * ih
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    return inter / (area_a + area_b - inter)
 
 
 def _relation_anchors(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from starvid.boxes import iou
 from starvid.planning.llm_prompts import (
     COLUMN_X,
     COLUMNS,
@@ -39,15 +40,6 @@ def box_valid(box: np.ndarray) -> bool:
         and box[0] + 1e-3 <= box[2]
         and box[1] + 1e-3 <= box[3]
     )
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two ``[x0, y0, x1, y1]`` boxes."""
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 1.0
 
 
 def motion_of(keys: dict[int, np.ndarray]) -> tuple[float, float, float]:

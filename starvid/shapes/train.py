@@ -335,8 +335,8 @@ class Trainer:
             set_dropout(self.unet, self.args.dropout)
             self.unet.train()
             self.text.train()
-            # Compiled once per call (about 2.5 CPU-minutes for the 1.2 M model): it pays on a
-            # round, not on a test.
+            # Compiled once per call (minutes, see the model card): it pays on a round, not on
+            # a test.
             self.forward = torch.compile(self.unet) if self.args.compile else self.unet
             yield
 

@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from starvid.boxes import box_iou
 from starvid.errors import StarVidError
 from starvid.parsing import ParsedPrompt
 from starvid.plan import (
@@ -32,7 +33,6 @@ from starvid.plan import (
     load_plan,
     validate_plan,
 )
-from starvid.planning import box_iou
 from starvid.targets import check_plan_matches
 
 CANVAS_WIDTH = 512
