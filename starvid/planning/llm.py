@@ -39,10 +39,9 @@ from starvid.planning.llm_prompts import (
 )
 from starvid.planning.llm_repair import LlmFailure, box_valid, repair
 
-# benchmarks/planning.py (56 prompts, SmolLM2): coarse choices keep instances apart in 85% of
-# drafts (76% before several instances were offered only the small size) and follow direction
-# words in 100% (the grammar offers only what the prompt states); after repair 100% and 100%;
-# raw 0-100 boxes: 0% and 2% (the model copies one box), and slower. Gemma 3 270M: no better.
+# Coarse choices (a region, a size, a direction) rather than raw 0-100 boxes: a small model
+# chooses well among few named options and copies one box when asked for numbers
+# (benchmarks/planning.py; the figures are in docs/results.md).
 DEFAULT_MODE = "coarse"
 DEFAULT_TIMEOUT_S = 30.0
 _PREFILL_CHUNK = 64
