@@ -100,3 +100,11 @@ def test_pip_install_then_starvid_generate(tmp_path):
     where = [sys.executable, "-c", "import starvid.assets as a; print(a.ASSETS_DIR)"]
     found = subprocess.run(where, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert Path(found.stdout.strip()) == target / "starvid_assets"
+
+
+def test_loading_the_pipelines_prints_nothing(tmp_path):
+    """The command line's own messages are all a user reads: importing the pipelines (AnimateDiff
+    included) prints no warning from the libraries underneath."""
+    done = _python("import starvid.backbones, starvid.pipelines", ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "" and done.stdout == ""
