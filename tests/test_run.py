@@ -73,7 +73,8 @@ def test_the_cli_batch_and_the_studio_worker_go_through_it(parsed, tmp_path, mon
     batch = ["batch", str(tmp_path / "prompts.txt"), "--out", str(tmp_path / "batch")]
     assert main([*batch, "--device", "cpu", *flags]) == 0
     plan = heuristic_plan(parsed, frames=2)  # the Studio sends the edited plan
-    settings = {"steps": 1, "frames": 2}
-    events = list(stream_generation(parsed, plan, "tiny", settings, False, "t:9"))
-    assert events[-1][0] == "done" and events[-1][1].files["report"].is_file()
+    settings = GenerationSettings(steps=1, frames=2)
+    events = list(stream_generation(GenerationRequest(parsed, "tiny", settings, plan), "t:9"))
+    done = events[-1]
+    assert done.error is None and done.result.files["report"].is_file()
     assert calls == ["GenerationRequest"] * 3

@@ -15,6 +15,7 @@ import pytest
 
 from starvid.errors import StarVidError
 from starvid.parsing import parse_prompt
+from starvid.pipelines import StepProgress
 from starvid.plan import MAX_OBJECTS, MAX_PLAN_BYTES, validate_plan
 from starvid.settings import GenerationSettings
 from starvid.ui.editor import (
@@ -304,21 +305,25 @@ def test_user_messages_are_one_line_without_traceback():
 
 
 def test_progress_says_the_step_phase_and_time_left():
+    from starvid.run import RunEvent
     from starvid.ui.jobs import RunClock
     from starvid.ui.text import progress_html
 
+    def progress(run, step):
+        return RunEvent("running", StepProgress(run, step, 10, None, {}))
+
     clock = RunClock(runs=2, started=100.0)
-    clock.event(("phase", "loading"), now=100.0)
+    clock.event(RunEvent("loading"), now=100.0)
     assert "Loading the model" in progress_html(clock.view(now=104.0))  # never "step 0/N"
-    clock.event(("phase", "running"), now=110.0)
+    clock.event(RunEvent("running"), now=110.0)
     for step in (1, 2):
-        clock.event(("progress", "guided", step, 10, None, {}), now=110.0 + 2 * step)
+        clock.event(progress("guided", step), now=110.0 + 2 * step)
     view = clock.view(now=114.0)
     assert (view.phase, view.step, view.total) == ("guided", 2, 10)
     assert view.remaining_s == pytest.approx(2.0 * 18) and view.fraction == pytest.approx(0.1)
     text = progress_html(view)
     assert "guided run: step 2/10" in text and "14 s elapsed" in text and "36 s left" in text
-    clock.event(("progress", "baseline", 1, 10, None, {}), now=116.0)
+    clock.event(progress("baseline", 1), now=116.0)
     assert clock.view(now=116.0).fraction == pytest.approx(11 / 20)
 
 
@@ -441,21 +446,34 @@ def test_a_request_cancelled_while_queued_never_runs():
 def test_stream_arguments_pickle_for_zerogpu(parsed):
     # ZeroGPU pickles the GPU function's arguments into a forked worker
     from starvid.backbones import BACKBONES
+    from starvid.run import GenerationRequest, RunEvent
     from starvid.ui.form import initial_values, settings_from_values
+    from starvid.ui.jobs import RunOutcome
 
     settings = settings_from_values(initial_values(BACKBONES["tiny"].defaults))
-    args = (parsed, _plan(4), "tiny", settings.model_dump(exclude_unset=True), True, "s:1")
-    back = pickle.loads(pickle.dumps(args))
-    assert back[1] == args[1] and back[0].to_dict() == parsed.to_dict() and back[3] == args[3]
+    request = GenerationRequest(parsed, "tiny", settings, _plan(4), True)
+    back = pickle.loads(pickle.dumps((request, "s:1")))[0]
+    assert back.plan == request.plan and back.parsed.to_dict() == parsed.to_dict()
+    assert back.settings == settings and back.settings.model_fields_set == settings.model_fields_set
+    # and what comes back from the worker: the run's events and its outcome
+    step = StepProgress("guided", 1, 4, {"total": 1.0}, {"cat": np.ones((4, 2, 2))})
+    event = pickle.loads(pickle.dumps(RunEvent("running", step)))
+    assert event.step.maps["cat"].shape == (4, 2, 2) and event.step.losses == {"total": 1.0}
+    failed = pickle.loads(pickle.dumps(RunOutcome(error=StarVidError("no"))))
+    assert str(failed.error) == "no" and failed.result is None
 
 
 def test_stream_reports_a_missing_model_as_a_user_error(monkeypatch, parsed):
-    from starvid.ui.jobs import stream_generation
+    from starvid.run import GenerationRequest
+    from starvid.ui.jobs import RunOutcome, stream_generation
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    events = list(stream_generation(parsed, _plan(), "zeroscope", {"steps": 1}, False, "t:1"))
-    assert [e[0] for e in events] == ["phase", "error"]
-    assert isinstance(events[-1][1], StarVidError) and "zeroscope" in user_message(events[-1][1])
+    request = GenerationRequest(parsed, "zeroscope", GenerationSettings(steps=1), _plan(), False)
+    events = list(stream_generation(request, "t:1"))
+    assert [e.phase for e in events[:-1]] == ["loading"]
+    outcome = events[-1]
+    assert isinstance(outcome, RunOutcome) and outcome.result is None
+    assert isinstance(outcome.error, StarVidError) and "zeroscope" in user_message(outcome.error)
 
 
 # -- one app generate, through the app's own handlers -------------------------------------------

@@ -9,13 +9,11 @@ the editor's parse and plan as they are: nothing is parsed or planned again.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import gradio as gr
 
 from starvid.errors import StarVidError
-from starvid.parsing import ParsedPrompt
-from starvid.plan import Plan
+from starvid.run import GenerationRequest
 from starvid.ui.editor import EditorState
 from starvid.ui.events_edit import canvas_update, error_update, stale_text
 from starvid.ui.form import settings_from_values
@@ -27,7 +25,7 @@ from starvid.ui.inspect import (
     run_difference,
     word_subjects,
 )
-from starvid.ui.jobs import JOBS, RunClock, Ticket, gpu_stream_generation
+from starvid.ui.jobs import JOBS, RunClock, RunOutcome, Ticket, gpu_stream_generation
 from starvid.ui.layout import Studio
 from starvid.ui.outputs import new_run_dir
 from starvid.ui.palette import object_palette
@@ -37,22 +35,12 @@ REFRESH_S = 0.3  # fast models: the page is refreshed a few times a second at mo
 CANCEL_WAIT_S = 120.0  # how long Cancel waits for a running step to end
 
 
-@dataclass(frozen=True)
-class GenerationInput:
-    """A generate request, checked: what the worker gets (picklable, for ZeroGPU)."""
-
-    parsed: ParsedPrompt
-    plan: Plan
-    backbone: str
-    settings: dict
-    baseline: bool
-
-
 def generation_input(
     state: EditorState | None, prompt: str | None, backbone: str, values: dict, baseline: bool
-) -> GenerationInput:
+) -> GenerationRequest:
     """Check a generate request against the editor: there is a plan, the prompt box still
-    holds the prompt it was planned from, and the settings are valid."""
+    holds the prompt it was planned from, and the settings are valid; the typed request the
+    worker runs (picklable, for ZeroGPU)."""
     if state is None:
         raise StarVidError("no plan yet: type a prompt and press Plan")
     typed = (prompt or "").strip()
@@ -68,9 +56,7 @@ def generation_input(
             "(or put back the planned prompt)"
         )
     settings = settings_from_values(values)
-    return GenerationInput(
-        state.parsed, state.plan, backbone, settings.model_dump(exclude_unset=True), baseline
-    )
+    return GenerationRequest(state.parsed, backbone, settings, state.plan, baseline)
 
 
 class RunEvents:
@@ -152,47 +138,39 @@ class RunEvents:
             JOBS.finish(ticket)
 
     def _run(
-        self, ticket: Ticket, job: GenerationInput, data: dict, session: str, has_results: bool
+        self, ticket: Ticket, job: GenerationRequest, data: dict, session: str, has_results: bool
     ):
         from starvid.pipeline import Cancelled
 
         ui = self.ui
         clock = RunClock(runs=2 if job.baseline else 1)
-        spatial_words = job.settings.get("spatial_words") or "noun"
-        live = LiveRun(word_subjects=word_subjects(job.parsed, spatial_words), parsed=job.parsed)
+        words = word_subjects(job.parsed, job.settings.spatial_words)
+        live = LiveRun(word_subjects=words, parsed=job.parsed)
         yield {ui.generate.progress: progress_html(clock.view())}
-        outcome: tuple = ("error", StarVidError("the generation stopped without a result"))
-        stream = gpu_stream_generation(
-            job.parsed,
-            job.plan,
-            job.backbone,
-            job.settings,
-            job.baseline,
-            ticket.key,
-            folder=new_run_dir(session),  # the worker writes the run folder (run_generation)
-        )
+        outcome = RunOutcome(error=StarVidError("the generation stopped without a result"))
+        # The worker writes the run folder (run_generation).
+        stream = gpu_stream_generation(job, ticket.key, folder=new_run_dir(session))
         last = 0.0
         try:
             for event in stream:
-                if event[0] in ("done", "error"):
+                if isinstance(event, RunOutcome):
                     outcome = event
                     break
                 if ticket.cancel.is_set():  # on ZeroGPU the worker cannot see this flag
-                    outcome = ("error", Cancelled("generation cancelled"))
+                    outcome = RunOutcome(error=Cancelled("generation cancelled"))
                     break
                 clock.event(event)
-                if event[0] == "progress":
-                    _, run, step, total, losses, maps = event
-                    live.store_maps(run, step, maps)
-                    if run == "guided":
-                        live.store_losses(step, losses)
+                if (progress := event.step) is not None:
+                    live.store_maps(progress.run, progress.step, progress.maps)
+                    if progress.run == "guided":
+                        live.store_losses(progress.step, progress.losses)
                 if time.monotonic() - last > REFRESH_S:
                     last = time.monotonic()
                     yield self._live_update(live, clock, data)
         finally:
             stream.close()  # a closed handler (page left, run cancelled) stops the worker too
-        if outcome[0] == "error":
-            error = outcome[1]
+        if outcome.error is not None:
+            error = outcome.error
             if isinstance(error, Cancelled):
                 yield self.cancelled("Cancelled", has_results)
             else:
@@ -200,7 +178,7 @@ class RunEvents:
                     ui.generate.progress: progress_html(ProgressView("failed"))
                 }
             return
-        result = outcome[1]
+        result = outcome.result
         live.files = result.files
         live.frames = {"guided": result.guided.frames}
         if result.baseline is not None:

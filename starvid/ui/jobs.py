@@ -1,9 +1,10 @@
-"""The Studio's job runner: a generation in a worker thread, its progress as a stream of plain
+"""The Studio's job runner: a generation in a worker thread, its progress as a stream of typed
 events, cancellation (also while the run still waits in the queue) and the ETA.
 
-The stream (``stream_generation``) takes and yields only picklable values, because on Hugging
-Face ZeroGPU Spaces it runs under ``spaces.GPU`` in a forked GPU worker: its arguments and
-events are pickled, so the cancel flag is named by a key (``cancel_event``) rather than passed.
+The stream (``stream_generation``) takes a ``GenerationRequest`` and yields the run's own
+``RunEvent``s, then one ``RunOutcome``: all picklable, because on Hugging Face ZeroGPU Spaces it
+runs under ``spaces.GPU`` in a forked GPU worker whose arguments and events are pickled, so the
+cancel flag is named by a key (``cancel_event``) rather than passed.
 Each run enters each module once: the parse comes from plan time, the backbone is loaded once
 and the settings are resolved once (``starvid.run.prepare_run``).
 
@@ -22,10 +23,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from starvid.parsing import ParsedPrompt
-from starvid.plan import Plan
 from starvid.ui.text import ProgressView
+
+if TYPE_CHECKING:
+    from starvid.run import GenerationRequest, RunEvent, RunResult
 
 _CANCEL: dict[str, threading.Event] = {}
 _CANCEL_LOCK = threading.Lock()
@@ -140,45 +143,32 @@ JOBS = Jobs()
 # -- the worker thread and its event stream ------------------------------------------------------
 
 
-class GenerationJob:
-    """Load the backbone, prepare and execute one run in a thread; progress as queued events."""
+@dataclass
+class RunOutcome:
+    """The end of a stream: the finished run, or what stopped it."""
 
-    def __init__(
-        self,
-        parsed: ParsedPrompt,
-        plan: Plan,
-        backbone: str,
-        settings: dict,
-        baseline: bool,
-        cancel: threading.Event,
-        folder: str | Path,
-    ):
-        self.events: queue.Queue = queue.Queue()
+    result: RunResult | None = None
+    error: BaseException | None = None
+
+
+class GenerationJob:
+    """Run one request to its folder in a thread (``starvid.run.run_generation``); its progress
+    events are queued as they come."""
+
+    def __init__(self, request: GenerationRequest, cancel: threading.Event, folder: str | Path):
+        self.events: queue.Queue[RunEvent] = queue.Queue()
         self.cancel = cancel
-        self.result = None
+        self.request = request
+        self.folder = folder
+        self.result: RunResult | None = None
         self.error: BaseException | None = None
-        self._args = (parsed, plan, backbone, settings, baseline, folder)
         self.thread = threading.Thread(target=self._run, name="starvid-generation", daemon=True)
 
-    def _event(self, event) -> None:
-        """The stream's plain events from the run's typed ``RunEvent``s."""
-        p = event.step
-        if p is not None:
-            losses = dict(p.losses) if p.losses else None
-            self.events.put(("progress", p.run, int(p.step), int(p.total), losses, p.maps))
-        elif event.phase in ("loading", "running"):
-            self.events.put(("phase", event.phase))
-
     def _run(self) -> None:
-        from starvid.run import GenerationRequest, run_generation
-        from starvid.settings import GenerationSettings
+        from starvid.run import run_generation
 
-        parsed, plan, name, settings, baseline, folder = self._args
         try:
-            request = GenerationRequest(
-                parsed, name, GenerationSettings(**settings), plan, baseline
-            )
-            self.result = run_generation(request, folder, self._event, self.cancel)
+            self.result = run_generation(self.request, self.folder, self.events.put, self.cancel)
         except BaseException as exc:  # noqa: BLE001 - reported to the user in one line
             self.error = exc
 
@@ -186,7 +176,7 @@ class GenerationJob:
         self.thread.start()
         return self
 
-    def drain(self, timeout: float) -> list[tuple]:
+    def drain(self, timeout: float) -> list[RunEvent]:
         """Events that arrived within ``timeout`` seconds (at least one wait)."""
         out = []
         try:
@@ -199,32 +189,25 @@ class GenerationJob:
 
 
 def stream_generation(
-    parsed: ParsedPrompt,
-    plan: Plan,
-    backbone: str,
-    settings: dict,
-    baseline: bool,
+    request: GenerationRequest,
     cancel_key: str,
     poll_s: float = 0.25,
     folder: str | Path | None = None,
-) -> Iterator[tuple]:
-    """Run a generation and yield plain, picklable events as it goes.
+) -> Iterator[RunEvent | RunOutcome]:
+    """Run a generation and yield its events as it goes.
 
-    ``("phase", "loading" | "running")``, ``("progress", run, step, total, losses, maps)`` after
-    every denoising step, then one ``("done", RunResult)`` or ``("error", exception)``. Closing
-    the generator (the page was left, the run was cancelled) stops the worker at its next step.
-    The worker writes the run folder (``starvid.run.run_generation``) into ``folder`` (default:
-    a new temporary folder); the result's ``files`` name its files.
+    The run's ``RunEvent``s (a new phase; after every denoising step one with its
+    ``StepProgress``), then one ``RunOutcome``. Closing the generator (the page was left, the
+    run was cancelled) stops the worker at its next step. The worker writes the run folder
+    (``starvid.run.run_generation``) into ``folder`` (default: a new temporary folder); the
+    result's ``files`` name its files.
     """
     folder = folder if folder is not None else tempfile.mkdtemp(prefix="starvid-run-")
-    job = GenerationJob(
-        parsed, plan, backbone, settings, baseline, cancel_event(cancel_key), folder
-    )
-    job.start()
+    job = GenerationJob(request, cancel_event(cancel_key), folder).start()
     try:
         while job.thread.is_alive() or not job.events.empty():
             yield from job.drain(poll_s)
-        yield ("error", job.error) if job.error is not None else ("done", job.result)
+        yield RunOutcome(job.result, job.error)
     finally:
         if job.thread.is_alive():
             job.cancel.set()  # the worker stops at its next step; nobody waits for it here
@@ -260,21 +243,22 @@ class RunClock:
     total: int = 0
     seen_runs: list[str] = field(default_factory=list)
 
-    def event(self, event: tuple, now: float | None = None) -> None:
-        """Take one stream event."""
+    def event(self, event: RunEvent, now: float | None = None) -> None:
+        """Take one of the run's events."""
         now = time.monotonic() if now is None else now
-        if event[0] == "phase":
-            self.phase = "loading" if event[1] == "loading" else self.phase
-            if event[1] == "running":
+        progress = event.step
+        if progress is None:
+            if event.phase == "loading":
+                self.phase = "loading"
+            elif event.phase == "running" and self.running_since is None:
                 self.running_since = now
-        elif event[0] == "progress":
-            _, run, step, total, *_ = event
-            if run not in self.seen_runs:
-                self.seen_runs.append(run)
-            self.phase, self.step, self.total = run, step, total
-            self.done_steps = (len(self.seen_runs) - 1) * total + step
-            if self.running_since is None:
-                self.running_since = now
+            return
+        if progress.run not in self.seen_runs:
+            self.seen_runs.append(progress.run)
+        self.phase, self.step, self.total = progress.run, progress.step, progress.total
+        self.done_steps = (len(self.seen_runs) - 1) * progress.total + progress.step
+        if self.running_since is None:
+            self.running_since = now
 
     def view(self, now: float | None = None) -> ProgressView:
         """The progress bar's content now."""
