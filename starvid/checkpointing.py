@@ -5,7 +5,7 @@ the backward pass; at full size (ZeroScope, 576x320, 24 frames) that is most of 
 memory. With checkpointing each layer of the U-Net's blocks (resnets, temporal convolutions,
 spatial and temporal transformers, motion modules) keeps only its input, and the backward pass
 recomputes the layer's inside when it needs it: the same gradient for one more partial forward
-(about 1.5x the time of an iteration on a CPU at full size).
+(its cost is in docs/results.md).
 
 diffusers' UNet3D blocks carry a ``gradient_checkpointing`` flag that their forwards ignore, so
 the layers are wrapped here, only inside ``checkpointed_layers`` and only while grad is enabled

@@ -75,7 +75,7 @@ def trajectory_figure(
     colors = colors or object_colors([o.id for o in plan.objects])
     frames = np.arange(plan.frames)
     # Traces, shapes and arrows are gathered first and handed to plotly once: adding them one
-    # by one validates the figure each time (8x slower at the plan limits; docs/results.md).
+    # by one validates the figure each time (much slower at the plan limits; docs/results.md).
     traces, shapes, arrows = [], [], []
     for obj in plan.objects:
         color = rgb(colors[obj.id])

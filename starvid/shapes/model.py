@@ -53,7 +53,7 @@ class ShapesModelConfig:
     text_heads: int = 2
     # What the U-Net predicts: "sample" (the clean latents, x0) or "v_prediction". x0 suits
     # pixel-space patches: clean world frames are simple, the per-pixel noise is not (a v model
-    # trained 1,600 steps left visible noise on every sample; see assets/shapes/README.md).
+    # left visible noise on every sample; see the model card, assets/shapes/README.md).
     prediction: str = "sample"
     # Sinusoidal frame positions in the temporal attention blocks (diffusers' own
     # ``positional_embeddings="sinusoidal"`` of BasicTransformerBlock, as AnimateDiff's motion
