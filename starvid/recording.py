@@ -16,8 +16,10 @@ steps (they keep their graph and are never observed).
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -218,3 +220,34 @@ class AttentionRecording:
                 if key.startswith(head):
                     sums[key[len(head) :]] = torch.from_numpy(value.astype(np.float32) * n)
         return rec
+
+
+ATTENTION_FILES = ("attention.npz", "attention.json")
+
+
+def save_recordings(recordings: dict[str, AttentionRecording], folder) -> dict[str, Path]:
+    """Write runs' recordings (``{"guided": rec, "baseline": rec}``) into a run folder as
+    ``attention.npz`` (arrays, float16) and ``attention.json`` (tokens, words, layers, window)."""
+    from starvid import export
+
+    folder = Path(folder)
+    arrays: dict[str, np.ndarray] = {}
+    for run, rec in recordings.items():
+        arrays |= rec.to_arrays(run)
+    meta = {run: rec.meta() for run, rec in recordings.items()}
+    return {
+        "attention": export.save_maps(arrays, folder / ATTENTION_FILES[0]),
+        "attention_meta": export.write_text(json.dumps(meta), folder / ATTENTION_FILES[1]),
+    }
+
+
+def load_recordings(folder) -> dict[str, AttentionRecording]:
+    """The recordings of a run folder written with ``record_attention=full`` ({} without)."""
+    from starvid import export
+
+    folder = Path(folder)
+    if not (folder / ATTENTION_FILES[1]).is_file():
+        return {}
+    meta = json.loads((folder / ATTENTION_FILES[1]).read_text(encoding="utf-8"))
+    arrays = export.load_maps(folder / ATTENTION_FILES[0])
+    return {run: AttentionRecording.from_arrays(m, arrays, run) for run, m in meta.items()}

@@ -73,3 +73,110 @@ def test_guided_run_marks_its_window_and_baseline_none(runs):
     guided, baseline = runs
     assert guided.attention.window == 2  # default: the first quarter of 6 steps
     assert baseline.attention.window == 0
+
+
+# -- views, files, trace -----------------------------------------------------------------------
+
+
+def test_overlay_opacity_changes_the_drawn_pixels(runs):
+    from starvid import attention_views as V
+
+    out = runs[0]
+    rec = out.attention
+    faint = V.overlay_view(rec, "circles", 3, out.frames, opacity=0.1).image.astype(float)
+    strong = V.overlay_view(rec, "circles", 3, out.frames, opacity=0.9).image.astype(float)
+    # the left panel (the map over the frame) changes a lot; the map alone does not
+    left, right = slice(8, 8 + 256), slice(8 + 260, 8 + 260 + 256)
+    assert np.abs(strong[26:282, left] - faint[26:282, left]).mean() > 20
+    assert np.abs(strong[26:282, right] - faint[26:282, right]).mean() < 1
+
+
+def test_every_view_draws_with_its_labels(runs, tmp_path):
+    from PIL import Image
+
+    from starvid import attention_views as V
+
+    guided, baseline = runs
+    rec = guided.attention
+    made = [
+        V.overlay_view(rec, "red", 2, guided.frames, layer=rec.layer_names[3]),
+        V.steps_view(rec, "and"),
+        V.words_view(rec, ["circles", "square"], 2, guided.frames),
+        V.layers_view(rec, "circles", 2),
+        V.compare_view(rec, baseline.attention, "circles"),
+        V.prompt_view(rec, {"circles": [[[0.1, 0.1, 0.6, 0.6]]] * 8}, by="inbox"),
+        V.prompt_view(rec, {}, by="entropy"),
+        V.settle_view(rec, ["circles", "and"]),
+        V.animation_view(rec, "circles", guided.frames),
+    ]
+    for view in made:
+        assert view.image.std() > 10, view.kind  # drew something, not a blank image
+        fig = view.figure()
+        assert fig.layout.title.text == view.title and fig.data
+        path = view.save_png(tmp_path / f"{view.kind}.png")
+        assert Image.open(path).size == view.image.shape[1::-1]
+    assert made[1].labels[:2] == ["step 0", "step 1"]
+    assert made[4].labels == ["guided", "baseline", "difference"]
+    assert len(made[3].labels) == 7
+    assert len(made[-1].frames) == 8 and len(made[-1].figure().frames) == 8
+    gif = made[-1].save_gif(tmp_path / "circles.gif")
+    assert Image.open(gif).n_frames == 8
+
+
+def test_steps_axis_marks_the_guidance_window(runs):
+    from starvid import attention_render as R
+    from starvid import attention_views as V
+
+    def window_pixels(rec):
+        img = V.steps_view(rec, "circles").image
+        return int((img == np.array(R.WINDOW_COLOUR, np.uint8)).all(-1).sum())
+
+    assert window_pixels(runs[0].attention) > 100  # guided: 2 of 6 steps marked
+    assert window_pixels(runs[1].attention) == 0  # the baseline had no window
+
+
+def test_run_folder_holds_the_recording_and_reads_it_back(runs, tmp_path):
+    from starvid.recording import load_recordings, save_recordings
+
+    guided, baseline = runs
+    files = save_recordings({"guided": guided.attention, "baseline": baseline.attention}, tmp_path)
+    assert set(files) == {"attention", "attention_meta"}
+    back = load_recordings(tmp_path)
+    assert set(back) == {"guided", "baseline"}
+    for name, out in (("guided", guided), ("baseline", baseline)):
+        rec = back[name]
+        assert rec.tokens == out.attention.tokens and rec.window == out.attention.window
+        np.testing.assert_allclose(rec.word_map("and"), out.attention.word_map("and"), atol=1e-3)
+        layer = rec.layer_names[2]
+        np.testing.assert_allclose(
+            rec.word_map("red", layer), out.attention.word_map("red", layer), atol=1e-3
+        )
+    assert load_recordings(tmp_path / "nothing") == {}
+
+
+def test_trace_records_every_token_of_a_plain_diffusers_pipeline(shapes):
+    from diffusers import TextToVideoSDPipeline
+
+    from starvid import trace
+
+    pipe = TextToVideoSDPipeline(**shapes.components)
+    pipe.set_progress_bar_config(disable=True)
+    with trace(pipe, ["circles"], PROMPT, cfg=True, record_all=True) as maps:
+        pipe(
+            PROMPT,
+            num_frames=8,
+            height=32,
+            width=32,
+            num_inference_steps=3,
+            guidance_scale=4.0,
+            generator=torch.Generator().manual_seed(0),
+            output_type="np",
+        )
+    rec = maps.recording
+    assert rec.n_steps == 3 and rec.tokens[-1] == "<end>" and len(rec.layer_names) == 7
+    # the per-step maps are the same maps trace averages for its words
+    np.testing.assert_allclose(rec.word_map("circles"), maps["circles"].numpy(), atol=5e-4)
+    from starvid.attention import RecordingAttnProcessor
+
+    kept = pipe.unet.attn_processors.values()  # the U-Net's own processors are back
+    assert not any(isinstance(p, RecordingAttnProcessor) for p in kept)
