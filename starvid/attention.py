@@ -12,6 +12,9 @@ is recorded is a ``ForwardMode`` set with ``AttentionStore.mode`` (maps with gra
 loss, the unconditional CFG half skipped, an early stop after the last recorded layer). One
 ``MapAccumulator`` sums layer-averaged maps over forwards or steps, for the pipelines' runs and
 for ``starvid.heatmaps.trace`` (DAAM-like heat maps around any U-Net or diffusers call).
+A store's ``observer`` (the attention debugger's ``starvid.recording.AttentionRecording``)
+also sees the full probabilities of every conditional no-gradient forward, from the recorded
+layers and from tap-only ones (plain SDPA in the gradient passes, which it never reads).
 """
 
 from __future__ import annotations

@@ -95,7 +95,8 @@ def grid(
     left = 70 if row_labels else 8
     top, cap = 40 if col_labels else 26, 14 if any(p.caption for r in rows for p in r) else 0
     bar = 70 if colorbar else 0
-    width = left + n_cols * (cell + 4) + bar + 8
+    title_width = int(ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength(title, font=f)) + 16
+    width = max(left + n_cols * (cell + 4) + bar + 8, title_width)
     height = top + len(rows) * (cell + 4 + cap) + 8
     img = Image.new("RGB", (width, height), BACKGROUND)
     d = ImageDraw.Draw(img)
@@ -134,21 +135,21 @@ def chips(
 ) -> np.ndarray:
     """The prompt as a line of words, each shaded by its value in ``[0, 1]`` (grey: none),
     the value under it."""
-    f, small = font(15), font(11)
+    f, small = font(22), font(15)
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    sizes = [int(probe.textlength(w, font=f)) + 12 for w in words]
-    width = max(sum(sizes) + 4 * len(words) + 16, 320)
-    img = Image.new("RGB", (width, 86), BACKGROUND)
+    sizes = [int(probe.textlength(w, font=f)) + 16 for w in words]
+    width = max(sum(sizes) + 6 * len(words) + 16, int(probe.textlength(title, font=font(15))) + 16)
+    img = Image.new("RGB", (width, 110), BACKGROUND)
     d = ImageDraw.Draw(img)
-    d.text((8, 4), title, fill=INK, font=font(13))
+    d.text((8, 4), title, fill=INK, font=font(15))
     x = 8
     for word, v, w in zip(words, values, sizes, strict=True):
         colour = (200, 200, 200) if v is None else tuple(int(c) for c in LUTS[cmap][int(v * 255)])
-        d.rectangle([x, 28, x + w, 56], fill=colour)
+        d.rectangle([x, 32, x + w, 72], fill=colour)
         ink = INK if v is None or v > 0.55 else (255, 255, 255)
-        d.text((x + 6, 33), word, fill=ink, font=f)
-        d.text((x + 4, 62), "–" if v is None else f"{v:.2f}", fill=INK, font=small)
-        x += w + 4
+        d.text((x + 8, 39), word, fill=ink, font=f)
+        d.text((x + 4, 80), "–" if v is None else f"{v:.2f}", fill=INK, font=small)
+        x += w + 6
     return np.asarray(img)
 
 

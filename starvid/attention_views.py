@@ -111,7 +111,7 @@ def overlay_view(
     over = R.over_frame(_frame_of(video, f, size), coloured, opacity)
     panels = [R.Panel(R.draw_boxes(over, boxes), f"over frame, opacity {opacity:.2f}")]
     panels.append(R.Panel(R.draw_boxes(coloured, boxes), "map alone"))
-    title = f"'{word}' at frame {f} ({_where(layer, step)})"
+    title = f"'{rec.label(word)}' at frame {f} ({_where(layer, step)})"
     image = R.grid([panels], title, colorbar=(0.0, float(m[f].max()), "viridis"), cell=size)
     return AttentionView("overlay", title, image, [word])
 
@@ -127,9 +127,10 @@ def steps_view(rec: AttentionRecording, word: str, max_steps: int = 25) -> Atten
     ]
     labels = [f"step {s}" for s in rows]
     marked = [i for i, s in enumerate(rows) if s < rec.window]
-    title = f"'{word}' over frames x steps (orange: guidance window, steps 0-{rec.window - 1})"
+    name = rec.label(word)
+    title = f"'{name}' over frames x steps (orange: guidance window, steps 0-{rec.window - 1})"
     if not rec.window:
-        title = f"'{word}' over frames x steps (no guidance window: baseline)"
+        title = f"'{name}' over frames x steps (no guidance window: baseline)"
     cols = [f"f{f}" for f in range(maps.shape[1])]
     image = R.grid(grid_rows, title, labels, cols, marked, (0.0, vmax, "viridis"), cell=56)
     return AttentionView("steps", title, image, labels)
@@ -160,7 +161,7 @@ def layers_view(rec: AttentionRecording, word: str, frame: int) -> AttentionView
         panels.append(
             R.Panel(R.colorize(m, 0.0, float(m.max())), f"{star}L{i} {m.shape[0]}x{m.shape[1]}")
         )
-    title = f"'{word}' at frame {frame}, each layer alone (* = read by the guidance)"
+    title = f"'{rec.label(word)}' at frame {frame}, each layer alone (* = read by the guidance)"
     return AttentionView("layers", title, R.grid([panels], title), labels)
 
 
@@ -169,7 +170,7 @@ def heads_view(rec: AttentionRecording, word: str, layer: str, frame: int) -> At
     maps = rec.head_maps(word, layer)[:, frame]
     vmax = float(maps.max())
     panels = [R.Panel(R.colorize(m, 0.0, vmax), f"head {h}") for h, m in enumerate(maps)]
-    title = f"'{word}' at frame {frame}, layer {layer}, per head"
+    title = f"'{rec.label(word)}' at frame {frame}, layer {layer}, per head"
     image = R.grid(
         [panels[i : i + 8] for i in range(0, len(panels), 8)], title, colorbar=(0, vmax, "viridis")
     )
@@ -189,7 +190,10 @@ def compare_view(
     ]
     rows.append([R.Panel(R.colorize(d, -vmax, vmax, "diverging")) for d in g - b])
     step_text = "mean over steps" if step is None else f"step {step}"
-    title = f"'{word}': guided, baseline, guided - baseline ({step_text}; red: more when guided)"
+    title = (
+        f"'{guided.label(word)}': guided, baseline, guided - baseline "
+        f"({step_text}; red: more when guided)"
+    )
     labels = ["guided", "baseline", "difference"]
     cols = [f"f{f}" for f in range(len(g))]
     image = R.grid(rows, title, labels, cols, colorbar=(-vmax, vmax, "diverging"), cell=64)
@@ -274,6 +278,6 @@ def animation_view(
             if video is not None
             else coloured
         )
-        frames.append(R.grid([[R.Panel(rgb, f"frame {f}")]], f"'{word}'", cell=size))
-    title = f"'{word}' across the {len(m)} frames ({_where(layer, None)})"
+        frames.append(R.grid([[R.Panel(rgb, f"frame {f}")]], f"'{rec.label(word)}'", cell=size))
+    title = f"'{rec.label(word)}' across the {len(m)} frames ({_where(layer, None)})"
     return AttentionView("animation", title, frames[0], [word], frames)

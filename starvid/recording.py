@@ -149,6 +149,12 @@ class AttentionRecording:
             return [self.tokens.index(key)]
         raise StarVidError(f"'{key}' is no word or token of the recorded prompt")
 
+    def label(self, key: str) -> str:
+        """How a word or raw token is named in titles: ``#11`` is ``<end> (token 11)``."""
+        if key not in self.words and key.startswith("#") and key[1:].isdigit():
+            return f"{self.tokens[int(key[1:])]} (token {key[1:]})"
+        return key
+
     def step_maps(self, key: str) -> np.ndarray:
         """``(S, F, h, w)``: the word's map at every step (guidance layers' mean)."""
         if not self.steps:

@@ -180,3 +180,21 @@ def test_trace_records_every_token_of_a_plain_diffusers_pipeline(shapes):
 
     kept = pipe.unet.attn_processors.values()  # the U-Net's own processors are back
     assert not any(isinstance(p, RecordingAttnProcessor) for p in kept)
+
+
+def test_the_studio_draws_every_view_of_a_runs_recording(runs):
+    from starvid.ui.debugger import VIEWS, draw, token_choices
+    from starvid.ui.inspect import LiveRun
+
+    guided, baseline = runs
+    live = LiveRun(word_subjects={"circles": 0, "moving": 0, "square": 1, "jumping": 1})
+    live.recordings = {"guided": guided.attention, "baseline": baseline.attention}
+    live.frames = {"guided": guided.frames, "baseline": baseline.frames}
+    choice = {"run": "guided", "token": "#6", "layer": "mean", "step": "2", "frame": 1}
+    for label, kind in VIEWS:
+        if kind == "heads":
+            continue  # recorded with full_heads only (the browser test's run)
+        view = draw(live, None, choice | {"view": kind, "opacity": 0.5})
+        assert view is not None and view.image.std() > 10, label
+    assert ("#0 <start>", "#0") in token_choices(guided.attention)
+    assert draw(LiveRun(), None, choice | {"view": "overlay", "opacity": 0.5}) is None

@@ -259,7 +259,7 @@ class StarVidMixin:
             self.tokenizer,
             prompt,
             spec.layers,
-            window=s.guidance_steps if guided and s.iterations > 0 else 0,
+            window=min(s.guidance_steps, s.steps) if guided and s.iterations > 0 else 0,
             heads=s.record_attention == "full_heads",
         )
 
