@@ -445,7 +445,7 @@ class RecordingAttnProcessor:
             store.observer.observe(self.name, probs.detach(), store.latent_hw)
         if self.tap_only:
             return
-        idx = torch.as_tensor(store.positions, device=probs.device)
+        idx = torch.as_tensor(store.positions, dtype=torch.long, device=probs.device)
         kept = probs.index_select(-1, idx).mean(dim=1)  # (b, n, tokens)
         store.record(self.name, kept.transpose(1, 2))
 

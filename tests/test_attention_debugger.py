@@ -198,3 +198,17 @@ def test_the_studio_draws_every_view_of_a_runs_recording(runs):
         assert view is not None and view.image.std() > 10, label
     assert ("#0 <start>", "#0") in token_choices(guided.attention)
     assert draw(LiveRun(), None, choice | {"view": "overlay", "opacity": 0.5}) is None
+
+
+def test_trace_records_everything_with_no_words_named(shapes):
+    """The README's call: no words, only the full recording (failed before token positions
+    were typed as integers: an empty list became a float index)."""
+    from diffusers import TextToVideoSDPipeline
+
+    from starvid import trace
+
+    pipe = TextToVideoSDPipeline(**shapes.components)
+    pipe.set_progress_bar_config(disable=True)
+    with trace(pipe, [], PROMPT, cfg=True, record_all=True) as maps:
+        pipe(PROMPT, num_frames=8, height=32, width=32, num_inference_steps=1, output_type="np")
+    assert maps.recording.step_maps("#11").shape[:2] == (1, 8)  # (steps, frames, h, w)
