@@ -90,6 +90,8 @@ def _frame_of(video: np.ndarray | None, f: int, size: int) -> np.ndarray:
 
 def _where(layer: str | None, step: int | None) -> str:
     where = "mean of the guidance layers" if layer is None else f"layer {layer}"
+    if layer and layer.startswith("level:"):
+        where = f"resolution {layer} (its layers' mean)"
     return where + (", mean over steps" if step is None else f", step {step}")
 
 
@@ -116,10 +118,12 @@ def overlay_view(
     return AttentionView("overlay", title, image, [word])
 
 
-def steps_view(rec: AttentionRecording, word: str, max_steps: int = 25) -> AttentionView:
+def steps_view(
+    rec: AttentionRecording, word: str, max_steps: int = 25, level: str | None = None
+) -> AttentionView:
     """A word over frames (columns) and steps (rows), one colour scale; the guidance window's
-    rows are marked in orange."""
-    maps = rec.step_maps(word)  # (S, F, h, w)
+    rows are marked in orange. ``level="level:N"``: one resolution's layers."""
+    maps = rec.step_maps(word, level)  # (S, F, h, w)
     rows = list(range(0, len(maps), max(1, int(np.ceil(len(maps) / max_steps)))))
     vmax = float(maps.max())
     grid_rows = [
@@ -127,7 +131,7 @@ def steps_view(rec: AttentionRecording, word: str, max_steps: int = 25) -> Atten
     ]
     labels = [f"step {s}" for s in rows]
     marked = [i for i, s in enumerate(rows) if s < rec.window]
-    name = rec.label(word)
+    name = rec.label(word) + (f" ({level})" if level else "")
     title = f"'{name}' over frames x steps (orange: guidance window, steps 0-{rec.window - 1})"
     if not rec.window:
         title = f"'{name}' over frames x steps (no guidance window: baseline)"

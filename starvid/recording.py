@@ -7,6 +7,7 @@ it keeps, for the prompt's tokens (start and end tokens included):
 
 - ``steps``: ``(S, F, T, h, w)``, per step the mean over the guidance's layers, the very maps
   the run's heat maps and in-box shares average (so the two agree by value);
+- ``level_steps``: resolution level -> per step ``(F, T, h, w)``, the mean of that level's layers;
 - ``layers``: layer name -> ``(F, T, h_l, w_l)``, each layer alone, averaged over steps;
 - ``heads`` (on request): layer name -> ``(F, heads, T, h_l, w_l)``, averaged over steps.
 
@@ -79,6 +80,9 @@ class AttentionRecording:
     window: int = 0
     keep_heads: bool = False
     steps: list[np.ndarray] = field(default_factory=list)
+    # per resolution level, every step: the mean of that level's layers (which resolution
+    # localizes a word when); per layer only the mean over steps is kept (memory)
+    level_steps: dict[int, list[np.ndarray]] = field(default_factory=dict)
     _sums: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
     _head_sums: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
     _current: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
@@ -124,6 +128,10 @@ class AttentionRecording:
         guided = {n: m for n, m in self._current.items() if n in self.guidance_layers}
         if guided:
             self.steps.append(mean_over_layers(guided).cpu().numpy().astype(np.float16))
+        for level in sorted({self.levels.get(n, 0) for n in self._current}):
+            same = {n: m for n, m in self._current.items() if self.levels.get(n, 0) == level}
+            kept = mean_over_layers(same).cpu().numpy().astype(np.float16)
+            self.level_steps.setdefault(level, []).append(kept)
         for name, m in self._current.items():
             self._add(self._sums, name, m)
         self._current = {}
@@ -155,19 +163,26 @@ class AttentionRecording:
             return f"{self.tokens[int(key[1:])]} (token {key[1:]})"
         return key
 
-    def step_maps(self, key: str) -> np.ndarray:
-        """``(S, F, h, w)``: the word's map at every step (guidance layers' mean)."""
-        if not self.steps:
-            raise StarVidError("nothing was recorded (did the U-Net run?)")
-        stacked = np.stack(self.steps).astype(np.float32)  # (S, F, T, h, w)
+    def step_maps(self, key: str, level: str | None = None) -> np.ndarray:
+        """``(S, F, h, w)``: the word's map at every step (guidance layers' mean, or with
+        ``level="level:N"`` the mean of that resolution's layers)."""
+        steps = self.steps if level is None else self.level_steps.get(int(level[6:]), [])
+        if not steps:
+            raise StarVidError(f"nothing was recorded for {level or 'the guidance layers'}")
+        stacked = np.stack(steps).astype(np.float32)  # (S, F, T, h, w)
         return stacked[:, :, self.positions(key)].sum(axis=2)
 
+    def level_choices(self) -> list[str]:
+        """The resolution levels as ``layer`` names: ``"level:0"`` (the latent size), ..."""
+        return [f"level:{lv}" for lv in sorted(self.level_steps)]
+
     def word_map(self, key: str, layer: str | None = None, step: int | None = None) -> np.ndarray:
-        """``(F, h, w)``: a word at one ``layer`` (None: the guidance's mean) and ``step`` (None:
-        the mean over steps; per layer, only the mean over steps is kept)."""
+        """``(F, h, w)``: a word at one ``layer`` (None: the guidance's mean; ``"level:N"``: the
+        mean of one resolution's layers) and ``step`` (None: the mean over steps; a single
+        layer keeps only its mean over steps)."""
         pos = self.positions(key)
-        if layer is None:
-            maps = self.step_maps(key)
+        if layer is None or layer.startswith("level:"):
+            maps = self.step_maps(key, layer)
             return maps.mean(axis=0) if step is None else maps[min(step, len(maps) - 1)]
         if layer not in self._sums:
             raise StarVidError(f"no maps of layer {layer!r} (recorded: {', '.join(self._sums)})")
@@ -189,6 +204,8 @@ class AttentionRecording:
     def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
         """npz entries under ``prefix`` (the run folder's ``attention.npz``)."""
         out = {f"{prefix}/steps": np.stack(self.steps) if self.steps else np.zeros((0,))}
+        for level, maps in self.level_steps.items():
+            out[f"{prefix}/level/{level}"] = np.stack(maps)
         for name, m in self.layer_means().items():
             out[f"{prefix}/layer/{name}"] = m.astype(np.float16)
         for name, s in self._head_sums.items():
@@ -221,6 +238,8 @@ class AttentionRecording:
         rec.steps = [s for s in steps] if steps.ndim > 1 else []
         n = max(rec.n_steps, 1)
         for key, value in arrays.items():
+            if key.startswith(f"{prefix}/level/"):
+                rec.level_steps[int(key.rsplit("/", 1)[1])] = list(value)
             for kind, sums in (("layer", rec._sums), ("heads", rec._head_sums)):
                 head = f"{prefix}/{kind}/"
                 if key.startswith(head):

@@ -212,3 +212,33 @@ def test_trace_records_everything_with_no_words_named(shapes):
     with trace(pipe, [], PROMPT, cfg=True, record_all=True) as maps:
         pipe(PROMPT, num_frames=8, height=32, width=32, num_inference_steps=1, output_type="np")
     assert maps.recording.step_maps("#11").shape[:2] == (1, 8)  # (steps, frames, h, w)
+
+
+def test_each_resolution_is_kept_at_every_step(runs):
+    rec = runs[0].attention
+    assert rec.level_choices() == ["level:0", "level:1"]
+    for level in (0, 1):
+        names = [n for n in rec.layer_names if rec.levels[n] == level]
+        per_layer = {n: torch.from_numpy(rec.word_map("red", n))[:, None] for n in names}
+        averaged = mean_over_layers(per_layer)[:, 0].numpy()
+        by_step = rec.step_maps("red", f"level:{level}")
+        assert by_step.shape[0] == 6
+        np.testing.assert_allclose(by_step.mean(0), averaged, atol=5e-4)
+    # steps differ: the maps move during the denoising
+    assert np.abs(by_step[0] - by_step[-1]).mean() > 0.05 * by_step.mean()
+
+
+def test_a_run_folder_written_by_run_generation_holds_the_recording(tmp_path):
+    from starvid.parsing import parse_prompt
+    from starvid.recording import load_recordings
+    from starvid.run import GenerationRequest, run_generation
+    from starvid.settings import GenerationSettings
+
+    settings = GenerationSettings(steps=2, record_attention="full")
+    request = GenerationRequest(parse_prompt(PROMPT), "shapes", settings, baseline=True)
+    result = run_generation(request, tmp_path)
+    assert {"attention", "attention_meta"} <= set(result.files)
+    back = load_recordings(tmp_path)
+    assert set(back) == {"guided", "baseline"} and back["guided"].n_steps == 2
+    assert back["guided"].level_choices() == ["level:0", "level:1"]
+    assert result.report.settings.record_attention == "full"

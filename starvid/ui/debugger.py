@@ -72,7 +72,8 @@ def debugger_tab() -> DebuggerSection:
         with gr.Row():
             layer = gr.Dropdown(
                 [MEAN], value=MEAN, label="Layer", elem_id="debug-layer",
-                info="mean: the guidance's layers, as the losses read them",
+                info="mean: the guidance's layers, as the losses read them; level:N one "
+                "resolution's layers at every step; a layer alone: its mean over steps",
             )  # fmt: skip
             step = gr.Dropdown([MEAN], value=MEAN, label="Step", elem_id="debug-step")
             frame = gr.Slider(0, 15, value=0, step=1, label="Frame", elem_id="debug-frame")
@@ -126,7 +127,7 @@ def done_update(d: DebuggerSection, live, state, frames: int) -> dict:
         d.note: f"Recorded: {len(rec.tokens)} tokens, {len(rec.layer_names)} layers, "
         f"{rec.n_steps} steps (guidance window: the first {rec.window}), runs: {', '.join(runs)}.",
         d.token: gr.Dropdown(choices=token_choices(rec), value=nouns[0] if nouns else "#0"),
-        d.layer: gr.Dropdown(choices=[MEAN, *rec.layer_names], value=MEAN),
+        d.layer: gr.Dropdown(choices=[MEAN, *rec.level_choices(), *rec.layer_names], value=MEAN),
         d.step: gr.Dropdown(choices=step_choices(rec), value=MEAN),
         d.frame: gr.Slider(minimum=0, maximum=frames - 1, value=0, step=1),
         d.run: gr.Radio(choices=runs, value=runs[0]),
@@ -168,7 +169,7 @@ def draw(live, state, choice: dict) -> views.AttentionView | None:
         opacity = float(choice["opacity"])
         return views.overlay_view(rec, key, frame, video, opacity, layer, step, f_boxes)
     if kind == "steps":
-        return views.steps_view(rec, key)
+        return views.steps_view(rec, key, level=layer if layer and "level:" in layer else None)
     if kind == "words":
         return views.words_view(rec, subjects, frame, video)
     if kind == "layers":
