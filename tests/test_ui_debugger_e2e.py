@@ -54,7 +54,8 @@ def test_every_debugger_view_draws_after_a_run(app_url, browser):  # noqa: F811
         page.locator("#generate").click()
         expect(page.locator("#progress")).to_contain_text("Done", timeout=240_000)
         page.locator("#notice .sv-close").click()  # the notice bar would cover the figure
-        page.get_by_role("tab", name="Debugger").click()
+        page.get_by_role("tab", name="Attention").click()
+        page.locator("#debug-note").scroll_into_view_if_needed()
         expect(page.locator("#debug-note")).to_contain_text("Recorded:")
         _set_number(page, "debug-frame", 1)
         for label, title in TITLES.items():
@@ -80,12 +81,16 @@ def test_every_debugger_view_draws_after_a_run(app_url, browser):  # noqa: F811
         )
         page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=str(ARTIFACTS / "10-debugger.png"), full_page=True)
+        # every Inspect tab stays in the tab bar (none pushed into its overflow menu)
+        for tab in ("Settings", "Videos", "Attention", "In-box", "Losses", "Files"):
+            expect(page.get_by_role("tab", name=tab)).to_be_visible()
         # the README's picture: the tab with the frames x steps view
         _choose(page, "debug-view", "Frames x steps")
         expect(page.locator("#debug-plot .gtitle")).to_contain_text("over frames x steps")
         top = page.locator("#debug-note").bounding_box()
         bottom = page.locator("#debug-plot").bounding_box()
-        clip = {"x": bottom["x"] - 8, "y": top["y"] - 8, "width": bottom["width"] + 16,
+        scroll = page.evaluate("window.scrollY")  # boxes are in the window, the clip on the page
+        clip = {"x": bottom["x"] - 8, "y": top["y"] + scroll - 8, "width": bottom["width"] + 16,
                 "height": bottom["y"] + bottom["height"] - top["y"] + 16}  # fmt: skip
         page.screenshot(path=str(ARTIFACTS / "10-debugger-tab.png"), clip=clip, full_page=True)
     finally:

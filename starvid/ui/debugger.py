@@ -1,6 +1,6 @@
-"""Step 4, the Debugger tab: every token, layer and step of a run's cross-attention, in the
-views of ``starvid.attention_views``, from the recording a run made once with
-``record_attention=full`` (browsing never generates again).
+"""Step 4, the attention debugger (in the Attention tab): every token, layer and step
+of a run's cross-attention, in the views of ``starvid.attention_views``, from the recording a
+run made once with ``record_attention=full`` (browsing never generates again).
 
 ``debugger_tab`` builds the controls, ``DebuggerEvents`` draws the chosen view (a dict keyed
 by component) and saves it as PNG (GIF for the animation) into the run folder.
@@ -59,8 +59,9 @@ class DebuggerSection:
 
 
 def debugger_tab() -> DebuggerSection:
-    """The Debugger tab (inside the Inspect tabs)."""
-    with gr.Tab("Debugger", id="debugger"):
+    """The debugger, under the Attention tab's heat map (a seventh tab would push the last
+    tabs into the tab bar's overflow menu)."""
+    with gr.Accordion("Debugger: every token, layer and step", open=True, elem_id="debugger"):
         note = gr.Markdown(EMPTY_NOTE, elem_id="debug-note", elem_classes=["sv-small"])
         with gr.Row():
             view = gr.Dropdown(VIEWS, value="overlay", label="View", elem_id="debug-view")

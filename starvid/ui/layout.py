@@ -365,7 +365,7 @@ def inspect_section(defaults: BackboneDefaults) -> InspectSection:
                 info="after which denoising step",
             )
         heatmap = gr.Plot(label="Cross-attention (guided | baseline)", elem_id="heatmap")
-    debugger = debugger_tab()  # every token, layer and step (record_attention=full)
+        debugger = debugger_tab()  # every token, layer and step (record_attention=full)
     with gr.Tab("In-box", id="inbox"):
         inbox_kind = gr.Radio(
             [
