@@ -12,6 +12,9 @@ is recorded is a ``ForwardMode`` set with ``AttentionStore.mode`` (maps with gra
 loss, the unconditional CFG half skipped, an early stop after the last recorded layer). One
 ``MapAccumulator`` sums layer-averaged maps over forwards or steps, for the pipelines' runs and
 for ``starvid.heatmaps.trace`` (DAAM-like heat maps around any U-Net or diffusers call).
+A store's ``observer`` (the attention debugger's ``starvid.recording.AttentionRecording``)
+also sees the full probabilities of every conditional no-gradient forward, from the recorded
+layers and from tap-only ones (plain SDPA in the gradient passes, which it never reads).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -225,6 +229,9 @@ class AttentionStore:
     stop_early: bool = False
     replaying: bool = False  # a checkpointed layer recomputed in the backward pass
     accumulator: MapAccumulator | None = None
+    # sees every conditional forward's full probabilities (``starvid.recording``): the
+    # attention debugger's every token and layer, outside what the loss reads
+    observer: AttentionObserver | None = None
     maps: dict[str, torch.Tensor] = field(default_factory=dict)
     forwards: int = 0
     latent_hw: tuple[int, int] = (0, 0)
@@ -265,30 +272,42 @@ class AttentionStore:
 
     def layer_mean(self, source: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         """Maps averaged over recorded layers at the finest recorded resolution."""
-        source = self.maps if source is None else source
-        if not source:
-            raise StarVidError("no attention maps were recorded (did the U-Net run?)")
-        items = list(source.values())
-        h = max(m.shape[-2] for m in items)
-        w = max(m.shape[-1] for m in items)
-        total = 0
-        for m in items:
-            if m.shape[-2:] != (h, w):
-                rows, tok = m.shape[:2]
-                m = F.interpolate(
-                    m.reshape(rows * tok, 1, *m.shape[-2:]),
-                    size=(h, w),
-                    mode="bilinear",
-                    align_corners=False,
-                ).reshape(rows, tok, h, w)
-            total = total + m
-        return total / len(items)
+        return mean_over_layers(self.maps if source is None else source)
 
     def accumulated(self) -> torch.Tensor:
         """Layer-averaged maps averaged over all forwards since the store was made."""
         if self.accumulator is None:
             raise StarVidError("this store does not accumulate maps")
         return self.accumulator.mean()
+
+
+def resize_maps(m: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    """Maps ``(rows, tokens, h, w)`` resized bilinearly to ``hw``."""
+    if tuple(m.shape[-2:]) == tuple(hw):
+        return m
+    rows, tok = m.shape[:2]
+    flat = m.reshape(rows * tok, 1, *m.shape[-2:])
+    return F.interpolate(flat, size=hw, mode="bilinear", align_corners=False).reshape(
+        rows, tok, *hw
+    )
+
+
+def mean_over_layers(source: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Per-layer maps averaged at the finest of their resolutions (coarser ones upsampled)."""
+    if not source:
+        raise StarVidError("no attention maps were recorded (did the U-Net run?)")
+    items = list(source.values())
+    hw = (max(m.shape[-2] for m in items), max(m.shape[-1] for m in items))
+    return sum(resize_maps(m, hw) for m in items) / len(items)
+
+
+class AttentionObserver(Protocol):
+    """Gets the full probabilities of each conditional (no-gradient) forward of the tapped
+    layers, and the end of every U-Net forward."""
+
+    def observe(self, name: str, probs: torch.Tensor, hw: tuple[int, int]) -> None: ...
+
+    def end_forward(self) -> None: ...
 
 
 def forward_for_maps(unet, sample, timestep, cond) -> None:
@@ -317,10 +336,16 @@ def _map_shape(pixels: int, latent_hw: tuple[int, int]) -> tuple[int, int]:
 class RecordingAttnProcessor:
     """SDPA cross-attention that also records probabilities of the store's token positions."""
 
-    def __init__(self, store: AttentionStore, name: str):
+    def __init__(self, store: AttentionStore, name: str, tap_only: bool = False):
         self.store = store
         self.name = name
+        self.tap_only = tap_only  # a layer only the observer reads, never the loss
         self._sdpa = AttnProcessor2_0()
+
+    def _idle(self) -> bool:
+        """A tap-only layer in a forward the observer does not read: plain fused SDPA."""
+        store = self.store
+        return self.tap_only and (store.observer is None or store.keep_grad or store.replaying)
 
     def __call__(
         self,
@@ -333,8 +358,11 @@ class RecordingAttnProcessor:
         **kwargs,
     ) -> torch.Tensor:
         store = self.store
-        if encoder_hidden_states is None or not store.positions or attention_mask is not None:
-            if encoder_hidden_states is not None and store.positions:
+        if self._idle():
+            return self._sdpa(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
+        wanted = bool(store.positions) or store.observer is not None
+        if encoder_hidden_states is None or not wanted or attention_mask is not None:
+            if encoder_hidden_states is not None and wanted:
                 self._record(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
             return self._sdpa(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
         # One softmax serves both the output and the recorded maps: a second fused SDPA pass
@@ -412,24 +440,37 @@ class RecordingAttnProcessor:
 
     def _keep(self, probs: torch.Tensor) -> None:
         """Record the store's token columns of ``probs``, averaged over heads."""
-        idx = torch.as_tensor(self.store.positions, device=probs.device)
+        store = self.store
+        if store.observer is not None and not store.keep_grad and not store.replaying:
+            store.observer.observe(self.name, probs.detach(), store.latent_hw)
+        if self.tap_only:
+            return
+        idx = torch.as_tensor(store.positions, dtype=torch.long, device=probs.device)
         kept = probs.index_select(-1, idx).mean(dim=1)  # (b, n, tokens)
-        self.store.record(self.name, kept.transpose(1, 2))
+        store.record(self.name, kept.transpose(1, 2))
 
 
 @contextmanager
-def install_recorders(unet, store: AttentionStore) -> Iterator[AttentionStore]:
-    """Record ``store.layers`` with ``RecordingAttnProcessor``; SDPA elsewhere; restore on exit."""
+def install_recorders(
+    unet, store: AttentionStore, tap_layers: Sequence[str] = ()
+) -> Iterator[AttentionStore]:
+    """Record ``store.layers`` with ``RecordingAttnProcessor``; ``tap_layers`` (others) for
+    the store's observer only; SDPA elsewhere; the U-Net's own processors back on exit."""
     original = dict(unet.attn_processors)
     sdpa = AttnProcessor2_0()
     wanted = {f"{name}.processor": name for name in store.layers}
-    missing = set(wanted) - set(original)
+    tapped = {f"{name}.processor": name for name in tap_layers if name not in store.layers}
+    missing = (set(wanted) | set(tapped)) - set(original)
     if missing:
         raise StarVidError(f"the U-Net has no attention layer {sorted(missing)[0]}")
-    procs = {
-        key: RecordingAttnProcessor(store, wanted[key]) if key in wanted else sdpa
-        for key in original
-    }
+    procs = {}
+    for key in original:
+        if key in wanted:
+            procs[key] = RecordingAttnProcessor(store, wanted[key])
+        elif key in tapped:
+            procs[key] = RecordingAttnProcessor(store, tapped[key], tap_only=True)
+        else:
+            procs[key] = sdpa
 
     def _pre_hook(_module, args, kwargs):
         sample = args[0] if args else kwargs["sample"]
@@ -440,6 +481,8 @@ def install_recorders(unet, store: AttentionStore) -> Iterator[AttentionStore]:
     def _post_hook(_module, _args, _output):
         if store.accumulator is not None and store.maps:
             store.accumulator.add(store.layer_mean())
+        if store.observer is not None:
+            store.observer.end_forward()
 
     unet.set_attn_processor(procs)
     handles = [

@@ -22,6 +22,7 @@ from starvid.attention import (
     token_positions,
 )
 from starvid.errors import StarVidError
+from starvid.recording import AttentionRecording
 
 
 def _unet_of(model):
@@ -35,9 +36,12 @@ class WordMaps:
     summed over its tokens, averaged over recorded layers (upsampled to the finest) and forwards.
     """
 
-    def __init__(self, store: AttentionStore, groups: dict[str, list[int]]):
+    def __init__(self, store: AttentionStore, groups: dict[str, list[int]], recording=None):
         self.store = store
         self.groups = groups
+        # with ``record_all``: every token at every layer and forward (``starvid.recording``),
+        # for ``starvid.attention_views``
+        self.recording: AttentionRecording | None = recording
 
     def keys(self) -> list[str]:
         return list(self.groups)
@@ -112,6 +116,9 @@ def trace(
     tokenizer=None,
     record_layers: str | Sequence[str] = DEFAULT_RECORD_LAYERS,
     cfg: bool = False,
+    record_all: bool = False,
+    heads: bool = False,
+    window: int = 0,
 ) -> Iterator[WordMaps]:
     """Per-word cross-attention heat maps of every U-Net forward inside the block.
 
@@ -131,6 +138,11 @@ def trace(
         tokenizer: the CLIP tokenizer, when ``model`` has none.
         record_layers: "low", "mid", "all" or layer-name prefixes.
         cfg: the batches are classifier-free guided: their unconditional first half is skipped.
+        record_all: also record every token of ``prompt`` (start and end tokens included) at
+            every cross-attention layer and forward: ``maps.recording``, which the views of
+            ``starvid.attention_views`` draw (each forward is one step there).
+        heads: with ``record_all``, each head's maps too.
+        window: the steps to mark as the guidance window in the views (0: none).
 
     Returns:
         (in the ``with``) ``WordMaps``: ``maps[word]`` or ``maps[i]``, ``maps.as_dict()``, each
@@ -144,5 +156,14 @@ def trace(
     groups = word_groups(tokenizer, prompt or "", words)
     positions = tuple(sorted({p for pos in groups.values() for p in pos}))
     store = RecordSpec(positions, tuple(select_layers(unet, record_layers))).store(accumulate=True)
-    with install_recorders(unet, store), store.mode(ForwardMode(cond_only=cfg)):
-        yield WordMaps(store, groups)
+    recording = None
+    if record_all:
+        if prompt is None or tokenizer is None:
+            raise StarVidError("record_all needs the prompt and a tokenizer")
+        recording = AttentionRecording.for_prompt(
+            unet, tokenizer, prompt, store.layers, window=window, heads=heads
+        )
+        store.observer = recording
+    taps = recording.layer_names if recording is not None else ()
+    with install_recorders(unet, store, taps), store.mode(ForwardMode(cond_only=cfg)):
+        yield WordMaps(store, groups, recording)

@@ -12,6 +12,9 @@ stopping at the next step when ``cancel`` is set. The folder's layout::
     FOLDER/plan.json          the plan used, keyframes included
     FOLDER/report.json        the run report (docs/design.md, section 2)
     FOLDER/maps.npz           heat maps: "guided/WORD", "guided_window/WORD", "baseline/..."
+    FOLDER/attention.npz      with record_attention=full: every token's maps per step
+                              ("guided/steps") and per layer ("guided/layer/NAME")
+    FOLDER/attention.json     ... and their tokens, words, layers and guidance window
     FOLDER/*.gif              with gif=True: GIFs of the videos
 
 Every file is written to a temporary name and renamed into place once complete and checked, so
@@ -37,6 +40,7 @@ from starvid.memory import check_run_fits
 from starvid.parsing import ParsedPrompt
 from starvid.pipeline import Cancelled, ProgressFn, StepProgress, VideoResult, generate
 from starvid.plan import Plan
+from starvid.recording import save_recordings
 from starvid.report import LossRow, ObjectReport, RunReport
 from starvid.settings import GenerationSettings, ResolvedSettings
 from starvid.targets import check_plan_matches
@@ -321,5 +325,12 @@ def save_run(result: RunResult, folder: str | Path, gif: bool = False) -> dict[s
     files["plan"] = export.write_text(result.request.plan.to_json(indent=2), folder / "plan.json")
     files["report"] = export.write_text(result.report.to_json(), folder / "report.json")
     files["maps"] = export.save_maps(run_maps(result), folder / RUN_FILES["maps"])
+    recordings = {
+        name: r.attention
+        for name, r in (("guided", result.guided), ("baseline", result.baseline))
+        if r is not None and r.attention is not None
+    }
+    if recordings:  # the attention debugger's, with record_attention=full
+        files |= save_recordings(recordings, folder)
     result.files = files
     return files

@@ -122,6 +122,12 @@ class GenerationSettings(BaseModel):
         description="cross-attention layers the losses read: low, mid, all or name prefixes "
         "(default: the backbone's)",
     )
+    record_attention: Literal["needed", "full", "full_heads"] = Field(
+        "needed",
+        description="attention debugger: 'needed' records only the words and layers the "
+        "losses read; 'full' every token of the prompt at every layer and step; "
+        "'full_heads' each head too (costs: docs/results.md)",
+    )
     checkpointing: bool | None = Field(
         None,
         description="save memory: gradient updates recompute the U-Net's layers instead of "

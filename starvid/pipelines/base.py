@@ -34,6 +34,7 @@ from starvid.pipelines.guided import GuidedUpdates
 from starvid.pipelines.maps import RunMaps, maps_numpy
 from starvid.pipelines.output import Cancelled, ProgressFn, StarVidPipelineOutput, StepProgress
 from starvid.plan import Plan
+from starvid.recording import AttentionRecording
 from starvid.settings import GenerationSettings, ResolvedSettings
 from starvid.targets import build_targets
 from starvid.threads import choose_threads, torch_threads
@@ -176,6 +177,8 @@ class StarVidMixin:
                 tuple(words.positions), tuple(select_layers(self.unet, s.record_layers))
             )
             store = spec.store()
+            recording = self._debug_recording(parsed.prompt, spec, s, guided) if record else None
+            store.observer = recording
             updates = None
             if guided and s.iterations > 0:
 
@@ -188,7 +191,9 @@ class StarVidMixin:
                 )
             kept = RunMaps(s.steps, s.guidance_steps, s.final_fraction, s.frames)
             do_cfg = s.cfg_scale > 1.0
-            with install_recorders(self.unet, store) if record else contextlib.nullcontext():
+            taps = recording.layer_names if recording is not None else ()
+            recorders = install_recorders(self.unet, store, taps) if record else None
+            with recorders or contextlib.nullcontext():
                 # 7. the loop: guided updates in the window, then the ordinary (CFG) step
                 for i, t in enumerate(self.scheduler.timesteps):
                     latest = None
@@ -226,6 +231,7 @@ class StarVidMixin:
             guided=guided,
             object_ids=[obj.id for obj in plan.objects],
             labels=words.label_subjects,
+            attention=recording,
         )
 
     # -- the steps ------------------------------------------------------------------------------
@@ -243,6 +249,19 @@ class StarVidMixin:
         if plan.frames != s.frames:
             raise StarVidError(f"the plan has {plan.frames} frames but the settings ask {s.frames}")
         return parsed, plan, s
+
+    def _debug_recording(self, prompt: str, spec: RecordSpec, s: ResolvedSettings, guided: bool):
+        """The attention debugger's recording when the settings ask for it (else None)."""
+        if s.record_attention == "needed":
+            return None
+        return AttentionRecording.for_prompt(
+            self.unet,
+            self.tokenizer,
+            prompt,
+            spec.layers,
+            window=min(s.guidance_steps, s.steps) if guided and s.iterations > 0 else 0,
+            heads=s.record_attention == "full_heads",
+        )
 
     def seeded_latents(self, s: ResolvedSettings, device: torch.device) -> torch.Tensor:
         """Noise ``(1, C, F, h, w)`` for ``s.seed``, drawn in float32 on the CPU, scaled."""

@@ -9,6 +9,7 @@ import numpy as np
 from diffusers.utils import BaseOutput
 
 from starvid.errors import StarVidError
+from starvid.recording import AttentionRecording
 
 
 class Cancelled(StarVidError):
@@ -42,6 +43,8 @@ class StarVidPipelineOutput(BaseOutput):
         inbox_share_final: ``(objects, F)``, the last steps.
         labels: heat-map label -> what it names (``{"kind", "subject"}``); the UI draws a
             label's boxes from it, so the labelling rule lives in the engine only.
+        attention: every prompt token at every layer and step (``starvid.recording``), when
+            the settings' ``record_attention`` asked for it.
     """
 
     frames: np.ndarray
@@ -57,6 +60,7 @@ class StarVidPipelineOutput(BaseOutput):
     guided: bool
     object_ids: list[str] = field(default_factory=list)
     labels: dict[str, dict] = field(default_factory=dict)
+    attention: AttentionRecording | None = None  # the debugger's, with record_attention=full
 
 
 # The name the run layer and the Studio used before the pipelines existed.

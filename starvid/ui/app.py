@@ -12,6 +12,7 @@ import gradio as gr
 from starvid import DEFAULT_BACKBONE
 from starvid.backbones import describe_backbones
 from starvid.parsing import MAX_PROMPT_CHARS
+from starvid.ui.debugger import DebuggerEvents
 from starvid.ui.events_edit import EditEvents, backbone_defaults, describe
 from starvid.ui.events_run import RunEvents
 from starvid.ui.jobs import JOBS
@@ -204,3 +205,7 @@ def wire_run(ui: Studio) -> None:
         # .input (user moves only): a run's own updates already drew the map
         control.input(h.heat, heat_inputs, [i.heatmap], show_progress="hidden")
     i.inbox_kind.input(h.inbox, {ui.live, i.inbox_kind}, [i.inbox_plot], show_progress="hidden")
+    debug, d = DebuggerEvents(ui), i.debugger
+    for control in d.controls():
+        control.input(debug.show, debug.inputs(), [d.note, d.plot], show_progress="hidden")
+    d.save_btn.click(debug.save, debug.inputs(), [d.saved, d.note], show_progress="hidden")

@@ -14,6 +14,7 @@ import gradio as gr
 
 from starvid.errors import StarVidError
 from starvid.run import GenerationRequest
+from starvid.ui.debugger import debugger_outputs, done_update, recordings_of
 from starvid.ui.editor import EditorState
 from starvid.ui.events_edit import canvas_update, error_update, stale_text
 from starvid.ui.form import settings_from_values
@@ -86,6 +87,7 @@ class RunEvents:
             i.heat_step,
             i.heat_frame,
             i.heatmap,
+            *debugger_outputs(i.debugger),
         ]
 
     def request(self, data: dict, request: gr.Request) -> dict:
@@ -184,6 +186,7 @@ class RunEvents:
         if result.baseline is not None:
             live.frames["baseline"] = result.baseline.frames
         live.report = result.report
+        live.recordings = recordings_of(result)
         yield self._done_update(live, clock, data)
 
     def _live_update(self, live: LiveRun, clock: RunClock, data: dict) -> dict:
@@ -228,6 +231,7 @@ class RunEvents:
             i.heat_frame: gr.Slider(minimum=0, maximum=frames - 1, value=0, step=1),
             i.heatmap: heatmap_for(live, state, word, 0, None),
         }
+        out |= done_update(i.debugger, live, state, frames)
         before = data.get(ui.live)
         if before is not None and before.report is not None and "guided" in before.files:
             out[i.video_previous] = str(before.files["guided"])

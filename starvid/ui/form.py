@@ -50,6 +50,7 @@ APP_SETTINGS: dict[str, Widget] = {
     "temperature": Widget("Syntax loss: temperature", "number", 0.01, 100, 0.05),
     "spatial_words": Widget("Spatial loss pulls", "choice"),
     "checkpointing": Widget("Save memory (slower guidance)", "checkbox"),
+    "record_attention": Widget("Attention debugger: record", "choice"),
 }
 
 # Settings only the command line sets: sizes fixed by the backbone, and knobs for experiments.

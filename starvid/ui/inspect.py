@@ -30,6 +30,7 @@ class LiveRun:
     files: dict[str, Path] = field(default_factory=dict)
     word_subjects: dict[str, int] = field(default_factory=dict)  # map label -> subject index
     parsed: ParsedPrompt | None = None  # the run's parse (its colour words colour the charts)
+    recordings: dict = field(default_factory=dict)  # run -> AttentionRecording (the debugger)
 
     def store_maps(self, run: str, step: int, maps: dict | None) -> None:
         """Keep one step's per-word maps ``(F, h, w)`` (float16, so a run's history stays

@@ -18,6 +18,7 @@ from gradio.components import Component
 from starvid import DEFAULT_BACKBONE
 from starvid.backbones import BackboneDefaults
 from starvid.parsing import MAX_PROMPT_CHARS
+from starvid.ui.debugger import DebuggerSection, debugger_tab
 from starvid.ui.form import APP_SETTINGS, initial_values, make_widget
 from starvid.ui.text import ProgressView, examples_for, progress_html
 
@@ -135,6 +136,7 @@ class InspectSection:
     inbox_plot: Component
     loss_plot: Component
     downloads: Component
+    debugger: DebuggerSection
 
 
 @dataclass
@@ -363,6 +365,7 @@ def inspect_section(defaults: BackboneDefaults) -> InspectSection:
                 info="after which denoising step",
             )
         heatmap = gr.Plot(label="Cross-attention (guided | baseline)", elem_id="heatmap")
+        debugger = debugger_tab()  # every token, layer and step (record_attention=full)
     with gr.Tab("In-box", id="inbox"):
         inbox_kind = gr.Radio(
             [
@@ -397,4 +400,5 @@ def inspect_section(defaults: BackboneDefaults) -> InspectSection:
         inbox_plot,
         loss_plot,
         downloads,
+        debugger,
     )
