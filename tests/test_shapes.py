@@ -306,6 +306,13 @@ def test_training_writes_and_resumes(tmp_path, capsys):
     assert all(r["aux"] > 0 for r in log)
     bb1 = load_backbone(str(out), device="cpu", cache=False)
     w1 = bb1.unet.conv_in.weight.clone()
+    # a training folder is a pipeline folder with the shipped model's defaults and vocabulary
+    from starvid.pipelines import StarVidPipeline
+    from starvid.shapes.model import SHAPES_DIR
+
+    shipped = StarVidPipeline.from_pretrained(str(SHAPES_DIR))
+    trained = StarVidPipeline.from_pretrained(str(out))
+    assert trained.defaults == shipped.defaults and trained.vocabulary == shipped.vocabulary
 
     # resumes from the full state; a preview samples, scores and writes the grid
     assert main(["--steps", "1", *common, "--sample-every", "1", "--sample-steps", "2"]) == 0

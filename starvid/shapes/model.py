@@ -348,9 +348,23 @@ def save_model(
         "tokenizer": ["transformers", "CLIPTokenizer"],
         "unet": ["diffusers", "UNet3DConditionModel"],
         "vae": ["starvid.pixel_vae", "PixelShuffleVAE"],
-    }
+    } | _starvid_entries(out, cfg)
     _save_json(out / "model_index.json", index)
     _save_json(out / "training.json", {"model": asdict(cfg), **(extra or {})})
+
+
+def _starvid_entries(out: Path, cfg: ShapesModelConfig) -> dict:
+    """The StarVid entries of a model folder's ``model_index.json`` (generation defaults and the
+    world's vocabulary, which ``StarVidPipeline.from_pretrained`` reads): the folder's own
+    defaults when it has them (a resumed run keeps what was tuned for it), else the shipped
+    model's, at this model's size and frames."""
+    for index in (out / "model_index.json", SHAPES_DIR / "model_index.json"):
+        if index.is_file():
+            defaults = json.loads(index.read_text(encoding="utf-8")).get("starvid_defaults")
+            if defaults:
+                sized = {"height": cfg.size, "width": cfg.size, "frames": cfg.frames}
+                return {"starvid_defaults": defaults | sized, "vocabulary": sorted(VOCAB)}
+    return {"vocabulary": sorted(VOCAB)}
 
 
 def read_training_info(folder: Path = SHAPES_DIR) -> dict:
