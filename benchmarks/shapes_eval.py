@@ -194,6 +194,8 @@ def run_settings(args, overrides: dict | None = None) -> dict:
     if args.steps:  # the guidance window follows: the default quarter of the steps
         settings["steps"] = args.steps
         del settings["guidance_steps"]
+    if args.plan_kind != "trajectory":  # left out by default: earlier runs' folders resume
+        settings["plan_kind"] = args.plan_kind
     settings.update(args.set)
     settings.pop("seed", None)  # the seeds are the batch's: 0 .. --seeds - 1
     return settings
@@ -405,6 +407,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--ablation", action="store_true")
     ap.add_argument("--planner", choices=("world", "heuristic"), default="world")
+    ap.add_argument(
+        "--plan-kind",
+        choices=("trajectory", "layout"),
+        default="trajectory",
+        help="boxes follow the planned paths, or stay where they start (motion left to the verbs)",
+    )
     ap.add_argument("--steps", type=int, default=0, help="denoising steps (0: 20)")
     ap.add_argument("--model", default=str(Path(__file__).resolve().parents[1] / "assets/shapes"))
     ap.add_argument("--device", default="cpu")

@@ -100,6 +100,12 @@ class GenerationSettings(BaseModel):
         description="what the spatial loss pulls into the boxes: the head noun (the paper) or "
         "the noun with its adjectives ('red' in 'two red circles')",
     )
+    plan_kind: Literal["trajectory", "layout"] = Field(
+        "trajectory",
+        description="what the boxes guide: 'trajectory' follows the planned paths (the spatial "
+        "term carries the motion); 'layout' holds each box where it starts (motion left to the "
+        "model and the verbs)",
+    )
     adjacent_frames: int = Field(
         1,
         ge=0,

@@ -44,6 +44,7 @@ APP_SETTINGS: dict[str, Widget] = {
     "guidance_steps": Widget("Guidance window (first N steps)", "number", 0, 1000, 1),
     "iterations": Widget("Updates per guided step", "slider", 0, 10, 1),
     "cfg_scale": Widget("Prompt strength (CFG scale)", "number", 0, 100, 0.5),
+    "plan_kind": Widget("Boxes guide (plan kind)", "choice"),
     "adjacent_frames": Widget("Syntax loss: neighbouring frames k", "slider", 0, 7, 1),
     "normalize_grad": Widget("Update normalization", "choice"),
     "distance": Widget("Syntax loss: map distance", "choice"),
