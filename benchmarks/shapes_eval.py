@@ -53,7 +53,9 @@ from starvid.evaluation import stats  # noqa: E402
 from starvid.shapes.score import CATEGORIES  # noqa: E402
 from starvid.shapes.world import (  # noqa: E402
     COLORS,
+    MOTION_PHRASES,
     MOTIONS,
+    PLURALS,
     SHAPES,
     Group,
     WorldConfig,
@@ -100,6 +102,29 @@ def parse_settings(pairs: list[str]) -> dict:
         except json.JSONDecodeError:
             raw[key.strip()] = value
     return make_settings(raw).model_dump(include=set(raw))
+
+
+def verb_after_caption(groups: list[Group]) -> str:
+    """The caption with every verb after all the nouns ("a red circle and a blue square, the
+    circle moving left and the square jumping"): a causal text encoder reads each verb after
+    both nouns, so the verbs' tokens can mix them (issue 24)."""
+    noun_phrases = [g.phrase()[: -len(MOTION_PHRASES[g.motion]) - 1] for g in groups]
+    actions = [
+        f"the {g.shape if g.count == 1 else PLURALS[g.shape]} {MOTION_PHRASES[g.motion]}"
+        for g in groups
+    ]
+    return f"{' and '.join(noun_phrases)}, {' and '.join(actions)}"
+
+
+def caption_item(groups: list[Group], verb_after: bool = False):
+    """The suite item of a caption (its groups as facts), phrased naturally or verb-after."""
+    from starvid.evaluation.suites import item_id, shapes_item
+
+    item = shapes_item(groups)
+    if not verb_after:
+        return item
+    prompt = verb_after_caption(groups)
+    return item.model_copy(update={"prompt": prompt, "id": item_id(item.suite, prompt)})
 
 
 def world_plan(groups, parsed, seed: int, cfg: WorldConfig) -> dict:
@@ -214,13 +239,13 @@ def setting_flags(settings: dict) -> list[str]:
     return flags
 
 
-def write_world_plans(groups_list, seeds: int, cfg: WorldConfig, folder: Path) -> None:
+def write_world_plans(
+    groups_list, seeds: int, cfg: WorldConfig, folder: Path, verb_after: bool = False
+) -> None:
     """Each caption's oracle plan for each seed, as the batch's plan files (ITEM-sSEED.json)."""
-    from starvid.evaluation.suites import shapes_item
-
     folder.mkdir(parents=True, exist_ok=True)
     for groups in groups_list:
-        item = shapes_item(groups)
+        item = caption_item(groups, verb_after)
         for seed in range(seeds):
             plan = world_plan(groups, parsed_caption(groups), seed % 3, cfg)
             (folder / f"{item.id}-s{seed}.json").write_text(json.dumps(plan), encoding="utf-8")
@@ -289,20 +314,20 @@ def run(args, overrides: dict | None = None, label: str = "") -> tuple[list[dict
     from starvid.batch import finished_jobs, job_names, read_manifest
     from starvid.evaluation.evaluate import evaluate_batch
     from starvid.evaluation.facts import write_items
-    from starvid.evaluation.suites import shapes_item
 
     cfg = _world_config(args.model)
     groups_list = _caption_groups(args, cfg)
     settings = run_settings(args, overrides)
-    key = json.dumps([settings, args.planner, _backbone(args.model)], sort_keys=True)
+    key = [settings, args.planner, _backbone(args.model)] + (["verb-after"] * args.verb_after)
+    key = json.dumps(key, sort_keys=True)
     slug = "-".join(re.findall(r"[a-z0-9]+", label.lower())) or "run"
     folder = Path(args.work) / f"{slug}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
-    write_items([shapes_item(g) for g in groups_list], folder / "items.jsonl")
+    write_items([caption_item(g, args.verb_after) for g in groups_list], folder / "items.jsonl")
     argv = ["batch", str(folder / "items.jsonl"), "--out", str(folder / "batch"), "--baseline"]
     argv += ["--backbone", _backbone(args.model), "--device", args.device]
     argv += ["--seeds", str(args.seeds), *setting_flags(settings)]
     if args.planner == "world":
-        write_world_plans(groups_list, args.seeds, cfg, folder / "plans")
+        write_world_plans(groups_list, args.seeds, cfg, folder / "plans", args.verb_after)
         argv += ["--plans", str(folder / "plans")]
     workers = max(1, min(args.workers, len(groups_list) * args.seeds))
     t0 = time.time()
@@ -412,6 +437,12 @@ def main(argv: list[str] | None = None) -> int:
         choices=("trajectory", "layout"),
         default="trajectory",
         help="boxes follow the planned paths, or stay where they start (motion left to the verbs)",
+    )
+    ap.add_argument(
+        "--verb-after",
+        action="store_true",
+        help="phrase the captions with every verb after both nouns ('a red circle and a blue "
+        "square, the circle moving left and the square jumping')",
     )
     ap.add_argument("--steps", type=int, default=0, help="denoising steps (0: 20)")
     ap.add_argument("--model", default=str(Path(__file__).resolve().parents[1] / "assets/shapes"))

@@ -184,6 +184,10 @@ def test_rule_r21_a_repeated_mention_gives_its_verb_to_the_earlier_subject():
         ("square", 1, ["jump"]),
     ]
     assert parsed.scene == []  # the repeated mentions are no scene nouns
+    # spaCy tags this "square" an adjective of "moving": a repeated noun is a noun all the same
+    assert _summary(
+        "a yellow square and a blue circle, the square moving left and the circle moving down"
+    ) == [("square", 1, ["move"]), ("circle", 1, ["move"])]
     # the verb is the postposed word, the noun its first mention (the one the boxes are for)
     square = parsed.subjects[1]
     assert parsed.prompt[square.head.start : square.head.end] == "square"
