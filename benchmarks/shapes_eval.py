@@ -161,17 +161,26 @@ def diagnosis(rows: list[dict]) -> dict:
     """Where numeracy and binding fail: the share of subjects drawn with the right count (and
     size), by the count the caption asks for; the share of videos with objects of colours it
     does not name (numeracy needs none); the share of videos where a subject does another
-    subject's motion (motion leak, ``VideoScore.motion_leak``)."""
+    subject's motion (motion leak, ``VideoScore.motion_leak``); where the verbs' maps sit
+    (``verb_map_kl``: mean KL to their own noun's and to the other nouns', rows' ``verb_kl``)."""
     by_count: dict[int, dict[str, list[bool]]] = {}
     for r in rows:
         for g in r["groups"]:
             arms = by_count.setdefault(g["count"], {"baseline": [], "starvid": []})
             for arm in arms:
                 arms[arm].append(g[arm])
-    leak = {}
+    optional = {}
     if all("leak" in r for r in rows):  # rows saved before the leak was scored have none
-        leak["videos_with_motion_leak"] = {
+        optional["videos_with_motion_leak"] = {
             arm: float(np.mean([r["leak"][arm] for r in rows])) for arm in ("baseline", "starvid")
+        }
+    if all("verb_kl" in r for r in rows):  # rows saved before it have none
+        optional["verb_map_kl"] = {
+            arm: {
+                side: float(np.nanmean([r["verb_kl"][arm][side] for r in rows]))
+                for side in ("own", "other")
+            }
+            for arm in ("baseline", "starvid")
         }
     return {
         "count_right_by_count": {
@@ -182,7 +191,7 @@ def diagnosis(rows: list[dict]) -> dict:
         "videos_with_extra_objects": {
             arm: float(np.mean([r["extra"][arm] for r in rows])) for arm in ("baseline", "starvid")
         },
-    } | leak
+    } | optional
 
 
 def single_groups() -> list[list[Group]]:
@@ -373,6 +382,16 @@ def compare_rows(rows_a: list[dict], rows_b: list[dict]) -> dict:
                 if "leak" in a and "leak" in b
                 else {}
             )
+            | (
+                {
+                    "verb_kl": {
+                        "baseline": a["verb_kl"]["starvid"],
+                        "starvid": b["verb_kl"]["starvid"],
+                    }
+                }
+                if "verb_kl" in a and "verb_kl" in b
+                else {}
+            )
         )
     return rate_table(rows)
 
@@ -406,6 +425,13 @@ def print_table(title: str, table: dict, arms: tuple[str, str] = ("baseline", "S
         print(
             "  videos where a subject does another subject's motion: "
             f"{100 * leak['baseline']:.1f}% -> {100 * leak['starvid']:.1f}%"
+        )
+    if "verb_map_kl" in diag:
+        kl = diag["verb_map_kl"]
+        print(
+            "  verb maps, KL to their own noun's | to the other nouns' (end of the guidance "
+            f"window): {kl['baseline']['own']:.2f} | {kl['baseline']['other']:.2f} -> "
+            f"{kl['starvid']['own']:.2f} | {kl['starvid']['other']:.2f}"
         )
 
 

@@ -186,6 +186,33 @@ def contrastive_loss(
     return torch.stack(losses).mean()
 
 
+def verb_distances(
+    maps: dict[str, np.ndarray], roles: dict[str, tuple[str, int]], distance: str = "kl"
+) -> dict[str, float]:
+    """Where the verbs' maps sit: the mean over verbs and frames of the syntax loss's distance
+    from each verb's map to its own noun's map at the same frame (``own``) and to the other
+    subjects' nouns' (``other``; NaN with one subject).
+
+    Args:
+        maps: label -> ``(frames, h, w)`` (a run's ``maps_window`` or ``maps.npz`` entries).
+        roles: label -> (kind, subject), as ``starvid.targets.label_roles`` gives.
+    """
+    nouns = {s: maps[k] for k, (kind, s) in roles.items() if kind == "noun" and k in maps}
+    own, other = [], []
+    for label, (kind, s) in roles.items():
+        if kind != "verb" or label not in maps or s not in nouns:
+            continue
+        v = distribution(torch.as_tensor(np.asarray(maps[label]), dtype=torch.float64))
+        for t, n in nouns.items():
+            d = map_distance(v, distribution(torch.as_tensor(n, dtype=torch.float64)), distance)
+            (own if t == s else other).append(float(d.mean()))
+    return {"own": _mean(own), "other": _mean(other)}
+
+
+def _mean(xs: list[float]) -> float:
+    return float(np.mean(xs)) if xs else float("nan")
+
+
 TERMS = ("spatial", "syntax")
 
 

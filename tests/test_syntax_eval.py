@@ -7,8 +7,13 @@ import importlib
 import sys
 from pathlib import Path
 
-from starvid.parsing import parse_stream
+import numpy as np
+import pytest
+
+from starvid.guidance import verb_distances
+from starvid.parsing import parse_prompt, parse_stream
 from starvid.shapes.world import MOTION_VERBS, caption_of, sample_eval_groups
+from starvid.targets import label_roles
 
 
 def _bench():
@@ -36,3 +41,45 @@ def test_verb_after_captions_bind_each_verb_to_its_own_noun():
     assert wrong == []
     item = bench.caption_item(pool[0], verb_after=True)
     assert item.prompt == captions[0] and item.facts == bench.caption_item(pool[0]).facts
+
+
+def _maps():
+    """Two frames of 2x2 maps: the verb where its own noun is (at 3x the mass), the other noun
+    spread evenly."""
+    verb = np.array([[[0.5, 0.5], [0.0, 0.0]]] * 2)
+    return {"square": 3 * verb, "jumping": verb, "circle": np.full((2, 2, 2), 0.25)}
+
+
+def test_verb_map_distances_by_value():
+    roles = label_roles(parse_prompt("a red circle moving left and a blue square jumping"))
+    assert roles == {
+        "circle": ("noun", 0),
+        "moving": ("verb", 0),
+        "square": ("noun", 1),
+        "jumping": ("verb", 1),
+    }
+    maps = _maps()
+    kl = verb_distances(maps, roles)  # "moving" has no map here: only "jumping" counts
+    assert kl["own"] == pytest.approx(0.0, abs=1e-6)
+    assert kl["other"] == pytest.approx(np.log(2), abs=1e-6)  # KL([.5,.5,0,0] || uniform)
+    cos = verb_distances(maps, roles, "cosine")
+    assert cos["other"] == pytest.approx(1 - 0.5**0.5, abs=1e-6)
+    swapped = verb_distances(maps, {**roles, "jumping": ("verb", 0)})
+    assert swapped["own"] == pytest.approx(np.log(2), abs=1e-6) and swapped["other"] < 1e-6
+
+
+def test_the_benchmark_averages_where_the_verb_maps_sit():
+    bench = _bench()
+    row = {
+        "baseline": {"all": 0.0},
+        "starvid": {"all": 1.0},
+        "groups": [{"count": 1, "baseline": True, "starvid": True}],
+        "extra": {"baseline": False, "starvid": False},
+        "verb_kl": {"baseline": {"own": 4.0, "other": 9.0}, "starvid": {"own": 2.0, "other": 12.0}},
+    }
+    other = row | {"verb_kl": row["verb_kl"] | {"baseline": {"own": 2.0, "other": 7.0}}}
+    diag = bench.diagnosis([row, other])
+    assert diag["verb_map_kl"] == {
+        "baseline": {"own": 3.0, "other": 8.0},
+        "starvid": {"own": 2.0, "other": 12.0},
+    }
