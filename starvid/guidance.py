@@ -148,12 +148,22 @@ def contrastive_loss(
     adjacent_frames: int = 1,
     distance: str = "kl",
     temperature: float = 0.5,
+    form: str = "infonce",
+    margin: float = 1.0,
 ) -> torch.Tensor:
-    """Syntax-aware InfoNCE: each verb's map close to its own noun's, far from the others'.
+    """Syntax-aware contrastive loss: each verb's map close to its own noun's, far from the
+    others'.
 
-    Without any negative noun (one subject, no scene noun) InfoNCE is constant; the loss is then
-    the mean positive distance, which still binds the verb to its noun.
+    ``form="infonce"`` (the paper's): InfoNCE over ``-distance/temperature``; it saturates (zero
+    loss and gradient) once the verb sits on its noun far from the others. ``form="hinge"``: per
+    frame, the mean distance to the own noun's maps in the window plus, per other noun,
+    ``max(0, margin + own - other)``: it keeps pulling toward the own noun while the maps differ
+    and pushes from another noun only while that one is within the margin.
+    Without any negative noun (one subject, no scene noun) both are the mean positive distance,
+    which still binds the verb to its noun.
     """
+    if form not in ("infonce", "hinge"):
+        raise ValueError(f"unknown syntax form {form!r} (infonce or hinge)")
     if not targets.verb_cols:
         return maps.new_zeros(())
     frames = maps.shape[0]
@@ -174,8 +184,14 @@ def contrastive_loss(
         ] + [map_distance(v[:, None], n[None], distance) for n in extra]
         big = torch.finfo(pos.dtype).max / 4
         pos_logits = torch.where(window, -pos / temperature, -big)
+        own = (pos * window).sum(1) / window.sum(1)  # (F,) mean over the window
         if not negs:
-            losses.append((pos * window).sum(1) / window.sum(1))
+            losses.append(own)
+            continue
+        if form == "hinge":
+            others = [(n * window).sum(1) / window.sum(1) for n in negs]
+            push = torch.stack([torch.relu(margin + own - o) for o in others]).mean(0)
+            losses.append(own + push)
             continue
         neg_logits = torch.cat([torch.where(window, -n / temperature, -big) for n in negs], 1)
         num = torch.logsumexp(pos_logits, dim=1)
@@ -223,6 +239,8 @@ def loss_terms(
     distance: str = "kl",
     temperature: float = 0.5,
     spatial_form: str = "mass",
+    syntax_form: str = "infonce",
+    margin: float = 1.0,
 ) -> dict[str, torch.Tensor]:
     """The raw (unweighted) terms on maps ``(frames, tokens, h, w)``: "spatial" when the plan
     has objects, "syntax" when the parse has verbs."""
@@ -230,7 +248,9 @@ def loss_terms(
     if targets.object_subject:
         terms["spatial"] = spatial_loss(maps, targets, spatial_form)
     if targets.verb_cols:
-        terms["syntax"] = contrastive_loss(maps, targets, adjacent_frames, distance, temperature)
+        terms["syntax"] = contrastive_loss(
+            maps, targets, adjacent_frames, distance, temperature, syntax_form, margin
+        )
     return terms
 
 

@@ -119,6 +119,15 @@ class GenerationSettings(BaseModel):
     temperature: float = Field(
         0.5, gt=0.0, le=100.0, description="syntax loss: InfoNCE temperature"
     )
+    syntax_form: Literal["infonce", "hinge"] = Field(
+        "infonce",
+        description="syntax loss: 'infonce' (the paper's; saturates once a verb sits on its "
+        "noun) or 'hinge' (the distance to the own noun plus max(0, margin + own - other) per "
+        "other noun: keeps pulling toward the own noun)",
+    )
+    syntax_margin: float = Field(
+        1.0, ge=0.0, le=100.0, description="syntax loss, hinge form: the margin in distance"
+    )
     max_grad_norm: float | None = Field(
         None, gt=0.0, description="clip the gradient's L2 norm before each update"
     )

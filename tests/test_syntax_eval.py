@@ -4,13 +4,16 @@ where the verbs' maps sit."""
 from __future__ import annotations
 
 import importlib
+import json
+import math
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-from starvid.guidance import verb_distances
+from starvid.guidance import GuidanceTargets, contrastive_loss, verb_distances
 from starvid.parsing import parse_prompt, parse_stream
 from starvid.shapes.world import MOTION_VERBS, caption_of, sample_eval_groups
 from starvid.targets import label_roles
@@ -83,3 +86,47 @@ def test_the_benchmark_averages_where_the_verb_maps_sit():
         "baseline": {"own": 3.0, "other": 8.0},
         "starvid": {"own": 2.0, "other": 12.0},
     }
+
+
+def _two_noun_maps(dog: list[float]) -> torch.Tensor:
+    """(2 frames, [cat, dog, verb of the cat], 2, 2): the verb on half the frame, the cat
+    spread evenly."""
+    cat, verb = [0.25] * 4, [0.5, 0.5, 0.0, 0.0]
+    frame = torch.tensor([cat, dog, verb], dtype=torch.float64).reshape(3, 2, 2)
+    return torch.stack([frame, frame])
+
+
+TARGETS = GuidanceTargets(
+    noun_cols=[[0], [1]], verb_cols=[(0, [2])], object_subject=[], boxes=np.zeros((0, 2, 4))
+)
+
+
+def test_hinge_form_by_value():
+    far = _two_noun_maps([0.0, 0.0, 0.5, 0.5])  # the other noun where the verb is not
+    own = math.log(2)  # KL([.5, .5, 0, 0] || uniform)
+    hinge = dict(adjacent_frames=0, form="hinge")
+    # the other noun is far beyond the margin: only the pull toward the own noun is left
+    assert float(contrastive_loss(far, TARGETS, margin=1.0, **hinge)) == pytest.approx(own)
+    # InfoNCE on the same maps is saturated: nothing left to pull
+    assert float(contrastive_loss(far, TARGETS, adjacent_frames=0)) < 1e-6
+    # the other noun as close as the own one: the push is the margin
+    near = _two_noun_maps([0.25] * 4)
+    assert float(contrastive_loss(near, TARGETS, margin=1.0, **hinge)) == pytest.approx(own + 1)
+    assert float(contrastive_loss(near, TARGETS, margin=3.0, **hinge)) == pytest.approx(own + 3)
+    with pytest.raises(ValueError):
+        contrastive_loss(near, TARGETS, form="triplet")
+
+
+def test_the_syntax_form_reaches_the_guided_loop(tmp_path):
+    from starvid.run import GenerationRequest, run_generation
+    from starvid.settings import GenerationSettings
+
+    parsed = parse_prompt("a dog running and a cat jumping")
+    raw = {}
+    for form in ("infonce", "hinge"):
+        settings = GenerationSettings(steps=2, frames=2, iterations=1, syntax_form=form)
+        request = GenerationRequest(parsed, "tiny", settings, device="cpu")
+        result = run_generation(request, tmp_path / form)
+        report = json.loads(result.files["report"].read_text())
+        raw[form] = report["losses"][0]["syntax_raw"]
+    assert raw["hinge"] != pytest.approx(raw["infonce"], rel=1e-3)

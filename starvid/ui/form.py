@@ -59,6 +59,8 @@ CLI_ONLY = (
     "width",
     "step_schedule",
     "spatial_form",
+    "syntax_form",
+    "syntax_margin",
     "max_grad_norm",
     "record_layers",
     "final_fraction",
