@@ -53,7 +53,9 @@ from starvid.evaluation import stats  # noqa: E402
 from starvid.shapes.score import CATEGORIES  # noqa: E402
 from starvid.shapes.world import (  # noqa: E402
     COLORS,
+    MOTION_PHRASES,
     MOTIONS,
+    PLURALS,
     SHAPES,
     Group,
     WorldConfig,
@@ -102,6 +104,29 @@ def parse_settings(pairs: list[str]) -> dict:
     return make_settings(raw).model_dump(include=set(raw))
 
 
+def verb_after_caption(groups: list[Group]) -> str:
+    """The caption with every verb after all the nouns ("a red circle and a blue square, the
+    circle moving left and the square jumping"): a causal text encoder reads each verb after
+    both nouns, so the verbs' tokens can mix them (issue 24)."""
+    noun_phrases = [g.phrase()[: -len(MOTION_PHRASES[g.motion]) - 1] for g in groups]
+    actions = [
+        f"the {g.shape if g.count == 1 else PLURALS[g.shape]} {MOTION_PHRASES[g.motion]}"
+        for g in groups
+    ]
+    return f"{' and '.join(noun_phrases)}, {' and '.join(actions)}"
+
+
+def caption_item(groups: list[Group], verb_after: bool = False):
+    """The suite item of a caption (its groups as facts), phrased naturally or verb-after."""
+    from starvid.evaluation.suites import item_id, shapes_item
+
+    item = shapes_item(groups)
+    if not verb_after:
+        return item
+    prompt = verb_after_caption(groups)
+    return item.model_copy(update={"prompt": prompt, "id": item_id(item.suite, prompt)})
+
+
 def world_plan(groups, parsed, seed: int, cfg: WorldConfig) -> dict:
     """A plan with the boxes of a world video of these groups (objects in subject order)."""
     sample = render(groups, seed=seed, cfg=cfg)
@@ -136,17 +161,26 @@ def diagnosis(rows: list[dict]) -> dict:
     """Where numeracy and binding fail: the share of subjects drawn with the right count (and
     size), by the count the caption asks for; the share of videos with objects of colours it
     does not name (numeracy needs none); the share of videos where a subject does another
-    subject's motion (motion leak, ``VideoScore.motion_leak``)."""
+    subject's motion (motion leak, ``VideoScore.motion_leak``); where the verbs' maps sit
+    (``verb_map_kl``: mean KL to their own noun's and to the other nouns', rows' ``verb_kl``)."""
     by_count: dict[int, dict[str, list[bool]]] = {}
     for r in rows:
         for g in r["groups"]:
             arms = by_count.setdefault(g["count"], {"baseline": [], "starvid": []})
             for arm in arms:
                 arms[arm].append(g[arm])
-    leak = {}
+    optional = {}
     if all("leak" in r for r in rows):  # rows saved before the leak was scored have none
-        leak["videos_with_motion_leak"] = {
+        optional["videos_with_motion_leak"] = {
             arm: float(np.mean([r["leak"][arm] for r in rows])) for arm in ("baseline", "starvid")
+        }
+    if all("verb_kl" in r for r in rows):  # rows saved before it have none
+        optional["verb_map_kl"] = {
+            arm: {
+                side: float(np.nanmean([r["verb_kl"][arm][side] for r in rows]))
+                for side in ("own", "other")
+            }
+            for arm in ("baseline", "starvid")
         }
     return {
         "count_right_by_count": {
@@ -157,7 +191,7 @@ def diagnosis(rows: list[dict]) -> dict:
         "videos_with_extra_objects": {
             arm: float(np.mean([r["extra"][arm] for r in rows])) for arm in ("baseline", "starvid")
         },
-    } | leak
+    } | optional
 
 
 def single_groups() -> list[list[Group]]:
@@ -194,6 +228,8 @@ def run_settings(args, overrides: dict | None = None) -> dict:
     if args.steps:  # the guidance window follows: the default quarter of the steps
         settings["steps"] = args.steps
         del settings["guidance_steps"]
+    if args.plan_kind != "trajectory":  # left out by default: earlier runs' folders resume
+        settings["plan_kind"] = args.plan_kind
     settings.update(args.set)
     settings.pop("seed", None)  # the seeds are the batch's: 0 .. --seeds - 1
     return settings
@@ -212,13 +248,13 @@ def setting_flags(settings: dict) -> list[str]:
     return flags
 
 
-def write_world_plans(groups_list, seeds: int, cfg: WorldConfig, folder: Path) -> None:
+def write_world_plans(
+    groups_list, seeds: int, cfg: WorldConfig, folder: Path, verb_after: bool = False
+) -> None:
     """Each caption's oracle plan for each seed, as the batch's plan files (ITEM-sSEED.json)."""
-    from starvid.evaluation.suites import shapes_item
-
     folder.mkdir(parents=True, exist_ok=True)
     for groups in groups_list:
-        item = shapes_item(groups)
+        item = caption_item(groups, verb_after)
         for seed in range(seeds):
             plan = world_plan(groups, parsed_caption(groups), seed % 3, cfg)
             (folder / f"{item.id}-s{seed}.json").write_text(json.dumps(plan), encoding="utf-8")
@@ -287,20 +323,20 @@ def run(args, overrides: dict | None = None, label: str = "") -> tuple[list[dict
     from starvid.batch import finished_jobs, job_names, read_manifest
     from starvid.evaluation.evaluate import evaluate_batch
     from starvid.evaluation.facts import write_items
-    from starvid.evaluation.suites import shapes_item
 
     cfg = _world_config(args.model)
     groups_list = _caption_groups(args, cfg)
     settings = run_settings(args, overrides)
-    key = json.dumps([settings, args.planner, _backbone(args.model)], sort_keys=True)
+    key = [settings, args.planner, _backbone(args.model)] + (["verb-after"] * args.verb_after)
+    key = json.dumps(key, sort_keys=True)
     slug = "-".join(re.findall(r"[a-z0-9]+", label.lower())) or "run"
     folder = Path(args.work) / f"{slug}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
-    write_items([shapes_item(g) for g in groups_list], folder / "items.jsonl")
+    write_items([caption_item(g, args.verb_after) for g in groups_list], folder / "items.jsonl")
     argv = ["batch", str(folder / "items.jsonl"), "--out", str(folder / "batch"), "--baseline"]
     argv += ["--backbone", _backbone(args.model), "--device", args.device]
     argv += ["--seeds", str(args.seeds), *setting_flags(settings)]
     if args.planner == "world":
-        write_world_plans(groups_list, args.seeds, cfg, folder / "plans")
+        write_world_plans(groups_list, args.seeds, cfg, folder / "plans", args.verb_after)
         argv += ["--plans", str(folder / "plans")]
     workers = max(1, min(args.workers, len(groups_list) * args.seeds))
     t0 = time.time()
@@ -346,6 +382,16 @@ def compare_rows(rows_a: list[dict], rows_b: list[dict]) -> dict:
                 if "leak" in a and "leak" in b
                 else {}
             )
+            | (
+                {
+                    "verb_kl": {
+                        "baseline": a["verb_kl"]["starvid"],
+                        "starvid": b["verb_kl"]["starvid"],
+                    }
+                }
+                if "verb_kl" in a and "verb_kl" in b
+                else {}
+            )
         )
     return rate_table(rows)
 
@@ -380,6 +426,13 @@ def print_table(title: str, table: dict, arms: tuple[str, str] = ("baseline", "S
             "  videos where a subject does another subject's motion: "
             f"{100 * leak['baseline']:.1f}% -> {100 * leak['starvid']:.1f}%"
         )
+    if "verb_map_kl" in diag:
+        kl = diag["verb_map_kl"]
+        print(
+            "  verb maps, KL to their own noun's | to the other nouns' (end of the guidance "
+            f"window): {kl['baseline']['own']:.2f} | {kl['baseline']['other']:.2f} -> "
+            f"{kl['starvid']['own']:.2f} | {kl['starvid']['other']:.2f}"
+        )
 
 
 def save_grid(path: Path, examples: list) -> None:
@@ -405,6 +458,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--ablation", action="store_true")
     ap.add_argument("--planner", choices=("world", "heuristic"), default="world")
+    ap.add_argument(
+        "--plan-kind",
+        choices=("trajectory", "layout"),
+        default="trajectory",
+        help="boxes follow the planned paths, or stay where they start (motion left to the verbs)",
+    )
+    ap.add_argument(
+        "--verb-after",
+        action="store_true",
+        help="phrase the captions with every verb after both nouns ('a red circle and a blue "
+        "square, the circle moving left and the square jumping')",
+    )
     ap.add_argument("--steps", type=int, default=0, help="denoising steps (0: 20)")
     ap.add_argument("--model", default=str(Path(__file__).resolve().parents[1] / "assets/shapes"))
     ap.add_argument("--device", default="cpu")

@@ -148,12 +148,22 @@ def contrastive_loss(
     adjacent_frames: int = 1,
     distance: str = "kl",
     temperature: float = 0.5,
+    form: str = "infonce",
+    margin: float = 1.0,
 ) -> torch.Tensor:
-    """Syntax-aware InfoNCE: each verb's map close to its own noun's, far from the others'.
+    """Syntax-aware contrastive loss: each verb's map close to its own noun's, far from the
+    others'.
 
-    Without any negative noun (one subject, no scene noun) InfoNCE is constant; the loss is then
-    the mean positive distance, which still binds the verb to its noun.
+    ``form="infonce"`` (the paper's): InfoNCE over ``-distance/temperature``; it saturates (zero
+    loss and gradient) once the verb sits on its noun far from the others. ``form="hinge"``: per
+    frame, the mean distance to the own noun's maps in the window plus, per other noun,
+    ``max(0, margin + own - other)``: it keeps pulling toward the own noun while the maps differ
+    and pushes from another noun only while that one is within the margin.
+    Without any negative noun (one subject, no scene noun) both are the mean positive distance,
+    which still binds the verb to its noun.
     """
+    if form not in ("infonce", "hinge"):
+        raise ValueError(f"unknown syntax form {form!r} (infonce or hinge)")
     if not targets.verb_cols:
         return maps.new_zeros(())
     frames = maps.shape[0]
@@ -174,8 +184,14 @@ def contrastive_loss(
         ] + [map_distance(v[:, None], n[None], distance) for n in extra]
         big = torch.finfo(pos.dtype).max / 4
         pos_logits = torch.where(window, -pos / temperature, -big)
+        own = (pos * window).sum(1) / window.sum(1)  # (F,) mean over the window
         if not negs:
-            losses.append((pos * window).sum(1) / window.sum(1))
+            losses.append(own)
+            continue
+        if form == "hinge":
+            others = [(n * window).sum(1) / window.sum(1) for n in negs]
+            push = torch.stack([torch.relu(margin + own - o) for o in others]).mean(0)
+            losses.append(own + push)
             continue
         neg_logits = torch.cat([torch.where(window, -n / temperature, -big) for n in negs], 1)
         num = torch.logsumexp(pos_logits, dim=1)
@@ -184,6 +200,33 @@ def contrastive_loss(
     if not losses:
         return maps.new_zeros(())
     return torch.stack(losses).mean()
+
+
+def verb_distances(
+    maps: dict[str, np.ndarray], roles: dict[str, tuple[str, int]], distance: str = "kl"
+) -> dict[str, float]:
+    """Where the verbs' maps sit: the mean over verbs and frames of the syntax loss's distance
+    from each verb's map to its own noun's map at the same frame (``own``) and to the other
+    subjects' nouns' (``other``; NaN with one subject).
+
+    Args:
+        maps: label -> ``(frames, h, w)`` (a run's ``maps_window`` or ``maps.npz`` entries).
+        roles: label -> (kind, subject), as ``starvid.targets.label_roles`` gives.
+    """
+    nouns = {s: maps[k] for k, (kind, s) in roles.items() if kind == "noun" and k in maps}
+    own, other = [], []
+    for label, (kind, s) in roles.items():
+        if kind != "verb" or label not in maps or s not in nouns:
+            continue
+        v = distribution(torch.as_tensor(np.asarray(maps[label]), dtype=torch.float64))
+        for t, n in nouns.items():
+            d = map_distance(v, distribution(torch.as_tensor(n, dtype=torch.float64)), distance)
+            (own if t == s else other).append(float(d.mean()))
+    return {"own": _mean(own), "other": _mean(other)}
+
+
+def _mean(xs: list[float]) -> float:
+    return float(np.mean(xs)) if xs else float("nan")
 
 
 TERMS = ("spatial", "syntax")
@@ -196,6 +239,8 @@ def loss_terms(
     distance: str = "kl",
     temperature: float = 0.5,
     spatial_form: str = "mass",
+    syntax_form: str = "infonce",
+    margin: float = 1.0,
 ) -> dict[str, torch.Tensor]:
     """The raw (unweighted) terms on maps ``(frames, tokens, h, w)``: "spatial" when the plan
     has objects, "syntax" when the parse has verbs."""
@@ -203,7 +248,9 @@ def loss_terms(
     if targets.object_subject:
         terms["spatial"] = spatial_loss(maps, targets, spatial_form)
     if targets.verb_cols:
-        terms["syntax"] = contrastive_loss(maps, targets, adjacent_frames, distance, temperature)
+        terms["syntax"] = contrastive_loss(
+            maps, targets, adjacent_frames, distance, temperature, syntax_form, margin
+        )
     return terms
 
 

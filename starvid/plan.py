@@ -181,6 +181,17 @@ class Plan(BaseModel):
         del keys[frame]
         return self._with_keyframes(object_id, keys)
 
+    def layout_only(self) -> Plan:
+        """A copy where every object's box is held at its first-frame box (one keyframe at
+        frame 0): the layout without the motion, so guidance places the subjects and leaves
+        their motion to the model and the verbs."""
+        data = self.to_dict()
+        for obj, src in zip(data["objects"], self.objects, strict=True):
+            obj.pop("boxes", None)
+            obj["keyframes"] = {0: tuple(src.boxes[0])}
+        data["planner"] = f"{self.planner} (layout only)"[:500]
+        return validate_plan(data)
+
     def _with_keyframes(self, object_id: str, keys: dict[int, BoxTuple]) -> Plan:
         data = self.to_dict()
         for obj in data["objects"]:

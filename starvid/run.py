@@ -120,6 +120,9 @@ def prepare_run(
     elif plan.frames != resolved.frames:
         notes.append(f"plan has {plan.frames} frames; resampled to {resolved.frames}")
         plan = plan.resample(resolved.frames)
+    if resolved.plan_kind == "layout":  # here, once: the report then records the plan used
+        plan = plan.layout_only()
+        notes.append("plan kind 'layout': every box held where it starts")
     check_plan_matches(parsed, plan)
     notes += vocabulary_warnings(parsed.prompt, backbone)
     return RunRequest(parsed, plan, backbone_name, resolved, baseline, tuple(notes))

@@ -100,6 +100,12 @@ class GenerationSettings(BaseModel):
         description="what the spatial loss pulls into the boxes: the head noun (the paper) or "
         "the noun with its adjectives ('red' in 'two red circles')",
     )
+    plan_kind: Literal["trajectory", "layout"] = Field(
+        "trajectory",
+        description="what the boxes guide: 'trajectory' follows the planned paths (the spatial "
+        "term carries the motion); 'layout' holds each box where it starts (motion left to the "
+        "model and the verbs)",
+    )
     adjacent_frames: int = Field(
         1,
         ge=0,
@@ -112,6 +118,15 @@ class GenerationSettings(BaseModel):
     )
     temperature: float = Field(
         0.5, gt=0.0, le=100.0, description="syntax loss: InfoNCE temperature"
+    )
+    syntax_form: Literal["infonce", "hinge"] = Field(
+        "infonce",
+        description="syntax loss: 'infonce' (the paper's; saturates once a verb sits on its "
+        "noun) or 'hinge' (the distance to the own noun plus max(0, margin + own - other) per "
+        "other noun: keeps pulling toward the own noun)",
+    )
+    syntax_margin: float = Field(
+        1.0, ge=0.0, le=100.0, description="syntax loss, hinge form: the margin in distance"
     )
     max_grad_norm: float | None = Field(
         None, gt=0.0, description="clip the gradient's L2 norm before each update"

@@ -79,6 +79,16 @@ def label_subjects(parsed: ParsedPrompt, spatial_words: str = "noun") -> dict[st
     return out
 
 
+def label_roles(parsed: ParsedPrompt, spatial_words: str = "noun") -> dict[str, tuple[str, int]]:
+    """Heat-map label -> (kind, subject): "noun", "verb" or "modifier", as a run labels its maps
+    (``maps.npz``), so a saved run's maps can be read back by role."""
+    out: dict[str, tuple[str, int]] = {}
+    for kind, s, w in recorded_words(parsed, spatial_words):
+        if kind != "scene":
+            out[unique_label(w.text, out)] = (kind, s)
+    return out
+
+
 def build_targets(
     tokenizer, parsed: ParsedPrompt, plan: Plan, spatial_words: str = "noun"
 ) -> RunTargets:

@@ -171,6 +171,29 @@ def test_rule_r12_lemmatizer_slips_are_fixed():
     ]
 
 
+def test_rule_r21_a_repeated_mention_gives_its_verb_to_the_earlier_subject():
+    assert _summary("a red circle and a blue square, the square jumping") == [
+        ("circle", 1, []),
+        ("square", 1, ["jump"]),
+    ]
+    parsed = parse_prompt(
+        "two red circles and a blue square, the circles moving left and the square jumping"
+    )
+    assert [(s.noun, s.count, s.verb_lemmas) for s in parsed.subjects] == [
+        ("circle", 2, ["move"]),
+        ("square", 1, ["jump"]),
+    ]
+    assert parsed.scene == []  # the repeated mentions are no scene nouns
+    # spaCy tags this "square" an adjective of "moving": a repeated noun is a noun all the same
+    assert _summary(
+        "a yellow square and a blue circle, the square moving left and the circle moving down"
+    ) == [("square", 1, ["move"]), ("circle", 1, ["move"])]
+    # the verb is the postposed word, the noun its first mention (the one the boxes are for)
+    square = parsed.subjects[1]
+    assert parsed.prompt[square.head.start : square.head.end] == "square"
+    assert square.head.start < parsed.prompt.index(",") < square.verbs[0].start
+
+
 # -- counts, lemmas, scene ------------------------------------------------------------------------
 
 

@@ -94,7 +94,28 @@ def shapes_row(job: FinishedJob) -> dict:
         ],
         "extra": {"baseline": base.extra_objects > 0, "starvid": star.extra_objects > 0},
         "leak": {"baseline": base.motion_leak, "starvid": star.motion_leak},
-    }
+    } | verb_map_distances(job)
+
+
+def verb_map_distances(job: FinishedJob) -> dict:
+    """``{"verb_kl": {arm: {"own", "other"}}}``: the KL of each verb's map to its own noun's
+    and to the other nouns' at the end of the guidance window (``guidance.verb_distances``),
+    per arm; empty when the run kept no window maps."""
+    from starvid.guidance import verb_distances
+    from starvid.parsing import parse_prompt
+    from starvid.run import RUN_FILES
+    from starvid.targets import label_roles
+
+    maps = export.load_maps(job.folder / RUN_FILES["maps"])
+    report = json.loads((job.folder / RUN_FILES["report"]).read_text(encoding="utf-8"))
+    words = report["settings"].get("spatial_words") or "noun"
+    roles = label_roles(parse_prompt(job.item.prompt), words)
+    out = {}
+    for arm, key in (("baseline", "baseline_window/"), ("starvid", "guided_window/")):
+        arm_maps = {k[len(key) :]: m for k, m in maps.items() if k.startswith(key)}
+        if arm_maps:
+            out[arm] = verb_distances(arm_maps, roles, "kl")
+    return {"verb_kl": out} if len(out) == 2 else {}
 
 
 def detector_row(job: FinishedJob, detector: Detector) -> dict:

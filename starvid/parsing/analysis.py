@@ -188,6 +188,8 @@ class Analysis:
         if tok.lower_ in DIRECTION_NOUNS or tok.lower_ in DIRECTION_WORDS:
             return False
         prev, nxt = doc[tok.i - 1], doc[tok.i + 1]
+        if prev.lower_ == "the" and any(doc[h].lower_ == tok.lower_ for h in self.heads):
+            return True  # R21 "..., the square moving left": an earlier noun named again
         if tok.dep_ in ("nsubj", "nsubjpass") and prev.pos_ in ("DET", "NUM", "ADJ"):
             return True  # "a golden retriever running": tagged ADV, parsed as the subject
         if nxt.i not in self.verb_lemma or nxt.dep_ == "amod":

@@ -7,6 +7,7 @@ parser's own subject is trusted for finite verbs, the nearest one when it gives 
 from __future__ import annotations
 
 from starvid.parsing.analysis import Analysis
+from starvid.parsing.tokens import noun_lemma
 from starvid.parsing.types import Word
 from starvid.parsing.vocabulary import DIRECTION_NOUNS, RELATIVE_PRONOUNS, SUBORDINATORS
 
@@ -18,6 +19,7 @@ class Clauses:
         self.analysis = analysis
         self.doc = analysis.doc
         self.heads = analysis.heads
+        self.refers_to = self._references()
         self.group_of = self._coordination_groups()
 
     # Positions -------------------------------------------------------------------------------
@@ -53,6 +55,20 @@ class Clauses:
         """Neither a place nor an object: a head that can do a verb it is not next to."""
         return not self.is_direction(i) and not self.is_object(i)
 
+    def _references(self) -> dict[int, int]:
+        """R21 "a red circle and a blue square, the square jumping": a definite noun phrase that
+        repeats an earlier head's noun names that subject again (its verbs are the earlier
+        head's; it is no new subject and no scene noun). Head -> the latest earlier head."""
+        doc, refs = self.doc, {}
+        for n, h in enumerate(self.heads):
+            if doc[self.analysis.phrase_start[h]].lower_ != "the" or self.is_direction(h):
+                continue
+            lemma = noun_lemma(doc[h])
+            earlier = [e for e in self.heads[:n] if e not in refs and noun_lemma(doc[e]) == lemma]
+            if earlier:
+                refs[h] = earlier[-1]
+        return refs
+
     def _coordination_groups(self) -> dict[int, list[int]]:
         """R7: heads joined by "and"/"," with nothing but determiners, numbers and adjectives
         between them share a trailing verb ("a car and a bus driving"); each head maps to its
@@ -67,6 +83,7 @@ class Clauses:
         for h in self.heads:
             if (
                 current
+                and h not in self.refers_to  # R21: a repeated mention joins no group
                 and not self.is_pobj(h)
                 and not self.is_pobj(current[0])
                 and not self._is_object_position(current[0])

@@ -51,7 +51,7 @@ def build_parse(prompt: str, doc) -> ParsedPrompt:
     warnings += [
         f"{s.head.text!r} is not a word: left out of the plan (name it in words)" for s in symbols
     ]
-    not_scene = {s.head.index for s in (*subjects, *zero)}
+    not_scene = {s.head.index for s in (*subjects, *zero)} | set(clauses.refers_to)
     heads = [h for h in analysis.heads if h not in not_scene and _is_word(doc[h].text)]
     scene_words = [word_of(doc[h], noun_lemma(doc[h])) for h in heads]
     scene = list(dict.fromkeys(w.lemma for w in scene_words))
@@ -72,7 +72,8 @@ def _bind_verbs(clauses: Clauses) -> dict[int, list[Word]]:
     analysis, doc = clauses.analysis, clauses.doc
     verbs_of: dict[int, list[Word]] = {h: [] for h in clauses.heads}
     for vi in sorted(analysis.verb_lemma):
-        for h in clauses.agents_of(doc[vi], verbs_of):
+        agents = [clauses.refers_to.get(h, h) for h in clauses.agents_of(doc[vi], verbs_of)]
+        for h in dict.fromkeys(agents):  # R21: a repeated mention's verbs are its subject's
             verbs_of[h].append(word_of(doc[vi], analysis.verb_lemma[vi]))
     return verbs_of
 
@@ -85,6 +86,7 @@ def _choose_subjects(clauses: Clauses, verbs_of: dict[int, list[Word]]) -> list[
         h
         for h in clauses.heads
         if not clauses.is_direction(h)
+        and h not in clauses.refers_to
         and (
             verbs_of[h]
             or h in analysis.explicit

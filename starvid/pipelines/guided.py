@@ -120,7 +120,14 @@ class GuidedUpdates:
         self.forward(z, t)
         maps = self.store.layer_mean()
         terms = loss_terms(
-            maps, self.targets, s.adjacent_frames, s.distance, s.temperature, s.spatial_form
+            maps,
+            self.targets,
+            s.adjacent_frames,
+            s.distance,
+            s.temperature,
+            s.spatial_form,
+            s.syntax_form,
+            s.syntax_margin,
         )
         row = {"step": index, "iteration": it, **term_values(terms, self.weights)}
         self.losses.append(row)
