@@ -9,19 +9,13 @@ models (``starvid.attention.cross_attention_layers``); the loop is the shared St
 
 from __future__ import annotations
 
-from transformers.utils import logging as transformers_logging
-
-from starvid.pipelines.base import StarVidMixin
+from starvid.pipelines.base import StarVidMixin, quiet_logger
 
 # Importing AnimateDiffPipeline registers its IP-adapter image processors, and transformers warns
 # on every start that they would like torchvision. StarVid never uses them: the warning only
 # buries the command line's own messages, so it is silenced for this import alone.
-_verbosity = transformers_logging.get_verbosity()
-transformers_logging.set_verbosity_error()
-try:
+with quiet_logger("transformers"):
     from diffusers import AnimateDiffPipeline
-finally:
-    transformers_logging.set_verbosity(_verbosity)
 
 
 class StarVidAnimateDiffPipeline(StarVidMixin, AnimateDiffPipeline):

@@ -31,6 +31,7 @@ from transformers.convert_slow_tokenizer import bytes_to_unicode  # GPT-2/CLIP b
 
 from starvid.assets import ASSETS_DIR
 from starvid.errors import StarVidError
+from starvid.folders import folder_config
 from starvid.pixel_vae import PixelShuffleVAE  # noqa: F401 - folders name it here too
 from starvid.shapes.world import VOCAB
 
@@ -358,12 +359,11 @@ def _starvid_entries(out: Path, cfg: ShapesModelConfig) -> dict:
     world's vocabulary, which ``StarVidPipeline.from_pretrained`` reads): the folder's own
     defaults when it has them (a resumed run keeps what was tuned for it), else the shipped
     model's, at this model's size and frames."""
-    for index in (out / "model_index.json", SHAPES_DIR / "model_index.json"):
-        if index.is_file():
-            defaults = json.loads(index.read_text(encoding="utf-8")).get("starvid_defaults")
-            if defaults:
-                sized = {"height": cfg.size, "width": cfg.size, "frames": cfg.frames}
-                return {"starvid_defaults": defaults | sized, "vocabulary": sorted(VOCAB)}
+    for folder in (out, SHAPES_DIR):
+        defaults = folder_config(folder).get("starvid_defaults")
+        if defaults:
+            sized = {"height": cfg.size, "width": cfg.size, "frames": cfg.frames}
+            return {"starvid_defaults": defaults | sized, "vocabulary": sorted(VOCAB)}
     return {"vocabulary": sorted(VOCAB)}
 
 
