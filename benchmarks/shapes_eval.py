@@ -157,6 +157,13 @@ def rate_table(rows: list[dict]) -> dict:
     return stats.rate_table(rows, CATEGORIES) | {"diagnosis": diagnosis(rows)}
 
 
+def _mean_of_defined(values: list[float]) -> float:
+    """Mean of the values that are not NaN; NaN when none is (one-subject captions have no
+    other noun), without NumPy's empty-slice warning."""
+    defined = [v for v in values if not np.isnan(v)]
+    return float(np.mean(defined)) if defined else float("nan")
+
+
 def diagnosis(rows: list[dict]) -> dict:
     """Where numeracy and binding fail: the share of subjects drawn with the right count (and
     size), by the count the caption asks for; the share of videos with objects of colours it
@@ -177,7 +184,7 @@ def diagnosis(rows: list[dict]) -> dict:
     if all("verb_kl" in r for r in rows):  # rows saved before it have none
         optional["verb_map_kl"] = {
             arm: {
-                side: float(np.nanmean([r["verb_kl"][arm][side] for r in rows]))
+                side: _mean_of_defined([r["verb_kl"][arm][side] for r in rows])
                 for side in ("own", "other")
             }
             for arm in ("baseline", "starvid")

@@ -7,6 +7,7 @@ import importlib
 import json
 import math
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +87,22 @@ def test_the_benchmark_averages_where_the_verb_maps_sit():
         "baseline": {"own": 3.0, "other": 8.0},
         "starvid": {"own": 2.0, "other": 12.0},
     }
+
+
+def test_one_subject_rows_have_no_distance_to_other_nouns_and_no_warning():
+    bench = _bench()
+    row = {
+        "baseline": {"all": 0.0},
+        "starvid": {"all": 1.0},
+        "groups": [{"count": 1, "baseline": True, "starvid": True}],
+        "extra": {"baseline": False, "starvid": False},
+        "verb_kl": {arm: {"own": 2.0, "other": float("nan")} for arm in ("baseline", "starvid")},
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "Mean of empty slice" was printed here
+        diag = bench.diagnosis([row, row])
+    assert diag["verb_map_kl"]["starvid"]["own"] == 2.0
+    assert np.isnan(diag["verb_map_kl"]["starvid"]["other"])
 
 
 def _two_noun_maps(dog: list[float]) -> torch.Tensor:
