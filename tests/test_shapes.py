@@ -191,6 +191,13 @@ def test_scorer_catches_wrong_videos(eval_groups):
     third = [m for m in MOTIONS if m not in (a.motion, b.motion)][0]
     s = score_video(video, [replace(a, motion=third), b])
     assert not s.action_binding and not s.motion_leak  # wrong, but not the other's motion
+    # a moving subject kept still beside one told to stay still: not moving, not the other's
+    # action (the old measure counted it, and layout-only plans hold every subject still)
+    mover, other = next(p for p in eval_groups if "still" not in (p[0].motion, p[1].motion))
+    both_still = [replace(mover, motion="still"), replace(other, motion="still")]
+    s = score_video(render(both_still, seed=2).video, [mover, both_still[1]])
+    assert set(s.groups[0].motions_seen) == {"still"}  # it did do the other subject's word
+    assert not s.action_binding and not s.motion_leak
     more = [replace(a, count=a.count % 3 + 1), b]
     assert not score_video(video, more).numeracy
     # the other subject recoloured: its count is not checked, but the extra colour fails numeracy

@@ -232,11 +232,17 @@ class VideoScore:
     @property
     def motion_leak(self) -> bool:
         """A subject does another subject's motion instead of its own (every object of it moves
-        the other's way): the failure the syntax-aware loss is for."""
+        the other's way): the failure the syntax-aware loss is for. Staying still when another
+        subject is told "still" does not count: that is a subject not moving, not an action
+        given to the wrong noun (held by a layout-only plan's fixed boxes, every subject is)."""
         return any(
             g.motions_seen
             and not g.motion_ok
-            and any(set(g.motions_seen) == {o.motion} for o in self.groups if o.motion != g.motion)
+            and any(
+                set(g.motions_seen) == {o.motion}
+                for o in self.groups
+                if o.motion not in (g.motion, "still")
+            )
             for g in self.groups
         )
 
