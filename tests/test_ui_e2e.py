@@ -371,6 +371,8 @@ def _step_three_generate(page, expect, edited: dict):
     assert used == pytest.approx(_object(edited, "square-1")["boxes"][0], abs=1e-6)
     # the in-box chart's means are the report's
     page.get_by_role("tab", name="In-box").click()
+    # plotly draws the chart after the tab opens; read at once, a loaded machine found no legend
+    expect(page.locator("#inbox .legendtext").first).to_be_attached()
     legend = page.locator("#inbox .legendtext").all_text_contents()
     for oid, runs in report.share_means().items():
         for run, mean in runs.items():
