@@ -72,15 +72,22 @@ def test_verb_map_distances_by_value():
     assert swapped["own"] == pytest.approx(np.log(2), abs=1e-6) and swapped["other"] < 1e-6
 
 
-def test_the_benchmark_averages_where_the_verb_maps_sit():
-    bench = _bench()
-    row = {
+def _diagnosis_row(verb_kl: dict) -> dict:
+    """A benchmark row of one one-subject video with the given verb-map distances."""
+    return {
         "baseline": {"all": 0.0},
         "starvid": {"all": 1.0},
         "groups": [{"count": 1, "baseline": True, "starvid": True}],
         "extra": {"baseline": False, "starvid": False},
-        "verb_kl": {"baseline": {"own": 4.0, "other": 9.0}, "starvid": {"own": 2.0, "other": 12.0}},
+        "verb_kl": verb_kl,
     }
+
+
+def test_the_benchmark_averages_where_the_verb_maps_sit():
+    bench = _bench()
+    row = _diagnosis_row(
+        {"baseline": {"own": 4.0, "other": 9.0}, "starvid": {"own": 2.0, "other": 12.0}}
+    )
     other = row | {"verb_kl": row["verb_kl"] | {"baseline": {"own": 2.0, "other": 7.0}}}
     diag = bench.diagnosis([row, other])
     assert diag["verb_map_kl"] == {
@@ -91,13 +98,9 @@ def test_the_benchmark_averages_where_the_verb_maps_sit():
 
 def test_one_subject_rows_have_no_distance_to_other_nouns_and_no_warning():
     bench = _bench()
-    row = {
-        "baseline": {"all": 0.0},
-        "starvid": {"all": 1.0},
-        "groups": [{"count": 1, "baseline": True, "starvid": True}],
-        "extra": {"baseline": False, "starvid": False},
-        "verb_kl": {arm: {"own": 2.0, "other": float("nan")} for arm in ("baseline", "starvid")},
-    }
+    row = _diagnosis_row(
+        {arm: {"own": 2.0, "other": float("nan")} for arm in ("baseline", "starvid")}
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # numpy's "Mean of empty slice" was printed here
         diag = bench.diagnosis([row, row])
