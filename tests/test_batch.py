@@ -117,6 +117,19 @@ def test_batch_writes_each_job_once_and_redoes_broken_ones(prompts, tmp_path, ca
     assert "other settings (steps 2 -> 3): use another --out" in _one_error_line(err)
     assert code == 2
 
+    # a folder from before a setting existed resumes when the setting is at its default, and
+    # only then (steps is not at its default here)
+    older = _manifest(out)
+    for key in ("plan_kind", "syntax_form", "steps"):
+        del older["config"]["settings"][key]
+    (out / "manifest.json").write_text(json.dumps(older))
+    code, _, err = _batch(capsys, *args)
+    assert "other settings (steps None -> 2): use another --out" in _one_error_line(err)
+    older["config"]["settings"]["steps"] = 2
+    (out / "manifest.json").write_text(json.dumps(older))
+    code, stdout, _ = _batch(capsys, *args)
+    assert code == 0 and "4 jobs: 0 generated, 4 skipped, 0 failed" in stdout
+
 
 def test_a_failed_job_is_recorded_and_the_batch_goes_on(tmp_path, capsys):
     prompts = tmp_path / "one.txt"

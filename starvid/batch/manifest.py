@@ -83,8 +83,20 @@ def read_manifest(out: Path) -> dict | None:
     return data
 
 
+def _added_at_default(key: str, value) -> bool:
+    """A setting that a later version added, here at its default: an older folder's videos were
+    made as if with it, so they still belong with the new ones."""
+    from starvid.settings import GenerationSettings
+
+    field = GenerationSettings.model_fields.get(key)
+    return field is not None and not field.is_required() and field.get_default() == value
+
+
 def check_same_config(previous: dict | None, config: dict, out: Path) -> None:
-    """Refuse to add to a folder whose earlier run had another config, naming what differs."""
+    """Refuse to add to a folder whose earlier run had another config, naming what differs.
+
+    A setting missing from the earlier run's manifest (added to StarVid since) counts as the
+    same when this run keeps it at its default."""
     if previous is None or previous["config"] == config:
         return
     before = previous["config"]
@@ -95,10 +107,12 @@ def check_same_config(previous: dict | None, config: dict, out: Path) -> None:
             diffs += [
                 f"{k} {a.get(k)!r} -> {b.get(k)!r}"
                 for k in sorted(set(a) | set(b))
-                if a.get(k) != b.get(k)
+                if a.get(k) != b.get(k) and not (k not in a and _added_at_default(k, b.get(k)))
             ]
         elif before.get(key) != config.get(key):
             diffs.append(f"{key} {before.get(key)!r} -> {config.get(key)!r}")
+    if not diffs:
+        return
     raise StarVidError(
         f"{out} holds a batch made with other settings ({'; '.join(diffs)}): use another --out"
     )
