@@ -384,3 +384,36 @@ def test_rule_r17_noun_tagged_adjective_before_an_ing_word():
     assert _summary("a yellow square moving left") == [("square", 1, ["move"])]
     # An -ing word before a noun stays that noun's modifier ("a cute jumping puppy").
     assert [s.noun for s in parse_prompt("a cute jumping puppy").subjects] == ["puppy"]
+
+
+def test_rule_r22_ing_word_tagged_as_an_auxiliary():
+    # The tagger reads "left" as the verb "leave" and "moving" as its auxiliary (AUX).
+    assert _summary("a red circle moving left and two green triangles moving down") == [
+        ("circle", 1, ["move"]),
+        ("triangle", 2, ["move"]),
+    ]
+    # A real auxiliary stays one: "being" is no action.
+    assert _summary("a man being chased by a dog") == [("man", 1, []), ("dog", 1, ["chase"])]
+
+
+def test_verb_complements_are_the_motion_words_after_each_verb():
+    """What the syntax loss binds with a verb in its "phrase" mode: the words that say which
+    way it moves, read past "to the", "from" and "in"; the first other word ends them."""
+
+    def complements(prompt):
+        return [[c.text for c in s.complements] for s in parse_prompt(prompt).subjects]
+
+    assert complements("a red circle moving left and two blue squares staying still") == [
+        ["left"],
+        ["still"],
+    ]
+    assert complements("two cats walking to the left on the grass") == [["left"]]
+    assert complements("a dog running from left to right and a cat jumping") == [
+        ["left", "right"],
+        [],
+    ]
+    assert complements("a bird flying up and down over a lake") == [["up"]]
+    assert complements("a horse galloping across a field") == [["across"]]
+    parsed = parse_prompt("a car driving to the right")
+    (word,) = parsed.subjects[0].complements
+    assert parsed.prompt[word.start : word.end] == "right" and word.lemma == "right"

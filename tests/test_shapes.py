@@ -127,8 +127,13 @@ def test_bad_world_settings():
 # -- captions parse with the project's parser -------------------------------------------------
 
 
+def _texts(words) -> list[str]:
+    return [w.text for w in words]
+
+
 def test_captions_parse(scenes, eval_groups):
-    """Every caption parses into its subjects, counts and verbs (this also guards the parser)."""
+    """Every caption parses into its subjects, counts, verbs and the verbs' motion words (this
+    also guards the parser)."""
     from starvid.parsing import parse_prompt
 
     more = [sample_scene(i).groups for i in range(150, 250)]
@@ -140,8 +145,13 @@ def test_captions_parse(scenes, eval_groups):
         parsed = parse_prompt(cap)
         got = [(s.noun, s.count, s.verb_lemmas) for s in parsed.subjects]
         want = [(g.shape, g.count, [MOTION_VERBS[g.motion]]) for g in groups]
-        if got != want or parsed.to_dict() != parsed_caption(groups).to_dict():
+        truth = parsed_caption(groups)
+        if got != want or parsed.to_dict() != truth.to_dict():
             wrong.append((cap, got))
+        elif [_texts(s.complements) for s in parsed.subjects] != [
+            _texts(s.complements) for s in truth.subjects
+        ]:
+            wrong.append((cap, [_texts(s.complements) for s in parsed.subjects]))
     assert wrong == []
 
 

@@ -1,4 +1,4 @@
-"""The repairs over one spaCy doc: which tokens are verbs (R1, R3, R6, R12, R18-R20) and which
+"""The repairs over one spaCy doc: which tokens are verbs (R1, R3, R6, R12, R18-R20, R22) and which
 are subject noun heads, with their phrase and count (R4, R8, R15, R17).
 
 The small English model's tags are wrong in known ways on video prompts; each repair names the
@@ -52,10 +52,22 @@ class Analysis:
                 if self._repeated_place(tok):
                     continue
                 self.verb_lemma[tok.i] = lemma
-            elif tok.pos_ in ("NOUN", "ADJ", "PROPN") and self._mistagged_verb(tok):
+            elif (tok.pos_ in ("NOUN", "ADJ", "PROPN") and self._mistagged_verb(tok)) or (
+                self._mistagged_auxiliary(tok)
+            ):
                 lemma = verb_reading(tok.text)
                 if lemma:
                     self.verb_lemma[tok.i] = lemma
+
+    def _mistagged_auxiliary(self, tok) -> bool:
+        """Repair R22: "a red circle moving left and two green triangles": the tagger reads
+        "left" as the verb "leave" and "moving" as its auxiliary; an -ing word is an
+        auxiliary only when it is one ("being", "having", "doing")."""
+        return (
+            tok.pos_ == "AUX"
+            and tok.lower_.endswith("ing")
+            and tok.lemma_.lower() not in ("be", "have", "do", "get")
+        )
 
     def _mistagged_noun(self, tok) -> bool:
         """Repair R18: a noun the tagger called a verb.

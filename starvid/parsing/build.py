@@ -7,7 +7,7 @@ from starvid.parsing.analysis import Analysis
 from starvid.parsing.binding import Clauses
 from starvid.parsing.tokens import noun_lemma, word_of
 from starvid.parsing.types import ParsedPrompt, Subject, Word
-from starvid.parsing.vocabulary import SCENE_NOUNS
+from starvid.parsing.vocabulary import COMPLEMENT_LINKS, MOTION_COMPLEMENTS, SCENE_NOUNS
 
 
 def build_parse(prompt: str, doc) -> ParsedPrompt:
@@ -120,4 +120,18 @@ def _subject(
         modifiers=modifiers,
         phrase=(start_tok.idx, tok.idx + len(tok.text)),
         clause=(clause_start, max(clause_end, tok.idx + len(tok.text))),
+        complements=[c for v in verbs_of[h] for c in verb_complements(doc, v.index)],
     )
+
+
+def verb_complements(doc, verb: int, reach: int = 5) -> list[Word]:
+    """The motion words right after the verb at token ``verb`` ("left" in "moving to the left";
+    "left" and "right" in "running from left to right"), up to the first other word."""
+    out = []
+    for tok in doc[verb + 1 : verb + 1 + reach]:
+        low = tok.lower_
+        if low in MOTION_COMPLEMENTS:
+            out.append(word_of(tok, low))
+        elif low not in COMPLEMENT_LINKS:
+            break
+    return out

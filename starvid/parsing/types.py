@@ -23,7 +23,9 @@ class Subject:
     ``head`` is the head noun occurrence ("balloons" in "three hot air balloons"); ``verbs`` are
     the verb occurrences this subject does, in prompt order; ``modifiers`` the adjectives of its
     phrase ("red"); ``clause`` the character span of the text that describes it (its phrase and
-    its own verbs and their complements), where direction words for this subject are found.
+    its own verbs and their complements), where direction words for this subject are found;
+    ``complements`` the words right after its verbs that say how they move ("left" in "moving
+    to the left", "still" in "staying still"), in prompt order.
     """
 
     head: Word
@@ -32,6 +34,7 @@ class Subject:
     modifiers: list[Word] = field(default_factory=list)
     phrase: tuple[int, int] = (0, 0)
     clause: tuple[int, int] = (0, 0)
+    complements: list[Word] = field(default_factory=list)
 
     @property
     def noun(self) -> str:
@@ -98,6 +101,7 @@ class ParsedPrompt:
                 modifiers=[Word(**w) for w in s["modifiers"]],
                 phrase=tuple(s["phrase"]),
                 clause=tuple(s["clause"]),
+                complements=[Word(**w) for w in s.get("complements", [])],
             )
             for s in details["subjects"]
         ]

@@ -263,3 +263,40 @@ DIRECTION_WORDS = {
 }
 # Words after which a token that the tagger called a noun can still be a finite verb.
 VERB_FOLLOWERS = {"ADP", "ADV", "DET", "PART", "CCONJ", "SCONJ", "PUNCT", "NUM", "PRON"}
+
+
+# Words after a verb that say how it moves ("moving left", "walking to the left", "staying
+# still", "running from left to right"): the verb's complements, which the syntax loss binds
+# with the verb in its "phrase" mode (the verb "moving" alone does not say which way).
+MOTION_COMPLEMENTS = {
+    "left",
+    "right",
+    "up",
+    "down",
+    "still",
+    "across",
+    "away",
+    "around",
+    "back",
+    "forward",
+    "forwards",
+    "backward",
+    "backwards",
+    "sideways",
+    "upward",
+    "upwards",
+    "downward",
+    "downwards",
+    "leftward",
+    "leftwards",
+    "rightward",
+    "rightwards",
+    "upstream",
+    "downstream",
+    "uphill",
+    "downhill",
+    "clockwise",
+    "counterclockwise",
+}
+# What may stand between a verb and its complement ("to the left", "from left to right").
+COMPLEMENT_LINKS = {"to", "the", "toward", "towards", "from", "in", "place", "its", "their"}

@@ -576,5 +576,6 @@ def parsed_caption(groups: list[Group]):
         verb = word(by_role["verb"], MOTION_VERBS[g.motion])
         color = word(by_role["color"], g.color)
         span = (mine[0].start, mine[-1].end)
-        subjects.append(Subject(head, g.count, [verb], [color], span, span))
+        complements = [word(w, w.text) for w in mine if w.role == "direction"]
+        subjects.append(Subject(head, g.count, [verb], [color], span, span, complements))
     return ParsedPrompt(caption, subjects, [])
