@@ -72,7 +72,7 @@ def iteration_activation_bytes(
     a full-size model is sized in seconds on any machine.
     """
     s = settings
-    words = build_targets(pipe.tokenizer, parsed, plan, s.spatial_words)
+    words = build_targets(pipe.tokenizer, parsed, plan, s.spatial_words, s.syntax_words)
     store = AttentionStore(words.positions, select_layers(pipe.unet, s.record_layers))
     pipe.scheduler.set_timesteps(s.steps)
     device = pipe.unet.device

@@ -100,6 +100,12 @@ class GenerationSettings(BaseModel):
         description="what the spatial loss pulls into the boxes: the head noun (the paper) or "
         "the noun with its adjectives ('red' in 'two red circles')",
     )
+    syntax_words: Literal["verb", "phrase"] = Field(
+        "verb",
+        description="what the syntax loss binds to each noun: the verb alone (the paper) or the "
+        "verb with its motion words ('moving left', 'staying still': the verb alone may not say "
+        "which way)",
+    )
     plan_kind: Literal["trajectory", "layout"] = Field(
         "trajectory",
         description="what the boxes guide: 'trajectory' follows the planned paths (the spatial "

@@ -55,51 +55,68 @@ def check_plan_matches(parsed: ParsedPrompt, plan: Plan) -> None:
             )
 
 
-def recorded_words(parsed: ParsedPrompt, spatial_words: str = "noun") -> list[tuple]:
+def recorded_words(
+    parsed: ParsedPrompt, spatial_words: str = "noun", syntax_words: str = "verb"
+) -> list[tuple]:
     """``(kind, subject, Word)`` for every word a run records, in the order its maps are
-    labelled: each subject's noun, its verbs and ("phrase") its adjectives, then the scene
-    words (recorded as negatives, subject -1)."""
+    labelled: each subject's noun, its verbs, each followed ("phrase" syntax words) by its
+    motion words (kind "motion": "left" after "moving"), and ("phrase" spatial words) its
+    adjectives, then the scene words (recorded as negatives, subject -1)."""
     words = []
     for s, sub in enumerate(parsed.subjects):
         words.append(("noun", s, sub.head))
-        words.extend(("verb", s, v) for v in sub.verbs)
+        for i, v in enumerate(sub.verbs):
+            words.append(("verb", s, v))
+            if syntax_words == "phrase":
+                until = sub.verbs[i + 1].start if i + 1 < len(sub.verbs) else len(parsed.prompt)
+                words.extend(("motion", s, c) for c in sub.complements if v.end <= c.start < until)
         if spatial_words == "phrase":
             words.extend(("modifier", s, m) for m in sub.modifiers)
     words.extend(("scene", -1, w) for w in parsed.scene_words)
     return words
 
 
-def label_subjects(parsed: ParsedPrompt, spatial_words: str = "noun") -> dict[str, int]:
+def label_subjects(
+    parsed: ParsedPrompt, spatial_words: str = "noun", syntax_words: str = "verb"
+) -> dict[str, int]:
     """Heat-map label ("cats", "dog#2", "red") -> the index of the subject it belongs to: the
     labels a run's maps carry, before the run (the Studio draws a map's boxes from it)."""
     out: dict[str, int] = {}
-    for kind, s, w in recorded_words(parsed, spatial_words):
+    for kind, s, w in recorded_words(parsed, spatial_words, syntax_words):
         if kind != "scene":
             out[unique_label(w.text, out)] = s
     return out
 
 
-def label_roles(parsed: ParsedPrompt, spatial_words: str = "noun") -> dict[str, tuple[str, int]]:
-    """Heat-map label -> (kind, subject): "noun", "verb" or "modifier", as a run labels its maps
-    (``maps.npz``), so a saved run's maps can be read back by role."""
+def label_roles(
+    parsed: ParsedPrompt, spatial_words: str = "noun", syntax_words: str = "verb"
+) -> dict[str, tuple[str, int]]:
+    """Heat-map label -> (kind, subject): "noun", "verb", "motion" or "modifier", as a run
+    labels its maps (``maps.npz``), so a saved run's maps can be read back by role."""
     out: dict[str, tuple[str, int]] = {}
-    for kind, s, w in recorded_words(parsed, spatial_words):
+    for kind, s, w in recorded_words(parsed, spatial_words, syntax_words):
         if kind != "scene":
             out[unique_label(w.text, out)] = (kind, s)
     return out
 
 
 def build_targets(
-    tokenizer, parsed: ParsedPrompt, plan: Plan, spatial_words: str = "noun"
+    tokenizer,
+    parsed: ParsedPrompt,
+    plan: Plan,
+    spatial_words: str = "noun",
+    syntax_words: str = "verb",
 ) -> RunTargets:
     """Map the parse's nouns/verbs to token columns and the plan's objects to subjects.
 
     ``spatial_words="phrase"`` also records each subject's adjectives and has the spatial loss
-    pull them into the subject's boxes with its noun.
+    pull them into the subject's boxes with its noun; ``syntax_words="phrase"`` records each
+    verb's motion words ("left" in "moving left") and has the syntax loss bind the verb and
+    them together (their map is the sum of the verb's and theirs).
     """
     check_plan_matches(parsed, plan)
     subjects = parsed.subjects
-    words = recorded_words(parsed, spatial_words)
+    words = recorded_words(parsed, spatial_words, syntax_words)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         pos = token_positions(tokenizer, parsed.prompt, [(w.start, w.end) for _, _, w in words])
@@ -117,7 +134,9 @@ def build_targets(
         if kind == "noun":
             noun_cols[s] = cols
         elif kind == "verb":
-            verb_cols.append((s, cols))
+            verb_cols.append((s, list(cols)))
+        elif kind == "motion":  # bound with the verb before it (recorded_words' order)
+            verb_cols[-1][1].extend(cols)
         elif kind == "modifier":
             modifier_cols[s] += cols
         else:

@@ -121,6 +121,34 @@ def test_build_targets_phrase_mode_records_the_adjectives():
     ]
 
 
+def test_build_targets_syntax_phrase_mode_binds_each_verb_with_its_motion_words():
+    bb = load_backbone("tiny", device="cpu")
+    prompt = "a dog running from left to right and jumping, and two cats staying still"
+    parsed = parse_prompt(prompt)
+    plan = heuristic_plan(parsed, frames=4, seed=0)
+    plain = build_targets(bb.tokenizer, parsed, plan)
+    phrase = build_targets(bb.tokenizer, parsed, plan, syntax_words="phrase")
+    assert "still" not in plain.labels and "left" not in plain.labels
+    labels = phrase.labels
+    assert {"left", "right", "still"} <= set(labels)
+    assert phrase.label_subjects["still"] == {"kind": "motion", "subject": 1}
+    # each verb's loss columns: the verb's own, then its motion words ("jumping" has none)
+    assert phrase.targets.verb_cols == [
+        (0, labels["running"] + labels["left"] + labels["right"]),
+        (0, labels["jumping"]),
+        (1, labels["staying"] + labels["still"]),
+    ]
+    assert plain.targets.verb_cols == [
+        (0, labels["running"]),
+        (0, labels["jumping"]),
+        (1, labels["staying"]),
+    ]
+    # the verbs' own heat maps keep their own columns
+    assert [phrase.labels[v] for v in ("running", "staying")] == [
+        plain.labels[v] for v in ("running", "staying")
+    ]
+
+
 def test_contrastive_loss_prefers_own_noun():
     frames, h, w = 3, 8, 8
     cat = _blob(frames, h, w, 0, 0, 3, 3)

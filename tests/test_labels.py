@@ -20,14 +20,17 @@ def parsed():
     return parse_prompt(PROMPT)
 
 
-@pytest.mark.parametrize("spatial_words", ["noun", "phrase"])
-def test_the_studio_labels_maps_as_the_engine_does(parsed, spatial_words):
+@pytest.mark.parametrize(
+    ("spatial_words", "syntax_words"), [("noun", "verb"), ("phrase", "verb"), ("noun", "phrase")]
+)
+def test_the_studio_labels_maps_as_the_engine_does(parsed, spatial_words, syntax_words):
     bb = load_backbone("shapes", device="cpu")
     plan = heuristic_plan(parsed, frames=8, seed=0)
-    engine = build_targets(bb.tokenizer, parsed, plan, spatial_words).label_subjects
-    studio = word_subjects(parsed, spatial_words)
-    assert studio == {label: info["subject"] for label, info in engine.items()}
-    assert studio == label_subjects(parsed, spatial_words)
+    engine = build_targets(bb.tokenizer, parsed, plan, spatial_words, syntax_words)
+    studio = word_subjects(parsed, spatial_words, syntax_words)
+    assert studio == {label: info["subject"] for label, info in engine.label_subjects.items()}
+    assert studio == label_subjects(parsed, spatial_words, syntax_words)
+    assert ("left" in studio) == (syntax_words == "phrase")
 
 
 def test_a_modifiers_heat_map_shows_its_subjects_boxes_in_phrase_mode(parsed):

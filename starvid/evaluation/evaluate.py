@@ -108,8 +108,12 @@ def verb_map_distances(job: FinishedJob) -> dict:
 
     maps = export.load_maps(job.folder / RUN_FILES["maps"])
     report = json.loads((job.folder / RUN_FILES["report"]).read_text(encoding="utf-8"))
-    words = report["settings"].get("spatial_words") or "noun"
-    roles = label_roles(parse_prompt(job.item.prompt), words)
+    settings = report["settings"]
+    roles = label_roles(
+        parse_prompt(job.item.prompt),
+        settings.get("spatial_words") or "noun",
+        settings.get("syntax_words") or "verb",
+    )
     out = {}
     for arm, key in (("baseline", "baseline_window/"), ("starvid", "guided_window/")):
         arm_maps = {k[len(key) :]: m for k, m in maps.items() if k.startswith(key)}

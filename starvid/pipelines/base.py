@@ -163,7 +163,7 @@ class StarVidMixin:
         t0 = time.perf_counter()
         with RUN_LOCK, threads or contextlib.nullcontext(), PeakMemory(device) as mem:
             # 2. targets from the plan: each word's token columns, each object's boxes
-            words = build_targets(self.tokenizer, parsed, plan, s.spatial_words)
+            words = build_targets(self.tokenizer, parsed, plan, s.spatial_words, s.syntax_words)
             # 3. encode the prompt: unconditional ("") first, as the CFG batch wants it
             cond, uncond = self.encode_prompt(parsed.prompt, device, 1, True, "")
             cond = self.embeds_per_frame(cond, s.frames)

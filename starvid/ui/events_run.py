@@ -146,7 +146,7 @@ class RunEvents:
 
         ui = self.ui
         clock = RunClock(runs=2 if job.baseline else 1)
-        words = word_subjects(job.parsed, job.settings.spatial_words)
+        words = word_subjects(job.parsed, job.settings.spatial_words, job.settings.syntax_words)
         live = LiveRun(word_subjects=words, parsed=job.parsed)
         yield {ui.generate.progress: progress_html(clock.view())}
         outcome = RunOutcome(error=StarVidError("the generation stopped without a result"))

@@ -62,6 +62,7 @@ CLI_ONLY = (
     "spatial_form",
     "syntax_form",
     "syntax_margin",
+    "syntax_words",
     "max_grad_norm",
     "record_layers",
     "final_fraction",

@@ -64,12 +64,14 @@ class LiveRun:
         return np.asarray(steps[chosen][word], dtype=np.float32), chosen
 
 
-def word_subjects(parsed, spatial_words: str = "noun") -> dict[str, int]:
+def word_subjects(
+    parsed, spatial_words: str = "noun", syntax_words: str = "verb"
+) -> dict[str, int]:
     """Heat-map label -> index of the subject it belongs to, by the engine's own labelling
-    (``starvid.targets.label_subjects``: adjectives too in "phrase" mode)."""
+    (``starvid.targets.label_subjects``: adjectives and motion words too in "phrase" modes)."""
     from starvid.targets import label_subjects
 
-    return label_subjects(parsed, spatial_words)
+    return label_subjects(parsed, spatial_words, syntax_words)
 
 
 def heatmap_for(
