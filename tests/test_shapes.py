@@ -627,6 +627,36 @@ def test_benchmark_settings_are_the_apps_shapes_defaults():
             bench.parse_settings(bad)
 
 
+def test_swap_test_reads_whether_motions_follow_their_verbs(capsys):
+    """The swap benchmark (issue 24): each subject's outcome from its motions in a caption and
+    in the caption with the two motions swapped, and a short run on the shipped model."""
+    import importlib
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    swap = importlib.import_module("motion_swap")
+    own = ("left", "jump")  # its verb in the caption, then in the swapped caption
+    assert swap.swap_outcome(own, ({"left"}, {"jump"})) == "follows"
+    assert swap.swap_outcome(own, ({"left"}, {"left"})) == "one"
+    assert swap.swap_outcome(own, ({"up"}, {"jump"})) == "one"
+    assert swap.swap_outcome(own, ({"up"}, {"up"})) == "fixed"
+    assert swap.swap_outcome(own, (set(), set())) == "fixed"  # not seen in either
+    assert swap.swap_outcome(own, ({"jump"}, {"left"})) == "neither"  # each the other's
+    assert swap.swap_outcome(own, ({"left", "up"}, {"jump"})) == "one"  # one object astray
+    captions = swap.swap_captions(3, 1)
+    for a, b in captions:
+        assert a.motion != b.motion and "still" not in (a.motion, b.motion)
+    assert swap.main(["--n", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["subjects"] == 4 and len(result["rows"]) == 2
+    assert sum(result["shares"].values()) == pytest.approx(1.0)
+    assert all(o in swap.OUTCOMES for row in result["rows"] for o in row["outcomes"])
+    assert swap.main(["--n", "0"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
 # -- the guidance controls on the shipped model (issue 15) ------------------------------------
 
 
