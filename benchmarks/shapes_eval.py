@@ -515,6 +515,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         args.set = parse_settings(args.set)
+        if args.grid and Path(args.grid).suffix.lower() not in (".png", ".jpg", ".jpeg"):
+            # checked before the run: the grid is written at its end
+            raise StarVidError(f"--grid wants a .png or .jpg path ('' to skip), got {args.grid!r}")
         if args.compare:
             table = compare_rows(*(read_rows(path) for path in args.compare))
     except StarVidError as exc:

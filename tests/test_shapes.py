@@ -627,6 +627,15 @@ def test_benchmark_settings_are_the_apps_shapes_defaults():
             bench.parse_settings(bad)
 
 
+def test_benchmark_refuses_a_grid_it_cannot_write_before_running(capsys):
+    """The grid is written after the whole run: a path OpenCV has no writer for is refused at
+    once (it crashed with a traceback at the end of a long run)."""
+    bench = _load_benchmark()
+    assert bench.main(["--quick", "--grid", "''"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: --grid wants a .png or .jpg path ('' to skip), got \"''\"\n"
+
+
 def test_swap_test_reads_whether_motions_follow_their_verbs(capsys):
     """The swap benchmark (issue 24): each subject's outcome from its motions in a caption and
     in the caption with the two motions swapped, and a short run on the shipped model."""
