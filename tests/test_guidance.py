@@ -105,13 +105,20 @@ def test_phrase_mode_pulls_the_adjective_into_the_box_too():
     assert float(spatial_loss(both_in, t)) == pytest.approx(0.0, abs=1e-4)
 
 
-def test_build_targets_phrase_mode_records_the_adjectives():
+def _plain_and_phrase_targets(prompt: str, **words):
+    """The tiny backbone's targets of ``prompt`` at the default words and at ``words``."""
     bb = load_backbone("tiny", device="cpu")
-    prompt = "two red cats walking and a small dog"
     parsed = parse_prompt(prompt)
     plan = heuristic_plan(parsed, frames=4, seed=0)
-    plain = build_targets(bb.tokenizer, parsed, plan)
-    phrase = build_targets(bb.tokenizer, parsed, plan, spatial_words="phrase")
+    return build_targets(bb.tokenizer, parsed, plan), build_targets(
+        bb.tokenizer, parsed, plan, **words
+    )
+
+
+def test_build_targets_phrase_mode_records_the_adjectives():
+    plain, phrase = _plain_and_phrase_targets(
+        "two red cats walking and a small dog", spatial_words="phrase"
+    )
     assert plain.targets.spatial_cols is None and "red" not in plain.labels
     assert {"red", "small"} <= set(phrase.labels)
     assert phrase.targets.noun_cols == [phrase.labels["cats"], phrase.labels["dog"]]
@@ -122,12 +129,10 @@ def test_build_targets_phrase_mode_records_the_adjectives():
 
 
 def test_build_targets_syntax_phrase_mode_binds_each_verb_with_its_motion_words():
-    bb = load_backbone("tiny", device="cpu")
-    prompt = "a dog running from left to right and jumping, and two cats staying still"
-    parsed = parse_prompt(prompt)
-    plan = heuristic_plan(parsed, frames=4, seed=0)
-    plain = build_targets(bb.tokenizer, parsed, plan)
-    phrase = build_targets(bb.tokenizer, parsed, plan, syntax_words="phrase")
+    plain, phrase = _plain_and_phrase_targets(
+        "a dog running from left to right and jumping, and two cats staying still",
+        syntax_words="phrase",
+    )
     assert "still" not in plain.labels and "left" not in plain.labels
     labels = phrase.labels
     assert {"left", "right", "still"} <= set(labels)
