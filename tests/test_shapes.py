@@ -440,6 +440,43 @@ def test_a_resumed_run_continues_the_uninterrupted_one(tmp_path):
     assert [json.loads(line)["step"] for line in log] == [1, 2, 3, 4, 5]
 
 
+def test_split_tokens_moves_a_collapsed_pair_apart_once(tmp_path, capsys):
+    """--split-tokens sets a pair's embeddings (live and EMA) to their mean plus and minus one
+    direction, as far apart as the world words' median distance; other words stay as they are."""
+    from safetensors.torch import load_file
+
+    folder = tmp_path / "run"
+    args = ["--batch", "2", "--threads", "1", "--device", "cpu", "--channels", "16", "32"]
+    args += ["--out", str(folder / "model"), "--state", str(folder / "state.safetensors")]
+    args += ["--sample-every", "0", "--warmup", "1", "--lr", "1e-12", "--steps", "1"]
+    assert main(args) == 0
+    before = load_file(folder / "state.safetensors")
+    from transformers import CLIPTokenizer
+
+    tok = CLIPTokenizer.from_pretrained(folder / "model" / "tokenizer")
+    ids = {w: tok.convert_tokens_to_ids(w + "</w>") for w in ("left", "right", "up", "red")}
+    assert main([*args, "--split-tokens", "left/right,up/down"]) == 0
+    after = load_file(folder / "state.safetensors")
+    rec = [json.loads(x) for x in (folder / "model" / "train_log.jsonl").read_text().splitlines()]
+    split = next(r for r in rec if "split_tokens" in r)
+    assert split["step"] == 1 and [p["pair"] for p in split["split_tokens"]] == [
+        ["left", "right"],
+        ["up", "down"],
+    ]
+    for enc in ("text", "ema_text"):
+        key = f"{enc}.embeddings.token_embedding.weight"
+        old, new = before[key].float(), after[key].float()
+        left, right = new[ids["left"]], new[ids["right"]]
+        assert float((left - right).norm()) == pytest.approx(split["distance"], rel=1e-3)
+        centre = (old[ids["left"]] + old[ids["right"]]) / 2
+        torch.testing.assert_close((left + right) / 2, centre, rtol=0, atol=1e-5)
+        torch.testing.assert_close(new[ids["red"]], old[ids["red"]], rtol=0, atol=1e-6)
+        assert not torch.allclose(new[ids["up"]], old[ids["up"]], atol=1e-3)
+    for bad in ("left", "left/sideways"):
+        assert main([*args, "--split-tokens", bad]) == 2
+        assert "--split-tokens" in capsys.readouterr().err
+
+
 def _load_benchmark():
     """The benchmark script as module ``shapes_eval`` (importable by its worker processes)."""
     import importlib

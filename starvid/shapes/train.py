@@ -51,7 +51,7 @@ from starvid.attention import (
 from starvid.errors import StarVidError
 from starvid.shapes import model as M
 from starvid.shapes.monitor import MAX_WORDS, append_jsonl, write_preview
-from starvid.shapes.world import MOTIONS, WorldConfig, sample_scene
+from starvid.shapes.world import MOTIONS, VOCAB, WorldConfig, sample_scene
 
 AUX_ROLES = ("color", "noun")
 
@@ -263,6 +263,41 @@ class Trainer:
         sd["step"] = torch.tensor(self.step)
         return sd
 
+    @torch.no_grad()
+    def split_tokens(self, pairs: list[tuple[str, str]], seed: int = 0) -> dict:
+        """Set each pair's input embeddings to their mean plus and minus one random direction,
+        as far apart as two typical distinct world words; the live and EMA encoders alike.
+
+        Why: the jointly trained encoder can let two opposite words collapse onto one embedding
+        ("left" and "right" at cosine 0.93 in round 7) when the U-Net has not yet used their
+        difference; after that nothing separates them again, and the U-Net cannot learn a sign
+        it is never told. Returns what was done, for the training log.
+        """
+        gen = torch.Generator("cpu").manual_seed(seed)
+        emb = self.text.get_input_embeddings().weight
+        ids = {w: self.tokenizer.convert_tokens_to_ids(w + "</w>") for w in VOCAB}
+        world = emb[list(ids.values())].float()
+        distance = float(torch.pdist(world).median())
+        record = {"step": self.step, "split_tokens": [], "distance": round(distance, 4)}
+        for a, b in pairs:
+            if a not in ids or b not in ids:
+                raise StarVidError(f"--split-tokens: {a!r} or {b!r} is not a world word")
+            ia, ib = ids[a], ids[b]
+            before = float(F.cosine_similarity(emb[ia], emb[ib], dim=0))
+            centre = (emb[ia] + emb[ib]).float() / 2
+            u = torch.randn(centre.shape, generator=gen)
+            u -= (u @ centre) / (centre @ centre) * centre  # keep the pair's shared part as it is
+            u *= distance / 2 / u.norm()
+            for enc in (self.text, self.ema_text):
+                w = enc.get_input_embeddings().weight
+                w[ia] = (centre + u).to(w.dtype)
+                w[ib] = (centre - u).to(w.dtype)
+            after = float(F.cosine_similarity(emb[ia], emb[ib], dim=0))
+            record["split_tokens"].append(
+                {"pair": [a, b], "cos_before": round(before, 4), "cos_after": round(after, 4)}
+            )
+        return record
+
     def _param_names(self):
         yield from (("unet." + n, p) for n, p in self.unet.named_parameters())
         yield from (("text." + n, p) for n, p in self.text.named_parameters())
@@ -411,6 +446,10 @@ def train(args) -> dict:
         f"{sum(p.numel() for p in tr.unet.parameters()) / 1e6:.2f} M U-Net parameters",
         flush=True,
     )
+    if args.split_tokens:
+        rec = tr.split_tokens(args.split_tokens, seed=args.seed)
+        append_jsonl(log_path, rec)
+        print(json.dumps(rec), flush=True)
     stop = {"flag": False}
 
     def _on_signal(signum, frame):
@@ -559,7 +598,22 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--sample-every", type=int, default=250, help="0: no sample grids")
     ap.add_argument("--sample-steps", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--split-tokens",
+        default="",
+        metavar="A/B,C/D",
+        help="once, before this call's first step: move each pair of world words apart in the"
+        " text encoder's input embeddings (e.g. left/right,up/down)",
+    )
     return ap
+
+
+def split_pairs(text: str) -> list[tuple[str, str]]:
+    """``"left/right,up/down"`` -> ``[("left", "right"), ("up", "down")]``."""
+    pairs = [tuple(p.split("/")) for p in text.split(",") if p]
+    if any(len(p) != 2 or not all(p) for p in pairs):
+        raise StarVidError(f"--split-tokens takes pairs like left/right,up/down, got {text!r}")
+    return pairs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -575,6 +629,7 @@ def main(argv: list[str] | None = None) -> int:
         bad = set(args.aux_roles) - {"color", "noun", "count", "verb", "direction"}
         if bad:
             raise StarVidError(f"unknown --aux-roles {sorted(bad)}")
+        args.split_tokens = split_pairs(args.split_tokens)
         train(args)
     except StarVidError as exc:
         print(f"error: {exc}", file=sys.stderr)
