@@ -477,6 +477,24 @@ def test_split_tokens_moves_a_collapsed_pair_apart_once(tmp_path, capsys):
         assert "--split-tokens" in capsys.readouterr().err
 
 
+def test_the_drift_loss_weighs_only_which_way_things_move():
+    """Zero for a perfect prediction and for an error that is the same in every frame; for a
+    video played backwards (left for right) it is large, and nothing for a still one."""
+    from starvid.shapes.train import drift_loss
+
+    moving = video_to_latents(render([Group("red", "circle", 1, "right")], seed=1).video[None])
+    still = video_to_latents(render([Group("red", "circle", 1, "still")], seed=1).video[None])
+    assert float(drift_loss(moving, moving)) == 0.0
+    static_error = moving + torch.linspace(-0.5, 0.5, 8)[:, None].expand(8, 8)  # in every frame
+    assert float(drift_loss(static_error, moving)) < 1e-12
+    backwards = float(drift_loss(moving.flip(2), moving))
+    assert backwards > 1e-3, backwards
+    assert float(drift_loss(still.flip(2), still)) < 1e-12
+    # up for down counts as much as left for right
+    up = video_to_latents(render([Group("red", "circle", 1, "up")], seed=1).video[None])
+    assert float(drift_loss(up.flip(2), up)) == pytest.approx(backwards, rel=0.5)
+
+
 def _load_benchmark():
     """The benchmark script as module ``shapes_eval`` (importable by its worker processes)."""
     import importlib

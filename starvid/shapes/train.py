@@ -119,6 +119,27 @@ def temporal_loss(pred, x0, alpha_bar, max_weight: float):
     return (w * (dp - dx) ** 2).mean()
 
 
+def drift_loss(pred, x0):
+    """Squared error of each latent channel's drift over the clip: a frame's first spatial
+    moments (x and y), fitted by a line over the frames, times the clip's length.
+
+    The error is a linear function of the prediction, so the term's minimum is the conditional
+    mean the plain loss has too; what changes is the weight of the one number a motion's sign
+    lives in. In the plain loss, at high noise (where a sampler decides the way things move)
+    that number is a sliver of a blurred prediction's error, and a small model can settle on
+    predictions that are the same played forwards or backwards (left and right mixed up).
+    """
+    e = pred.float() - x0.float()  # (b, c, f, h, w)
+    f, h, w = e.shape[2:]
+    xs = torch.linspace(-1.0, 1.0, w, device=e.device)
+    ys = torch.linspace(-1.0, 1.0, h, device=e.device)
+    mx = (e.mean(3) * xs).mean(-1)  # (b, c, f)
+    my = (e.mean(4) * ys).mean(-1)
+    k = torch.arange(f, device=e.device, dtype=e.dtype) - (f - 1) / 2
+    k = k * (f - 1) / (k**2).sum()  # least-squares slope, times the clip's length
+    return ((mx * k).sum(-1) ** 2 + (my * k).sum(-1) ** 2).mean()
+
+
 HIGH_NOISE_FROM = 0.6  # the share of the schedule above which a video's layout is decided
 
 
@@ -338,6 +359,7 @@ class Trainer:
             },
             "max_weight": self.args.max_weight,
             "temporal_weight": self.args.temporal_weight,
+            "drift_weight": self.args.drift_weight,
             "high_noise_share": self.args.high_noise_share,
             "precision": self.args.precision,
             "attention": self.args.attention,
@@ -401,7 +423,9 @@ class Trainer:
         zero = torch.zeros((), device=dev)
         aux = aux_loss(self.store, tgt, wts) if args.aux_weight > 0 else zero
         temporal = temporal_loss(pred, x0, a, args.max_weight) if args.temporal_weight else zero
+        drift = drift_loss(pred, x0) if args.drift_weight else zero
         loss = mse + args.aux_weight * aux + args.temporal_weight * temporal
+        loss = loss + args.drift_weight * drift
         clock.mark("loss")
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -414,7 +438,8 @@ class Trainer:
         self.step += 1
         self.update_ema()
         clock.mark("ema")
-        values = {"loss": loss, "mse": mse, "aux": aux, "temporal": temporal, "grad_norm": gnorm}
+        values = {"loss": loss, "mse": mse, "aux": aux, "temporal": temporal, "drift": drift}
+        values["grad_norm"] = gnorm
         return {k: float(v.detach()) for k, v in values.items()}
 
 
@@ -558,6 +583,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="weight of the frame-difference loss (x0 prediction only)",
     )
     ap.add_argument(
+        "--drift-weight",
+        type=float,
+        default=0.0,
+        help="weight of the drift loss: each frame's spatial moments fitted over the clip"
+        " (x0 prediction only)",
+    )
+    ap.add_argument(
         "--high-noise-share",
         type=float,
         default=0.0,
@@ -626,6 +658,8 @@ def main(argv: list[str] | None = None) -> int:
             raise StarVidError("--device cuda requested but CUDA is not available here")
         if args.temporal_weight > 0 and args.prediction != "sample":
             raise StarVidError("--temporal-weight needs --prediction sample")
+        if args.drift_weight > 0 and args.prediction != "sample":
+            raise StarVidError("--drift-weight needs --prediction sample")
         bad = set(args.aux_roles) - {"color", "noun", "count", "verb", "direction"}
         if bad:
             raise StarVidError(f"unknown --aux-roles {sorted(bad)}")
