@@ -32,6 +32,7 @@ assets/shapes/training.json): this makes it friendlier to guidance than a large 
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import hashlib
 import json
@@ -164,6 +165,19 @@ def _mean_of_defined(values: list[float]) -> float:
     return float(np.mean(defined)) if defined else float("nan")
 
 
+def motion_confusion(groups: list[dict]) -> dict:
+    """Per motion asked for, per arm: the share of subjects seen doing each motion ("none":
+    not tracked, "mixed": its objects disagree), most seen first, and how many subjects."""
+    out = {}
+    for asked in sorted({g["motion"] for g in groups}):
+        mine = [g for g in groups if g["motion"] == asked]
+        out[asked] = {"subjects": len(mine)}
+        for arm in ("baseline", "starvid"):
+            seen = collections.Counter(g["seen"][arm] for g in mine)
+            out[asked][arm] = {m: n / len(mine) for m, n in seen.most_common()}
+    return out
+
+
 def diagnosis(rows: list[dict]) -> dict:
     """Where numeracy and binding fail: the share of subjects drawn with the right count (and
     size), by the count the caption asks for; the share of videos with objects of colours it
@@ -181,6 +195,9 @@ def diagnosis(rows: list[dict]) -> dict:
         optional["videos_with_motion_leak"] = {
             arm: float(np.mean([r["leak"][arm] for r in rows])) for arm in ("baseline", "starvid")
         }
+    groups = [g for r in rows for g in r["groups"]]
+    if groups and all("seen" in g for g in groups):  # rows saved before it have none
+        optional["motion_seen_by_asked"] = motion_confusion(groups)
     if all("verb_kl" in r for r in rows):  # rows saved before it have none
         optional["verb_map_kl"] = {
             arm: {
@@ -432,6 +449,15 @@ def print_table(title: str, table: dict, arms: tuple[str, str] = ("baseline", "S
         print(
             "  videos where a subject does another subject's motion: "
             f"{100 * leak['baseline']:.1f}% -> {100 * leak['starvid']:.1f}%"
+        )
+    for asked, row in diag.get("motion_seen_by_asked", {}).items():
+        seen = {
+            arm: ", ".join(f"{m} {100 * v:.0f}%" for m, v in row[arm].items())
+            for arm in ("baseline", "starvid")
+        }
+        print(
+            f"  subjects told {asked} ({row['subjects']}), seen: {seen['baseline']} -> "
+            f"{seen['starvid']}"
         )
     if "verb_map_kl" in diag:
         kl = diag["verb_map_kl"]

@@ -70,7 +70,7 @@ def _reference_rows(groups_list) -> list[dict]:
     from starvid.plan import validate_plan
     from starvid.run import execute, prepare_run
     from starvid.settings import make_settings
-    from starvid.shapes.score import CATEGORIES, score_video
+    from starvid.shapes.score import CATEGORIES, score_video, seen_motion
     from starvid.shapes.world import WorldConfig, caption_of, parsed_caption
     from starvid.targets import label_roles
 
@@ -92,7 +92,8 @@ def _reference_rows(groups_list) -> list[dict]:
                     "starvid": {c: float(getattr(sg, c)) for c in CATEGORIES},
                     "groups": [
                         {"count": b.count, "baseline": b.count_ok and b.size_ok}
-                        | {"starvid": g.count_ok and g.size_ok}
+                        | {"starvid": g.count_ok and g.size_ok, "motion": b.motion}
+                        | {"seen": {"baseline": seen_motion(b), "starvid": seen_motion(g)}}
                         for b, g in zip(sb.groups, sg.groups, strict=True)
                     ],
                     "extra": {"baseline": sb.extra_objects > 0, "starvid": sg.extra_objects > 0},

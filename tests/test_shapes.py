@@ -656,6 +656,15 @@ def test_quick_benchmark_on_the_shipped_model(capsys, tmp_path):
     assert set(by_count) <= {"1", "2", "3", "4"}
     for row in [*by_count.values(), table["diagnosis"]["videos_with_extra_objects"]]:
         assert 0.0 <= row["baseline"] <= 1.0 and 0.0 <= row["starvid"] <= 1.0
+    # what each subject was seen doing, by what it was told: the right motion is the motion
+    # category (every video has two subjects, so its motion score is their mean)
+    seen = table["diagnosis"]["motion_seen_by_asked"]
+    assert sum(row["subjects"] for row in seen.values()) == 2 * 3
+    for arm in ("baseline", "starvid"):
+        assert all(sum(row[arm].values()) == pytest.approx(1.0) for row in seen.values())
+        assert all(set(row[arm]) <= {*MOTIONS, "none", "mixed"} for row in seen.values())
+        right = sum(row["subjects"] * row[arm].get(asked, 0.0) for asked, row in seen.items())
+        assert right / 6 == pytest.approx(table[arm]["motion"]), (arm, seen)
 
 
 def test_benchmark_settings_are_the_apps_shapes_defaults():

@@ -70,7 +70,7 @@ def _both_arms(job: FinishedJob) -> dict:
 def shapes_row(job: FinishedJob) -> dict:
     """One video's shapes-world scores in both arms (the shapes benchmark's row)."""
     from starvid.evaluation.suites import shapes_groups
-    from starvid.shapes.score import CATEGORIES, score_video
+    from starvid.shapes.score import CATEGORIES, score_video, seen_motion
     from starvid.shapes.world import groups_of_caption
 
     item = job.item
@@ -89,7 +89,8 @@ def shapes_row(job: FinishedJob) -> dict:
         **{arm: {c: float(getattr(s, c)) for c in CATEGORIES} for arm, s in scores.items()},
         "groups": [
             {"count": b.count, "baseline": b.count_ok and b.size_ok}
-            | {"starvid": g.count_ok and g.size_ok}
+            | {"starvid": g.count_ok and g.size_ok, "motion": b.motion}
+            | {"seen": {"baseline": seen_motion(b), "starvid": seen_motion(g)}}
             for b, g in zip(base.groups, star.groups, strict=True)
         ],
         "extra": {"baseline": base.extra_objects > 0, "starvid": star.extra_objects > 0},

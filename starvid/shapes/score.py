@@ -251,6 +251,13 @@ class VideoScore:
         return asdict(self)
 
 
+def seen_motion(group: GroupScore) -> str:
+    """The one motion a group's objects were seen doing: ``"none"`` when none was tracked,
+    ``"mixed"`` when its objects did different things."""
+    seen = set(group.motions_seen)
+    return "none" if not seen else seen.pop() if len(seen) == 1 else "mixed"
+
+
 def _expected_area(shape: str, cfg: WorldConfig) -> float:
     s = cfg.object_size
     return {"square": s * s, "circle": np.pi * s * s / 4, "triangle": s * s / 2}[shape]
