@@ -165,16 +165,18 @@ def _mean_of_defined(values: list[float]) -> float:
     return float(np.mean(defined)) if defined else float("nan")
 
 
+ARMS = ("baseline", "starvid")
+
+
 def motion_confusion(groups: list[dict]) -> dict:
-    """Per motion asked for, per arm: the share of subjects seen doing each motion ("none":
-    not tracked, "mixed": its objects disagree), most seen first, and how many subjects."""
-    out = {}
+    """Per motion told, per arm: the share of subjects seen doing each motion, most first."""
+    out = {}  # "none": not tracked; "mixed": its objects disagree
     for asked in sorted({g["motion"] for g in groups}):
         mine = [g for g in groups if g["motion"] == asked]
-        out[asked] = {"subjects": len(mine)}
-        for arm in ("baseline", "starvid"):
-            seen = collections.Counter(g["seen"][arm] for g in mine)
-            out[asked][arm] = {m: n / len(mine) for m, n in seen.most_common()}
+        seen = {arm: collections.Counter(g["seen"][arm] for g in mine) for arm in ARMS}
+        out[asked] = {"subjects": len(mine)} | {
+            arm: {m: n / len(mine) for m, n in c.most_common()} for arm, c in seen.items()
+        }
     return out
 
 
@@ -195,9 +197,8 @@ def diagnosis(rows: list[dict]) -> dict:
         optional["videos_with_motion_leak"] = {
             arm: float(np.mean([r["leak"][arm] for r in rows])) for arm in ("baseline", "starvid")
         }
-    groups = [g for r in rows for g in r["groups"]]
-    if groups and all("seen" in g for g in groups):  # rows saved before it have none
-        optional["motion_seen_by_asked"] = motion_confusion(groups)
+    if all("seen" in g for r in rows for g in r["groups"]):  # rows saved before it have none
+        optional["motion_seen_by_asked"] = motion_confusion([g for r in rows for g in r["groups"]])
     if all("verb_kl" in r for r in rows):  # rows saved before it have none
         optional["verb_map_kl"] = {
             arm: {
@@ -451,14 +452,8 @@ def print_table(title: str, table: dict, arms: tuple[str, str] = ("baseline", "S
             f"{100 * leak['baseline']:.1f}% -> {100 * leak['starvid']:.1f}%"
         )
     for asked, row in diag.get("motion_seen_by_asked", {}).items():
-        seen = {
-            arm: ", ".join(f"{m} {100 * v:.0f}%" for m, v in row[arm].items())
-            for arm in ("baseline", "starvid")
-        }
-        print(
-            f"  subjects told {asked} ({row['subjects']}), seen: {seen['baseline']} -> "
-            f"{seen['starvid']}"
-        )
+        seen = [", ".join(f"{m} {100 * v:.0f}%" for m, v in row[arm].items()) for arm in ARMS]
+        print(f"  subjects told {asked} ({row['subjects']}), seen: {seen[0]} -> {seen[1]}")
     if "verb_map_kl" in diag:
         kl = diag["verb_map_kl"]
         print(
