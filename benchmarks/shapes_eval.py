@@ -186,26 +186,26 @@ def diagnosis(rows: list[dict]) -> dict:
     does not name (numeracy needs none); the share of videos where a subject does another
     subject's motion (motion leak, ``VideoScore.motion_leak``); where the verbs' maps sit
     (``verb_map_kl``: mean KL to their own noun's and to the other nouns', rows' ``verb_kl``)."""
+    subjects = [g for r in rows for g in r["groups"]]
     by_count: dict[int, dict[str, list[bool]]] = {}
-    for r in rows:
-        for g in r["groups"]:
-            arms = by_count.setdefault(g["count"], {"baseline": [], "starvid": []})
-            for arm in arms:
-                arms[arm].append(g[arm])
+    for g in subjects:
+        arms = by_count.setdefault(g["count"], {arm: [] for arm in ARMS})
+        for arm in arms:
+            arms[arm].append(g[arm])
     optional = {}
     if all("leak" in r for r in rows):  # rows saved before the leak was scored have none
         optional["videos_with_motion_leak"] = {
-            arm: float(np.mean([r["leak"][arm] for r in rows])) for arm in ("baseline", "starvid")
+            arm: float(np.mean([r["leak"][arm] for r in rows])) for arm in ARMS
         }
-    if all("seen" in g for r in rows for g in r["groups"]):  # rows saved before it have none
-        optional["motion_seen_by_asked"] = motion_confusion([g for r in rows for g in r["groups"]])
+    if all("seen" in g for g in subjects):  # rows saved before it have none
+        optional["motion_seen_by_asked"] = motion_confusion(subjects)
     if all("verb_kl" in r for r in rows):  # rows saved before it have none
         optional["verb_map_kl"] = {
             arm: {
                 side: _mean_of_defined([r["verb_kl"][arm][side] for r in rows])
                 for side in ("own", "other")
             }
-            for arm in ("baseline", "starvid")
+            for arm in ARMS
         }
     return {
         "count_right_by_count": {
@@ -214,7 +214,7 @@ def diagnosis(rows: list[dict]) -> dict:
             for n, arms in sorted(by_count.items())
         },
         "videos_with_extra_objects": {
-            arm: float(np.mean([r["extra"][arm] for r in rows])) for arm in ("baseline", "starvid")
+            arm: float(np.mean([r["extra"][arm] for r in rows])) for arm in ARMS
         },
     } | optional
 
