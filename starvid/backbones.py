@@ -44,6 +44,7 @@ from starvid.pipelines import (
     StarVidMixin,
     StarVidPipeline,
 )
+from starvid.pipelines.text_to_video import MAX_FRAME_POSITIONS
 
 TINY_DIR = ASSETS_DIR / "tiny"
 CONFIGS_DIR = ASSETS_DIR / "configs"
@@ -362,12 +363,10 @@ def load_folder(
         from starvid.shapes.world import VOCAB  # an older shapes folder: the world's words
 
         config["vocabulary"] = sorted(VOCAB)
-    bb = _assemble(name, parts, device, dtype, config)
-    if training.get("model", {}).get("frame_positions"):
-        from starvid.shapes.model import add_frame_positions
-
-        add_frame_positions(bb.unet)
-    return bb
+    if training.get("model", {}).get("frame_positions") and "frame_positions" not in config:
+        # a shapes folder saved before model_index.json named them
+        config["frame_positions"] = MAX_FRAME_POSITIONS
+    return _assemble(name, parts, device, dtype, config)
 
 
 def trained_defaults(training: dict, base: BackboneDefaults) -> BackboneDefaults:

@@ -215,7 +215,9 @@ def _quietly(fn, *args, **kwargs):
 
 
 def folder_config(folder: Path) -> dict:
-    """The StarVid entries of the folder's model_index.json: defaults and vocabulary."""
+    """The StarVid entries of the folder's model_index.json: defaults, vocabulary and the
+    U-Net's frame positions."""
     index = folder / "model_index.json"
     data = read_json(index) if index.is_file() else {}
-    return {k: data[k] for k in ("starvid_defaults", "vocabulary") if data.get(k)}
+    keys = ("starvid_defaults", "vocabulary", "frame_positions")
+    return {k: data[k] for k in keys if data.get(k)}

@@ -46,11 +46,23 @@ def test_every_token_of_the_prompt_is_recorded(runs):
 def test_maps_of_a_word_that_is_no_noun_or_verb_differ_from_a_nouns(runs):
     rec = runs[0].attention
     noun = rec.word_map("circles")
-    for other in ("red", "and", "two", "#0", "<end>"):
+    for other in ("and", "two", "#0", "<end>"):
         m = rec.word_map(other)
         assert m.shape == noun.shape and np.isfinite(m).all() and m.max() > 0
         # the mean absolute difference is a sizeable part of the noun map's own mean
         assert np.abs(m - noun).mean() > 0.2 * noun.mean(), other
+
+
+def test_a_colour_words_map_is_its_own_and_sits_with_its_noun(runs):
+    # the shapes model was trained to put its colour words on their objects (the aux loss), so a
+    # colour's map is near its own noun's and far from the other subject's
+    rec = runs[0].attention
+
+    def distance(word, noun):
+        return np.abs(rec.word_map(word) - rec.word_map(noun)).mean() / rec.word_map(noun).mean()
+
+    assert distance("red", "circles") < 0.5 * distance("red", "square")
+    assert distance("blue", "square") < 0.5 * distance("blue", "circles")
 
 
 def test_per_layer_maps_average_to_the_map_the_guidance_used(runs):

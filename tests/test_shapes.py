@@ -305,6 +305,7 @@ def test_training_writes_and_resumes(tmp_path, capsys):
         "0",
         "--warmup",
         "1",
+        "--frame-positions",
     ]
     assert main(["--steps", "2", *common]) == 0
     info = json.loads((out / "training.json").read_text())
@@ -332,6 +333,8 @@ def test_training_writes_and_resumes(tmp_path, capsys):
     shipped = StarVidPipeline.from_pretrained(str(SHAPES_DIR))
     trained = StarVidPipeline.from_pretrained(str(out))
     assert trained.defaults == shipped.defaults and trained.vocabulary == shipped.vocabulary
+    # and names its frame positions, so that a plain from_pretrained adds them back
+    assert trained.config.frame_positions == 32
 
     # resumes from the full state; a preview samples, scores and writes the grid
     assert main(["--steps", "1", *common, "--sample-every", "1", "--sample-steps", "2"]) == 0
@@ -500,7 +503,6 @@ def _load_benchmark():
     """The benchmark script as module ``shapes_eval`` (importable by its worker processes)."""
     import importlib
     import sys
-    from pathlib import Path
 
     bench_dir = str(Path(__file__).resolve().parents[1] / "benchmarks")
     if bench_dir not in sys.path:
@@ -708,7 +710,6 @@ def test_swap_test_reads_whether_motions_follow_their_verbs(capsys):
     import importlib
     import json
     import sys
-    from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     swap = importlib.import_module("motion_swap")
@@ -735,14 +736,14 @@ def test_swap_test_reads_whether_motions_follow_their_verbs(capsys):
 # -- the guidance controls on the shipped model (issue 15) ------------------------------------
 
 
-def _guided_runs(settings_list, captions=3, backbone="shapes"):
+def _guided_runs(settings_list, captions=3):
     """Guided runs of a few held-out captions with oracle plans, one per settings dict."""
     from starvid.backbones import load_backbone
     from starvid.pipeline import generate
     from starvid.settings import make_settings
 
     bench = _load_benchmark()
-    bb = load_backbone(backbone, device="cpu")
+    bb = load_backbone("shapes", device="cpu")
     cfg = WorldConfig()
     out = []
     for groups in sample_eval_groups(captions, seed=5, cfg=cfg):
@@ -773,8 +774,8 @@ def _verb_own_kl(parsed, maps) -> float:
 
 def test_a_larger_spatial_weight_pulls_harder():
     """Each weight scales its own term's pull (normalize_grad "per_term"): the report says so
-    by value, and the nouns' in-box share at the end of the window rises with the weight."""
-    weights = (0.25, 1.0)
+    by value, and the nouns' in-box share over the window rises with the weight."""
+    weights = (0.05, 1.0)
     runs = _guided_runs([{"spatial_weight": w, "syntax_weight": 0.0} for w in weights])
     for _, (light, strong) in runs:
         for run, w in ((light, weights[0]), (strong, weights[1])):
@@ -792,44 +793,16 @@ def test_a_larger_spatial_weight_pulls_harder():
                 assert r["update_size"] == pytest.approx(pull, rel=1e-3)
     light = np.mean([np.nanmean(r[0].inbox_share) for _, r in runs])
     strong = np.mean([np.nanmean(r[1].inbox_share) for _, r in runs])
-    assert strong > light + 0.05, (light, strong)
+    # on the shipped model: 0.24 -> 0.36 (from weight 0.25 up it levels off in these short runs)
+    assert strong > light + 0.08, (light, strong)
 
 
-def test_a_larger_syntax_weight_brings_verbs_to_their_nouns_where_it_can_act():
-    """At the default temperature the InfoNCE term is saturated on this model and the report
-    shows it (pull about 0); at temperature 5 it acts: with the syntax weight raised from 0 to
-    1 every caption's verbs end the window closer to their own nouns."""
-    runs = _guided_runs(
-        [
-            {"spatial_weight": 0.0, "syntax_weight": 0.0, "temperature": 5.0},
-            {"spatial_weight": 0.0, "syntax_weight": 1.0, "temperature": 5.0},
-            {"syntax_weight": 1.0},
-        ]
-    )
-    off = [_verb_own_kl(p, r[0].maps_window) for p, r in runs]
-    on = [_verb_own_kl(p, r[1].maps_window) for p, r in runs]
-    assert all(b < a for a, b in zip(off, on, strict=True)), (off, on)
-    assert np.mean(on) < 0.9 * np.mean(off), (off, on)
-    for _, r in runs:
-        start = r[1].losses[0]  # the first guided step: binding is not yet done
-        assert start["syntax_pull"] == pytest.approx(1.0, rel=1e-3)
-        saturated = [row for row in r[2].losses if row["iteration"] == 0]
-        assert max(row["syntax_pull"] for row in saturated) < 0.05
-        assert all(row["syntax_share"] < 0.05 for row in saturated)
-
-
-ROUND_7 = Path(__file__).resolve().parents[1] / "training" / "shapes-r7" / "model"
-
-
-@pytest.mark.skipif(not (ROUND_7 / "model_index.json").exists(), reason="no round-7 model")
-def test_on_the_motion_round_a_larger_syntax_weight_brings_verbs_to_their_nouns():
-    """Issue 24, on the model that follows motion words (round 7, in training): its verbs are
-    not pre-bound, so at the default temperature the syntax term acts; the syntax term alone,
-    weight 0 -> 3, leaves the verbs closer to their own nouns."""
+def test_a_larger_syntax_weight_brings_verbs_to_their_nouns():
+    """Issue 24, on the shipped model (round 7, which follows motion words): its verbs are not
+    pre-bound by training, so at the default temperature the syntax term acts; the syntax term
+    alone, weight 0 -> 3, leaves the verbs closer to their own nouns."""
     weights = (0.0, 0.3, 3.0)
-    runs = _guided_runs(
-        [{"spatial_weight": 0.0, "syntax_weight": w} for w in weights], backbone=str(ROUND_7)
-    )
+    runs = _guided_runs([{"spatial_weight": 0.0, "syntax_weight": w} for w in weights])
     kl = np.array([[_verb_own_kl(p, r.maps_window) for r in rs] for p, rs in runs])
     # on average the verbs end nearer their nouns at weight 3 than without the term, and so do
     # most captions' (step 72,997: 4.80 -> 4.01, one caption of three the other way)

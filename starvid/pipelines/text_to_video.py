@@ -2,12 +2,42 @@
 
 from __future__ import annotations
 
-from diffusers import TextToVideoSDPipeline
+from diffusers import TextToVideoSDPipeline, UNet3DConditionModel
 
 # diffusers loads a component class from a module only once it is imported: the shapes
 # model's folder names its VAE here.
 import starvid.pixel_vae  # noqa: F401
 from starvid.pipelines.base import StarVidMixin, quiet_logger
+
+MAX_FRAME_POSITIONS = 32
+
+
+def add_frame_positions(unet: UNet3DConditionModel, max_frames: int = MAX_FRAME_POSITIONS) -> int:
+    """Give every temporal attention block of `unet` sinusoidal frame positions; returns how many
+    blocks got them (blocks that have positions already are left as they are).
+
+    These are diffusers' own ``positional_embeddings="sinusoidal"`` of a transformer block: fixed
+    (no weights) and kept out of the state dict, so the saved weights stay those of a plain
+    ``UNet3DConditionModel``. A model trained with them says so in its ``model_index.json``
+    (``frame_positions``: the most frames) and ``StarVidPipeline`` adds them back when it loads.
+    """
+    from diffusers.models.attention import BasicTransformerBlock
+    from diffusers.models.embeddings import SinusoidalPositionalEmbedding
+    from diffusers.models.transformers.transformer_temporal import TransformerTemporalModel
+
+    added = 0
+    for module in unet.modules():
+        if not isinstance(module, TransformerTemporalModel):
+            continue
+        for block in module.transformer_blocks:
+            if isinstance(block, BasicTransformerBlock) and block.pos_embed is None:
+                pos = SinusoidalPositionalEmbedding(block.norm1.normalized_shape[0], max_frames)
+                pe = pos.pe
+                del pos.pe
+                pos.register_buffer("pe", pe, persistent=False)
+                block.pos_embed = pos.to(device=unet.device, dtype=unet.dtype)
+                added += 1
+    return added
 
 
 class StarVidPipeline(StarVidMixin, TextToVideoSDPipeline):
@@ -27,6 +57,8 @@ class StarVidPipeline(StarVidMixin, TextToVideoSDPipeline):
         starvid_defaults: the generation defaults the model was trained for (a
             ``BackboneDefaults`` as a dict); None: the registry's or guessed.
         vocabulary: the words of a closed-vocabulary model (prompts with others get a warning).
+        frame_positions: the U-Net was trained with sinusoidal frame positions in its temporal
+            attention for up to this many frames (``add_frame_positions``); None: without.
     """
 
     def __init__(
@@ -38,12 +70,16 @@ class StarVidPipeline(StarVidMixin, TextToVideoSDPipeline):
         scheduler,
         starvid_defaults: dict | None = None,
         vocabulary: list[str] | None = None,
+        frame_positions: int | None = None,
     ):
         # diffusers marks TextToVideoSDPipeline deprecated and logs it for every subclass made;
         # the class works and is the one UNet3D pipeline diffusers has: say nothing here.
         with quiet_logger("diffusers.pipelines.pipeline_utils"):
             super().__init__(vae, text_encoder, tokenizer, unet, scheduler)
         self._register_starvid(starvid_defaults, vocabulary)
+        if frame_positions:
+            add_frame_positions(self.unet, frame_positions)
+        self.register_to_config(frame_positions=frame_positions)
 
     def _scheduler_step(self, noise, t, latents):
         # TextToVideoSDPipeline steps on (B*F, C, h, w): the same layout for every scheduler

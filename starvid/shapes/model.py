@@ -32,6 +32,7 @@ from transformers.convert_slow_tokenizer import bytes_to_unicode  # GPT-2/CLIP b
 from starvid.assets import ASSETS_DIR
 from starvid.errors import StarVidError
 from starvid.folders import folder_config
+from starvid.pipelines.text_to_video import MAX_FRAME_POSITIONS, add_frame_positions
 from starvid.pixel_vae import PixelShuffleVAE  # noqa: F401 - folders name it here too
 from starvid.shapes.world import VOCAB
 
@@ -174,35 +175,6 @@ def build_text_encoder(tokenizer: CLIPTokenizer, cfg: ShapesModelConfig) -> CLIP
         pad_token_id=tokenizer.pad_token_id,
     )
     return CLIPTextModel(conf)
-
-
-MAX_FRAME_POSITIONS = 32
-
-
-def add_frame_positions(unet: UNet3DConditionModel, max_frames: int = MAX_FRAME_POSITIONS) -> int:
-    """Give every temporal attention block of `unet` sinusoidal frame positions; returns how many.
-
-    The positions are fixed (no weights) and kept out of the state dict, so the saved weights
-    stay those of a plain ``UNet3DConditionModel``; loaders that read the model's
-    ``training.json`` (``frame_positions``) add them back.
-    """
-    from diffusers.models.attention import BasicTransformerBlock
-    from diffusers.models.embeddings import SinusoidalPositionalEmbedding
-    from diffusers.models.transformers.transformer_temporal import TransformerTemporalModel
-
-    added = 0
-    for module in unet.modules():
-        if not isinstance(module, TransformerTemporalModel):
-            continue
-        for block in module.transformer_blocks:
-            if isinstance(block, BasicTransformerBlock) and block.pos_embed is None:
-                pos = SinusoidalPositionalEmbedding(block.norm1.normalized_shape[0], max_frames)
-                pe = pos.pe
-                del pos.pe
-                pos.register_buffer("pe", pe, persistent=False)
-                block.pos_embed = pos.to(device=unet.device, dtype=unet.dtype)
-                added += 1
-    return added
 
 
 def build_unet(cfg: ShapesModelConfig) -> UNet3DConditionModel:
@@ -350,6 +322,8 @@ def save_model(
         "unet": ["diffusers", "UNet3DConditionModel"],
         "vae": ["starvid.pixel_vae", "PixelShuffleVAE"],
     } | _starvid_entries(out, cfg)
+    if cfg.frame_positions:
+        index["frame_positions"] = MAX_FRAME_POSITIONS
     _save_json(out / "model_index.json", index)
     _save_json(out / "training.json", {"model": asdict(cfg), **(extra or {})})
 

@@ -6,6 +6,8 @@ there, on whatever weights are in its ``assets/shapes`` (one torch thread, as th
 
     git worktree add /tmp/engine e497dff
     cp -r assets/shapes/. /tmp/engine/assets/shapes/      # the weights under test
+    # the pixel VAE's class moved after e497dff: keep that commit's own names for it
+    git -C /tmp/engine checkout -- assets/shapes/model_index.json assets/shapes/vae
     cd /tmp/engine && PYTHONPATH=. STARVID_THREADS=1 HF_HUB_OFFLINE=1 \\
         python /path/to/tests/data/make_shapes_engine_reference.py OUT.npz --plan-from OLD.npz
 
